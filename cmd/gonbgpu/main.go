@@ -1,0 +1,74 @@
+// Command gonbgpu installs the Go (gonbgpu) Jupyter kernel, lists devices, runs the notebooks headless,
+// and trains the course's models in batch jobs (the `python model.py` of a SLURM script).
+//
+//	gonbgpu install [--user | --prefix DIR] [--force]   install the Jupyter kernelspec and its tools
+//	gonbgpu uninstall [--user | --prefix DIR]          remove gonbgpu's kernelspec (only its own files)
+//	gonbgpu devices                                    show the backend choice and a device table
+//	gonbgpu notebooks [--out DIR] [NOTEBOOK…]          execute notebooks headless into .ipynb and .html
+//
+// Run `gonbgpu help COMMAND` for a command's flags.
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand of gonbgpu.
+type command struct {
+	summary string
+	run     func(args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(args []string) error) {
+	commands[name] = command{summary, run}
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "gonbgpu: a Go Jupyter kernel with GPU tensors (GoMLX on XLA/CUDA or pure Go).\n\nUsage: gonbgpu COMMAND [flags]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun `gonbgpu COMMAND -h` for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	if name == "help" || name == "-h" || name == "--help" {
+		if len(os.Args) > 2 {
+			if c, ok := commands[os.Args[2]]; ok {
+				_ = c.run([]string{"-h"})
+				return
+			}
+		}
+		usage()
+		return
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "gonbgpu: unknown command %q\n\n", name)
+		usage()
+		os.Exit(2)
+	}
+	if err := c.run(os.Args[2:]); err != nil {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "gonbgpu") {
+			msg = "gonbgpu " + name + ": " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(1)
+	}
+}

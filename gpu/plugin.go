@@ -1,0 +1,310 @@
+package gpu
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// PluginEnv names the environment variable that go-xla (and this package) search first for PJRT plugins:
+// a ":"-separated list of folders.
+const PluginEnv = "PJRT_PLUGIN_LIBRARY_PATH"
+
+// goXLAPluginName is the file name go-xla loads for its "cuda" plugin.
+const goXLAPluginName = "pjrt_c_api_cuda_plugin.so"
+
+// Plugin is a CUDA PJRT plugin found on this machine.
+type Plugin struct {
+	// Path is the plugin's shared library, as found.
+	Path string
+
+	// Source says where it was found: "PJRT_PLUGIN_LIBRARY_PATH", "go-xla" or "jax".
+	Source string
+
+	// Where is a human description of the place searched that held it, e.g. "$CONDA_PREFIX (/opt/conda)".
+	Where string
+
+	// NvidiaDir is the folder holding NVIDIA's CUDA libraries that the plugin needs (JAX's
+	// site-packages/nvidia, or go-xla's nvidia folder), or "" if none was found beside it.
+	NvidiaDir string
+
+	// CUDA is the CUDA major version the plugin was built for ("12", "13"), when the install says so.
+	CUDA string
+}
+
+// String describes the plugin in one line.
+func (p *Plugin) String() string {
+	s := fmt.Sprintf("%s (from %s)", p.Path, p.Where)
+	if p.CUDA != "" {
+		s += ", CUDA " + p.CUDA
+	}
+	return s
+}
+
+// searchPlace is one place searched for plugins.
+type searchPlace struct {
+	dir    string // folder to look into
+	source string // "PJRT_PLUGIN_LIBRARY_PATH", "go-xla" or "jax"
+	where  string // human description
+}
+
+// PluginSearch is the outcome of a search for CUDA PJRT plugins: what was found, in order of preference,
+// and every place that was looked into, so that "nothing found" can say where it looked.
+type PluginSearch struct {
+	Found    []*Plugin
+	Searched []string
+}
+
+// Best returns the preferred plugin, or nil if none was found.
+func (s *PluginSearch) Best() *Plugin {
+	if len(s.Found) == 0 {
+		return nil
+	}
+	return s.Found[0]
+}
+
+// NotFoundMessage explains, for a user, that no plugin was found, where the search looked, and what to
+// install to get one.
+func (s *PluginSearch) NotFoundMessage() string {
+	var b strings.Builder
+	b.WriteString("no CUDA PJRT plugin found; searched:\n")
+	for _, d := range s.Searched {
+		fmt.Fprintf(&b, "  - %s\n", d)
+	}
+	b.WriteString("To use NVIDIA GPUs, install JAX's CUDA plugin in a Python environment (the plugin is found in\n" +
+		"$VIRTUAL_ENV, $CONDA_PREFIX, the python3 on PATH or ~/.local):\n" +
+		"    python3 -m pip install --user \"jax[cuda13]\"    (or \"jax[cuda12]\" for older drivers)\n" +
+		"or, on a machine with internet access, run `gonbgpu install --cuda` to use go-xla's installer,\n" +
+		"or point " + PluginEnv + " at a folder holding " + goXLAPluginName + ".")
+	return b.String()
+}
+
+// FindCUDAPlugin searches this machine for CUDA PJRT plugins, in this order:
+//
+//  1. the folders in $PJRT_PLUGIN_LIBRARY_PATH;
+//  2. go-xla's install folders, ~/.local/lib/go-xla and /usr/local/lib/go-xla;
+//  3. JAX installs: site-packages/jax_plugins/xla_cuda13 (then xla_cuda12)/xla_cuda_plugin.so under
+//     $VIRTUAL_ENV, $CONDA_PREFIX, the site-packages of the python3 on PATH, and ~/.local.
+//
+// It never downloads anything, and it only reads the file system (and asks python3 where its
+// site-packages are).
+func FindCUDAPlugin() *PluginSearch {
+	return findCUDAPlugin(searchPlaces())
+}
+
+func findCUDAPlugin(places []searchPlace) *PluginSearch {
+	s := &PluginSearch{}
+	seen := map[string]bool{}
+	for _, pl := range places {
+		s.Searched = append(s.Searched, fmt.Sprintf("%s: %s", pl.where, pl.dir))
+		for _, p := range pluginsIn(pl) {
+			real := p.Path
+			if r, err := filepath.EvalSymlinks(p.Path); err == nil {
+				real = r
+			}
+			if seen[real] {
+				continue
+			}
+			seen[real] = true
+			s.Found = append(s.Found, p)
+		}
+	}
+	return s
+}
+
+// pluginsIn lists the CUDA plugins directly in one searched place.
+func pluginsIn(pl searchPlace) []*Plugin {
+	var found []*Plugin
+	if pl.source == "jax" {
+		// Newest CUDA first: a driver that runs CUDA 13 also runs the CUDA 13 plugin best.
+		matches, _ := filepath.Glob(filepath.Join(pl.dir, "jax_plugins", "xla_cuda*", "xla_cuda_plugin.so"))
+		sort.Sort(sort.Reverse(sort.StringSlice(matches)))
+		for _, m := range matches {
+			if !isRegularFile(m) {
+				continue
+			}
+			p := &Plugin{Path: m, Source: pl.source, Where: pl.where}
+			p.CUDA = strings.TrimPrefix(filepath.Base(filepath.Dir(m)), "xla_cuda")
+			if nv := filepath.Join(pl.dir, "nvidia"); isDir(nv) {
+				p.NvidiaDir = nv
+			}
+			found = append(found, p)
+		}
+		return found
+	}
+	matches, _ := filepath.Glob(filepath.Join(pl.dir, "pjrt_c_api_*_plugin.so"))
+	sort.Strings(matches)
+	for _, m := range matches {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), "pjrt_c_api_"), "_plugin.so")
+		if !strings.Contains(strings.ToLower(name), "cuda") || !isRegularFile(m) {
+			continue
+		}
+		p := &Plugin{Path: m, Source: pl.source, Where: pl.where}
+		if nv := filepath.Join(filepath.Dir(filepath.Dir(m)), "nvidia"); isDir(nv) {
+			p.NvidiaDir = nv
+		}
+		found = append(found, p)
+	}
+	return found
+}
+
+// searchPlaces lists the places to search, in order.
+func searchPlaces() []searchPlace {
+	var places []searchPlace
+	for _, d := range filepath.SplitList(os.Getenv(PluginEnv)) {
+		if d != "" {
+			places = append(places, searchPlace{d, "PJRT_PLUGIN_LIBRARY_PATH", "$" + PluginEnv})
+		}
+	}
+	home, _ := os.UserHomeDir()
+	var goxla []string
+	if home != "" {
+		goxla = append(goxla, filepath.Join(home, ".local", "lib", "go-xla"))
+	}
+	goxla = append(goxla, "/usr/local/lib/go-xla")
+	for _, d := range goxla {
+		places = append(places,
+			searchPlace{d, "go-xla", "go-xla install"},
+			searchPlace{filepath.Join(d, "nvidia"), "go-xla", "go-xla install"})
+	}
+	for _, sp := range sitePackages(home) {
+		places = append(places, sp)
+	}
+	return places
+}
+
+// sitePackages lists the Python site-packages folders where JAX may be installed.
+func sitePackages(home string) []searchPlace {
+	var out []searchPlace
+	add := func(where string, dirs ...string) {
+		for _, d := range dirs {
+			if !slices.ContainsFunc(out, func(p searchPlace) bool { return p.dir == d }) {
+				out = append(out, searchPlace{d, "jax", where})
+			}
+		}
+	}
+	for _, env := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
+		if prefix := os.Getenv(env); prefix != "" {
+			dirs, _ := filepath.Glob(filepath.Join(prefix, "lib", "python3*", "site-packages"))
+			if len(dirs) == 0 {
+				dirs = []string{filepath.Join(prefix, "lib", "python3.X", "site-packages")}
+			}
+			add(fmt.Sprintf("$%s (%s)", env, prefix), dirs...)
+		}
+	}
+	if py := pythonSitePackages(); len(py) > 0 {
+		add("python3 on PATH", py...)
+	}
+	if home != "" {
+		dirs, _ := filepath.Glob(filepath.Join(home, ".local", "lib", "python3*", "site-packages"))
+		if len(dirs) == 0 {
+			dirs = []string{filepath.Join(home, ".local", "lib", "python3.X", "site-packages")}
+		}
+		add("~/.local", dirs...)
+	}
+	return out
+}
+
+// pythonSitePackages asks the python3 on PATH for its site-packages folders (user site included).
+// It returns nil if there is no python3, or it takes longer than a few seconds.
+func pythonSitePackages() []string {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return nil
+	}
+	cmd := exec.Command(py, "-c",
+		"import site\nfor d in site.getsitepackages()+[site.getusersitepackages()]: print(d)")
+	cmd.Env = append(os.Environ(), "PYTHONNOUSERSITE=")
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, err = cmd.Output(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return nil
+	}
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			dirs = append(dirs, l)
+		}
+	}
+	return dirs
+}
+
+// LinkDir returns a folder that go-xla can load the plugin from: one holding
+// lib/pjrt_c_api_cuda_plugin.so, with NVIDIA's libraries at ../nvidia from it, since the plugin's RPATH
+// and go-xla's checks look for them there.
+//
+// Plugins already laid out that way (go-xla's own installs, or $PJRT_PLUGIN_LIBRARY_PATH) are used
+// where they are. A JAX plugin is linked, not copied, into cacheDir/pjrt/<hash of its path>; the links are
+// remade only if they point elsewhere, so calling LinkDir on every start is cheap and safe.
+// It returns the path to the plugin file go-xla must load.
+func (p *Plugin) LinkDir(cacheDir string) (string, error) {
+	if filepath.Base(p.Path) == goXLAPluginName {
+		return p.Path, nil
+	}
+	sum := sha256.Sum256([]byte(p.Path))
+	root := filepath.Join(cacheDir, "pjrt", hex.EncodeToString(sum[:6]))
+	lib := filepath.Join(root, "lib")
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		return "", fmt.Errorf("linking CUDA plugin %s: %w", p.Path, err)
+	}
+	target := filepath.Join(lib, goXLAPluginName)
+	if err := ensureSymlink(p.Path, target); err != nil {
+		return "", fmt.Errorf("linking CUDA plugin %s: %w", p.Path, err)
+	}
+	if p.NvidiaDir != "" {
+		if err := ensureSymlink(p.NvidiaDir, filepath.Join(root, "nvidia")); err != nil {
+			return "", fmt.Errorf("linking NVIDIA libraries %s: %w", p.NvidiaDir, err)
+		}
+	}
+	return target, nil
+}
+
+// ensureSymlink makes link point to target, atomically replacing a link that points elsewhere.
+func ensureSymlink(target, link string) error {
+	if cur, err := os.Readlink(link); err == nil && cur == target {
+		return nil
+	}
+	tmp := fmt.Sprintf("%s.tmp%d", link, os.Getpid())
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, link)
+}
+
+// CacheDir is where gonbgpu keeps machine-local state (plugin links, XLA caches):
+// $GONBGPU_CACHE_DIR, else the user cache dir (~/.cache/gonbgpu).
+func CacheDir() string {
+	if d := os.Getenv("GONBGPU_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "gonbgpu")
+	}
+	return filepath.Join(os.TempDir(), "gonbgpu-cache")
+}
+
+func isRegularFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
