@@ -8,8 +8,8 @@ import (
 	"sync"
 
 	"github.com/gomlx/compute"
-	_ "github.com/gomlx/gomlx/backends/default" // registers the "go" and "xla" backends.
 	"github.com/gomlx/go-xla/compute/xla"
+	_ "github.com/gomlx/gomlx/backends/default" // registers the "go" and "xla" backends.
 	"github.com/janpfeifer/gonb/gonbui"
 )
 
