@@ -157,7 +157,7 @@ func create(c Choice) (compute.Backend, Choice, error) {
 			return create(fb)
 		}
 	}
-	b, err := compute.NewWithConfig(c.Config)
+	b, err := newWithConfig(c.Config)
 	if err == nil {
 		return b, c, nil
 	}
@@ -167,6 +167,16 @@ func create(c Choice) (compute.Backend, Choice, error) {
 	fb := Choice{Config: "go", Name: "go", Plugin: c.Plugin,
 		Reason: fmt.Sprintf("CUDA was found but its backend failed to start (%v); using the pure-Go backend", firstLine(err.Error()))}
 	return create(fb)
+}
+
+// newWithConfig is compute.NewWithConfig with its panics (an unknown backend name) turned into errors.
+func newWithConfig(config string) (b compute.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return compute.NewWithConfig(config)
 }
 
 // describe gives a short description of a backend's devices.

@@ -1,0 +1,93 @@
+package kernel
+
+import (
+	"fmt"
+	"html"
+	"strings"
+
+	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/janpfeifer/gonb/gonbui"
+)
+
+// ShowDevices displays the backend chosen (and why) and the table of devices: HTML in a notebook, the
+// nvidia-smi-like text table elsewhere. It creates the backend if no cell code has yet.
+func ShowDevices() {
+	b, err := gpu.NewBackend()
+	if err != nil {
+		ShowError(err)
+		return
+	}
+	choice, _ := gpu.Chosen()
+	devs := gpu.Devices(b)
+	title := fmt.Sprintf("backend %s (%d device(s)): %s", choice.Name, b.NumDevices(), choice.Reason)
+	if InNotebook() {
+		gonbui.DisplayHTML(DevicesHTML(title, devs))
+		return
+	}
+	fmt.Print(gpu.FormatDevices(title, devs))
+}
+
+// DevicesHTML renders the device table as HTML under a title line.
+func DevicesHTML(title string, devs []gpu.Device) string {
+	var b strings.Builder
+	b.WriteString(`<div class="gonbgpu-devices">`)
+	fmt.Fprintf(&b, `<div style="font-family:monospace;font-weight:bold;margin:4px 0">%s</div>`, html.EscapeString(title))
+	fmt.Fprintf(&b, `<table style="%s">`, tableStyle)
+	row := func(tag string, r gpu.DeviceRow) {
+		b.WriteString("<tr>")
+		for _, c := range []string{r.Index, r.Kind, r.Name, r.Memory, r.Free, r.Cores, r.Source, r.Detail} {
+			fmt.Fprintf(&b, `<%s style="border:1px solid #ccc;padding:2px 8px;text-align:left">%s</%s>`, tag, html.EscapeString(c), tag)
+		}
+		b.WriteString("</tr>")
+	}
+	row("th", gpu.DeviceTableHeader)
+	for _, r := range gpu.DeviceRows(devs) {
+		row("td", r)
+	}
+	b.WriteString("</table></div>")
+	return b.String()
+}
+
+// ShowError displays an error readably: a red box in a notebook, a line on standard output elsewhere.
+func ShowError(err error) {
+	if InNotebook() {
+		gonbui.DisplayHTML(fmt.Sprintf(`<div style="border-left:4px solid #c00;padding:4px 8px;background:#fff0f0;font-family:monospace;white-space:pre-wrap">%s</div>`,
+			html.EscapeString(err.Error())))
+		return
+	}
+	fmt.Println("error:", err)
+}
+
+// ShowHTML displays raw HTML in a notebook, or its text (tags removed) elsewhere.
+func ShowHTML(h string) {
+	if InNotebook() {
+		gonbui.DisplayHTML(h)
+		return
+	}
+	fmt.Println(stripTags(h))
+}
+
+// ShowMarkdown displays Markdown in a notebook, or prints it as is elsewhere.
+func ShowMarkdown(md string) {
+	if InNotebook() {
+		gonbui.DisplayMarkdown(md)
+		return
+	}
+	fmt.Println(md)
+}
+
+func stripTags(h string) string {
+	var b strings.Builder
+	in := false
+	for _, r := range h {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>':
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return html.UnescapeString(b.String())
+}
