@@ -3,6 +3,7 @@ package install
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -68,7 +69,7 @@ func ensureJupyter(o *Options) (*jupyter, error) {
 		}
 		return nil, fmt.Errorf("gonbgpu install: apt-get installed %s but `jupyter` is still not on PATH", strings.Join(JupyterPackages, " "))
 	}
-	return nil, fmt.Errorf("gonbgpu install: Jupyter was not found on PATH. Install it, then run `make install-kernel` again:\n" +
+	return nil, errors.New("gonbgpu install: Jupyter was not found on PATH. Install it, then run `make install-kernel` again:\n" +
 		"    python3 -m pip install --user notebook nbclient nbconvert numpy\n" +
 		"or, in a conda environment:\n" +
 		"    conda install -c conda-forge notebook nbclient nbconvert numpy\n" +

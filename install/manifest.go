@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // manifestName is the file, inside the kernelspec folder, listing what gonbgpu wrote there.
@@ -57,7 +59,7 @@ func openManifest(dir string, force bool) (*manifest, error) {
 	if err == nil {
 		return m, nil
 	}
-	if !os.IsNotExist(err) {
+	if !os.IsNotExist(err) && !errors.Is(err, syscall.ENOTDIR) {
 		return nil, err
 	}
 	if _, statErr := os.Stat(filepath.Join(dir, "kernel.json")); statErr == nil && !force {
@@ -117,10 +119,10 @@ func unwrapPath(err error) error {
 type fileStatus int
 
 const (
-	fileAbsent    fileStatus = iota // not on disk
-	fileOurs                        // on disk, as gonbgpu last wrote it
-	fileEdited                      // on disk, recorded, but changed since
-	fileForeign                     // on disk, never written by gonbgpu
+	fileAbsent  fileStatus = iota // not on disk
+	fileOurs                      // on disk, as gonbgpu last wrote it
+	fileEdited                    // on disk, recorded, but changed since
+	fileForeign                   // on disk, never written by gonbgpu
 )
 
 func (m *manifest) status(rel string) (fileStatus, []byte) {
@@ -168,8 +170,12 @@ func (m *manifest) save() error {
 	if err != nil {
 		return err
 	}
+	data = append(data, '\n')
 	path := filepath.Join(m.dir, manifestName)
-	return atomicWrite(path, 0o644, func(w io.Writer) error { _, err := w.Write(append(data, '\n')); return err })
+	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
+		return nil
+	}
+	return atomicWrite(path, 0o644, func(w io.Writer) error { _, err := w.Write(data); return err })
 }
 
 // removeAll deletes the recorded files, the manifest and the folders gonbgpu created once empty. Files

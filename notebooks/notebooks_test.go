@@ -1,0 +1,125 @@
+// Package notebooks_test executes every notebook in this folder headless, through the gonbgpu kernelspec
+// installed into a temporary Jupyter data dir, on the pure-Go backend, and checks what each one printed.
+package notebooks_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonbgpu/gonbgpu/install"
+	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
+	"github.com/gonbgpu/gonbgpu/kernel/nbrun"
+)
+
+// check asserts a notebook's key facts from its executed outputs.
+type check func(t *testing.T, nb *ipynb.Notebook, text string)
+
+// checks holds one entry per notebook: a notebook without one fails, so none goes unchecked.
+var checks = map[string]check{
+	"00-setup-check.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		mustContain(t, text,
+			"the gonbgpu kernel compiled and ran this cell",
+			"gonbgpu: backend go",
+			"setup check: x·xᵀ is correct",
+			"square(12) = 144",
+			`class="gonbgpu-tensor"`, "x·xᵀ: float32[2,2] on", // the tensor table rendered
+			`class="gonbgpu-devices"`, "Memory used / total", // the device table rendered
+		)
+	},
+}
+
+func mustContain(t *testing.T, text string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("output lacks %q", w)
+		}
+	}
+}
+
+// mustMatch asserts a regular expression matches and returns its submatches.
+func mustMatch(t *testing.T, text, expr string) []string {
+	t.Helper()
+	m := regexp.MustCompile(expr).FindStringSubmatch(text)
+	if m == nil {
+		t.Errorf("output has nothing matching %q", expr)
+	}
+	return m
+}
+
+func TestNotebooks(t *testing.T) {
+	paths, err := filepath.Glob("*.ipynb")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no notebooks found: %v", err)
+	}
+	sort.Strings(paths)
+
+	// Install the kernelspec into a temporary Jupyter data dir, as a user's `make install-kernel` would.
+	data := t.TempDir()
+	var log bytes.Buffer
+	wd, _ := os.Getwd()
+	if _, err := install.Install(install.Options{DataDir: data, Checkout: filepath.Dir(wd), Out: &log, NoSystemPackages: true}); err != nil {
+		t.Fatalf("installing the kernelspec: %v\n%s", err, log.String())
+	}
+	out := t.TempDir()
+	if d := os.Getenv("GONBGPU_NOTEBOOK_OUT"); d != "" {
+		out = d // keep the executed notebooks, e.g. for CI artefacts
+	}
+	var results []*nbrun.Result
+	for _, p := range paths {
+		t.Run(strings.TrimSuffix(p, ".ipynb"), func(t *testing.T) {
+			chk, ok := checks[p]
+			if !ok {
+				t.Fatalf("%s has no checks in notebooks_test.go: add its key facts", p)
+			}
+			committedOutputs(t, p)
+			r := nbrun.Run(p, nbrun.Options{
+				OutDir:      out,
+				Env:         []string{"JUPYTER_DATA_DIR=" + data, "GOMLX_BACKEND=go"},
+				CellTimeout: 15 * time.Minute,
+				Timeout:     30 * time.Minute,
+			})
+			results = append(results, r)
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			for _, e := range r.Errors {
+				t.Errorf("%s: %v", p, e)
+			}
+			if r.Backend != "go" {
+				t.Errorf("%s ran on backend %q, want the pure-Go backend", p, r.Backend)
+			}
+			chk(t, r.Parsed, r.Parsed.AllText())
+			t.Logf("%s: %s on %s", p, r.Duration.Round(time.Second), r.Backend)
+		})
+	}
+	t.Logf("\n%s", nbrun.Summary(results))
+}
+
+// committedOutputs checks that the notebook as committed carries outputs of a real run, with the backend
+// it ran on shown, so that readers on GitHub see results without running it.
+func committedOutputs(t *testing.T, path string) {
+	t.Helper()
+	nb, err := ipynb.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := nb.Errors(); len(errs) > 0 {
+		t.Errorf("%s is committed with error outputs: %v", path, errs[0])
+	}
+	withOutput := 0
+	for _, c := range nb.Cells {
+		if c.CellType == "code" && len(c.Outputs) > 0 {
+			withOutput++
+		}
+	}
+	if withOutput == 0 || !strings.Contains(nb.AllText(), "gonbgpu: backend ") {
+		t.Errorf("%s is committed without outputs (or without the backend line): run `make notebooks` and commit the result", path)
+	}
+}
