@@ -118,4 +118,3 @@ func TestBadConfigs(t *testing.T) {
 		}
 	}
 }
-

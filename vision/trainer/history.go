@@ -1,0 +1,211 @@
+package trainer
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Epoch is one row of the training history.
+type Epoch struct {
+	Epoch        int     `json:"epoch"`          // 1-based
+	Seconds      float64 `json:"seconds"`        // wall time of the training pass (data waits included, evaluation not)
+	EvalSeconds  float64 `json:"eval_seconds"`   // wall time of the test evaluation
+	Images       int     `json:"images"`         // training images seen
+	ImagesPerSec float64 `json:"images_per_sec"` // Images / Seconds
+	Steps        int     `json:"steps"`
+	TrainLoss    float64 `json:"train_loss"`
+	TrainAcc     float64 `json:"train_accuracy"`
+	TestLoss     float64 `json:"test_loss"`
+	TestAcc      float64 `json:"test_accuracy"`
+	LR           float64 `json:"lr"` // learning rate at the epoch's last step
+	// Interrupted is true when the epoch was split across runs (stopped by a signal, then resumed).
+	Interrupted bool      `json:"interrupted,omitempty"`
+	FinishedAt  time.Time `json:"finished_at"`
+}
+
+// Environment records where a run happened: the backend, devices, and the SLURM job if any.
+type Environment struct {
+	Backend  string            `json:"backend"`
+	Reason   string            `json:"backend_reason,omitempty"`
+	Devices  int               `json:"devices"`
+	Device   string            `json:"device,omitempty"` // first device's description
+	Host     string            `json:"host"`
+	GoMaxPro int               `json:"gomaxprocs"`
+	SLURM    map[string]string `json:"slurm,omitempty"`
+}
+
+// History is everything a run learned about itself: its configuration, where it ran, and one row per
+// epoch. It is written as history.json (all of it) and history.csv (the rows) after every epoch.
+type History struct {
+	Model      string        `json:"model"`
+	Dataset    string        `json:"dataset"`
+	Classes    []string      `json:"classes,omitempty"`
+	Config     Config        `json:"config"`
+	Parameters int           `json:"parameters"`
+	Env        []Environment `json:"environments"` // one per run (a resumed training adds one)
+	// CompileSeconds is the wall time of the first training step of the first run: graph building and
+	// compilation (XLA's can take seconds), which the first epoch's figures include.
+	CompileSeconds float64 `json:"compile_seconds"`
+	Epochs         []Epoch `json:"epochs"`
+	// Confusion is the test confusion matrix after the last epoch: Confusion[true][predicted].
+	Confusion [][]int64 `json:"confusion,omitempty"`
+	Started   time.Time `json:"started"`
+}
+
+// Last returns the last epoch, or nil before the first one ends.
+func (h *History) Last() *Epoch {
+	if len(h.Epochs) == 0 {
+		return nil
+	}
+	return &h.Epochs[len(h.Epochs)-1]
+}
+
+// CSV columns, in order.
+var csvHeader = []string{"epoch", "seconds", "images_per_sec", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "eval_seconds", "images", "steps"}
+
+// WriteCSV writes the per-epoch rows as CSV.
+func (h *History) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	for _, e := range h.Epochs {
+		if err := cw.Write([]string{strconv.Itoa(e.Epoch), f(e.Seconds), f(e.ImagesPerSec), f(e.TrainLoss), f(e.TrainAcc),
+			f(e.TestLoss), f(e.TestAcc), f(e.LR), f(e.EvalSeconds), strconv.Itoa(e.Images), strconv.Itoa(e.Steps)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// Save writes history.json and history.csv into dir, each atomically.
+func (h *History) Save(dir string) error {
+	data, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "history.json"), append(data, '\n')); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := h.WriteCSV(&buf); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, "history.csv"), buf.Bytes())
+}
+
+// LoadHistory reads a history.json (written by Save); the error names the file.
+func LoadHistory(path string) (*History, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var h History
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("%s: not a training history: %w", path, err)
+	}
+	for i, e := range h.Epochs {
+		if e.Epoch != i+1 {
+			return nil, fmt.Errorf("%s: epoch %d is recorded as number %d", path, i+1, e.Epoch)
+		}
+	}
+	return &h, nil
+}
+
+// Table formats the epochs as an aligned text table (the per-epoch lines of `gonbgpu train`).
+func (h *History) Table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%5s %9s %9s %10s %9s %9s %9s %9s\n", "epoch", "seconds", "img/s", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
+	for _, e := range h.Epochs {
+		b.WriteString(e.Line() + "\n")
+	}
+	return b.String()
+}
+
+// Line formats one epoch as a row of Table.
+func (e Epoch) Line() string {
+	return fmt.Sprintf("%5d %9.1f %9.0f %10.4f %9.4f %9.4f %9.4f %9.2g", e.Epoch, e.Seconds, e.ImagesPerSec,
+		e.TrainLoss, e.TrainAcc, e.TestLoss, e.TestAcc, e.LR)
+}
+
+// slurmEnv picks the SLURM variables that identify a job and its resources.
+func slurmEnv() map[string]string {
+	keys := []string{"SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_JOB_PARTITION",
+		"SLURM_GPUS", "SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES"}
+	m := map[string]string{}
+	for _, k := range keys {
+		if v, ok := os.LookupEnv(k); ok {
+			m[k] = v
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	if _, ok := m["SLURM_JOB_ID"]; !ok && len(m) == 1 && m["CUDA_VISIBLE_DEVICES"] != "" {
+		// Not a SLURM job: keep the GPU mask anyway, it says which GPUs ran.
+		return m
+	}
+	return m
+}
+
+// WriteFileAtomic writes a file through a temporary file in the same folder, fsync and rename, so that
+// readers (and a run killed at any moment) see either the old content or the new, never a mix.
+func WriteFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	_ = d.Sync() // some file systems (NFS) refuse; the rename is still atomic
+	return nil
+}
+
+// sortedKeys is used for stable printing of maps.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

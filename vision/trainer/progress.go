@@ -1,0 +1,124 @@
+package trainer
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"time"
+
+	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// Progress shows how an epoch advances. The trainer calls Start at each epoch's start, Step after each
+// training step (with the number of steps done and the latest loss, NaN when not read), and Done at its
+// end.
+type Progress interface {
+	Start(epoch, epochs, steps int)
+	Step(done int, loss float64)
+	Done()
+}
+
+// AutoProgress picks a progress display: a live HTML bar in a notebook cell, a terminal bar when
+// standard error is a terminal, and nothing otherwise (a batch job's log gets only the per-epoch lines).
+func AutoProgress() Progress {
+	switch {
+	case gonbui.IsNotebook:
+		return &cellProgress{}
+	case term.IsTerminal(int(os.Stderr.Fd())):
+		return &termProgress{w: os.Stderr}
+	}
+	return NoProgress{}
+}
+
+// NoProgress shows nothing.
+type NoProgress struct{}
+
+func (NoProgress) Start(int, int, int) {}
+func (NoProgress) Step(int, float64)   {}
+func (NoProgress) Done()               {}
+
+// termProgress draws schollz/progressbar on a terminal.
+type termProgress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (p *termProgress) Start(epoch, epochs, steps int) {
+	p.bar = progressbar.NewOptions(steps,
+		progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, epochs)),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("steps"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetWidth(30),
+	)
+}
+
+func (p *termProgress) Step(done int, loss float64) {
+	if p.bar == nil {
+		return
+	}
+	if loss == loss { // not NaN
+		p.bar.Describe(fmt.Sprintf("loss %.4f", loss))
+	}
+	_ = p.bar.Set(done)
+}
+
+func (p *termProgress) Done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		p.bar = nil
+	}
+}
+
+// cellProgress updates an HTML bar in place in the notebook cell's output.
+type cellProgress struct {
+	id           string
+	epoch, total int
+	steps        int
+	start, last  time.Time
+}
+
+func (p *cellProgress) Start(epoch, epochs, steps int) {
+	p.id = "gonbgpu-progress-" + gonbui.UniqueId()
+	p.epoch, p.total, p.steps = epoch, epochs, steps
+	p.start, p.last = time.Now(), time.Time{}
+	gonbui.UpdateHTML(p.id, p.render(0, -1))
+}
+
+func (p *cellProgress) Step(done int, loss float64) {
+	if time.Since(p.last) < 500*time.Millisecond && done < p.steps {
+		return
+	}
+	p.last = time.Now()
+	gonbui.UpdateHTML(p.id, p.render(done, loss))
+}
+
+func (p *cellProgress) Done() {
+	gonbui.UpdateHTML(p.id, "") // the epoch line printed next replaces the bar
+}
+
+func (p *cellProgress) render(done int, loss float64) string {
+	pct := 0.0
+	if p.steps > 0 {
+		pct = 100 * float64(done) / float64(p.steps)
+	}
+	el := time.Since(p.start).Seconds()
+	rate := ""
+	if done > 0 && el > 0 {
+		rate = fmt.Sprintf(" · %.1f steps/s", float64(done)/el)
+	}
+	ls := ""
+	if loss >= 0 {
+		ls = fmt.Sprintf(" · loss %.4f", loss)
+	}
+	label := html.EscapeString(fmt.Sprintf("epoch %d/%d: %d/%d steps%s%s", p.epoch, p.total, done, p.steps, rate, ls))
+	return fmt.Sprintf(`<div style="font-family:monospace;font-size:12px">%s<div style="width:320px;height:8px;background:#eee;border-radius:4px">`+
+		`<div style="width:%.1f%%;height:8px;background:#00ADD8;border-radius:4px"></div></div></div>`, label, pct)
+}

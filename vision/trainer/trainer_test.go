@@ -1,0 +1,303 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/layers"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
+	"github.com/gonbgpu/gonbgpu/gpu"
+)
+
+// blobs is a tiny in-memory dataset: 4×4×1 "images" of three classes, each a noisy constant of its own
+// level, so a linear model separates them. Its order depends on the epoch, like the real loader's.
+type blobs struct {
+	name    string
+	n, bs   int
+	seed    uint64
+	epoch   int
+	startAt int
+	shuffle bool
+	// onBatch, if set, is called before each yielded batch with the batch index.
+	onBatch func(i int)
+}
+
+func (b *blobs) Name() string      { return b.name }
+func (b *blobs) NumBatches() int   { return b.n / b.bs }
+func (b *blobs) SetEpoch(e int)    { b.epoch = e }
+func (b *blobs) StartAt(batch int) { b.startAt = batch }
+func (b *blobs) example(i int) (px []float32, label int32) {
+	r := rand.New(rand.NewPCG(b.seed, uint64(i)))
+	label = int32(i % 3)
+	px = make([]float32, 16)
+	for j := range px {
+		px[j] = float32(label) - 1 + 0.3*float32(r.NormFloat64())
+	}
+	return px, label
+}
+
+func (b *blobs) Iter() iter.Seq2[train.Batch, error] {
+	return func(yield func(train.Batch, error) bool) {
+		order := make([]int, b.n)
+		for i := range order {
+			order[i] = i
+		}
+		if b.shuffle {
+			rand.New(rand.NewPCG(b.seed, uint64(b.epoch)+1000)).Shuffle(b.n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		start := b.startAt
+		b.startAt = 0
+		for bi := start; bi < b.NumBatches(); bi++ {
+			if b.onBatch != nil {
+				b.onBatch(bi)
+			}
+			x := make([]float32, 0, b.bs*16)
+			y := make([]int32, 0, b.bs)
+			for _, i := range order[bi*b.bs : (bi+1)*b.bs] {
+				px, l := b.example(i)
+				x = append(x, px...)
+				y = append(y, l)
+			}
+			batch := train.Batch{
+				Inputs: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, b.bs, 4, 4, 1)},
+				Labels: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(y, b.bs, 1)},
+			}
+			if !yield(batch, nil) {
+				return
+			}
+		}
+	}
+}
+
+func linear(scope *model.Scope, x *graph.Node) *graph.Node {
+	x = graph.Reshape(x, x.Shape().Dimensions[0], -1)
+	return layers.Dense(scope.In("dense"), x, true, 3)
+}
+
+func testData() Data {
+	return Data{
+		Train:   &blobs{name: "train", n: 96, bs: 16, seed: 1, shuffle: true},
+		Test:    &blobs{name: "test", n: 48, bs: 16, seed: 2},
+		Classes: []string{"low", "mid", "high"},
+	}
+}
+
+func testConfig(out string, epochs int) Config {
+	return Config{Model: "linear", Dataset: "blobs", Epochs: epochs, BatchSize: 16, Optimizer: "sgd", LR: 0.1,
+		Momentum: 0.9, Schedule: "cosine", Seed: 1, OutDir: out}
+}
+
+func run(t *testing.T, cfg Config, data Data) (*Trainer, *History, error) {
+	t.Helper()
+	tr, err := New(gpu.Backend(), cfg, linear, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Log = &bytes.Buffer{}
+	tr.Progress = NoProgress{}
+	h, err := tr.Run(context.Background())
+	return tr, h, err
+}
+
+func TestTrainLearnsAndWritesHistory(t *testing.T) {
+	out := t.TempDir()
+	cfg := testConfig(out, 5)
+	cfg.LR = 0.3
+	tr, h, err := run(t, cfg, testData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Epochs) != 5 {
+		t.Fatalf("want 5 epochs, got %d", len(h.Epochs))
+	}
+	last := h.Last()
+	if last.TestAcc < 0.95 || last.TrainLoss >= h.Epochs[0].TrainLoss || last.Images != 96 || last.Steps != 6 {
+		t.Fatalf("did not learn: %+v (first %+v)", last, h.Epochs[0])
+	}
+	if last.Seconds <= 0 || last.ImagesPerSec <= 0 || h.CompileSeconds <= 0 {
+		t.Errorf("timings missing: %+v compile=%v", last, h.CompileSeconds)
+	}
+	if last.LR >= h.Epochs[0].LR {
+		t.Errorf("cosine schedule should lower the LR: %v then %v", h.Epochs[0].LR, last.LR)
+	}
+	var total int64
+	for i, row := range h.Confusion {
+		for j, c := range row {
+			total += c
+			if i != j && c > 2 {
+				t.Errorf("confusion[%d][%d]=%d", i, j, c)
+			}
+		}
+	}
+	if total != 48 {
+		t.Errorf("confusion matrix counts %d test images, want 48: %v", total, h.Confusion)
+	}
+	if h.Parameters != 16*3+3 {
+		t.Errorf("parameters %d", h.Parameters)
+	}
+	if !strings.Contains(tr.Log.(*bytes.Buffer).String(), "test_acc") {
+		t.Errorf("no epoch table printed")
+	}
+
+	// history.json and history.csv agree.
+	loaded, err := LoadHistory(filepath.Join(out, "history.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded.Epochs) != 5 || loaded.Epochs[4].TestAcc != last.TestAcc || loaded.Env[0].Backend == "" {
+		t.Fatalf("history.json: %+v", loaded)
+	}
+	f, _ := os.Open(filepath.Join(out, "history.csv"))
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(rows) != 6 || rows[0][0] != "epoch" || rows[5][0] != "5" {
+		t.Fatalf("history.csv: %v %v", rows, err)
+	}
+	names, _ := checkpoints(filepath.Join(out, "checkpoints"))
+	if len(names) != 2 || names[1] != "ckpt-0005-000000" {
+		t.Fatalf("checkpoints kept: %v", names)
+	}
+}
+
+// TestResumeAddsEpochs: train 2 epochs, then ask for 4 with --resume; the result must equal a straight
+// 4-epoch run (same weights, so the same losses), with epochs numbered 1..4 and none repeated.
+func TestResumeAddsEpochs(t *testing.T) {
+	// A constant schedule: a cosine one depends on the total number of epochs, which changes here.
+	straight := t.TempDir()
+	sc := testConfig(straight, 4)
+	sc.Schedule = "constant"
+	_, want, err := run(t, sc, testData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	first := testConfig(out, 2)
+	first.Schedule = "constant"
+	if _, _, err := run(t, first, testData()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(out, 4)
+	cfg.Schedule = "constant"
+	cfg.Resume = true
+	_, got, err := run(t, cfg, testData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameHistory(t, got, want)
+	if len(got.Env) != 2 {
+		t.Errorf("want one environment record per run, got %d", len(got.Env))
+	}
+}
+
+// TestInterruptAndResume cancels the run in the middle of epoch 2 (as SIGTERM does), checks the
+// mid-epoch checkpoint, resumes, and compares with an uninterrupted run.
+func TestInterruptAndResume(t *testing.T) {
+	_, want, err := run(t, testConfig(t.TempDir(), 3), testData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	data := testData()
+	tb := data.Train.(*blobs)
+	tb.onBatch = func(i int) {
+		if tb.epoch == 1 && i == 3 {
+			cancel() // arrives while batch 3 of epoch 2 is being prepared
+		}
+	}
+	tr, err := New(gpu.Backend(), testConfig(out, 3), linear, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Log, tr.Progress = &bytes.Buffer{}, NoProgress{}
+	h, err := tr.Run(ctx)
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("want ErrInterrupted, got %v", err)
+	}
+	if len(h.Epochs) != 1 {
+		t.Fatalf("one epoch should be complete, got %d", len(h.Epochs))
+	}
+	names, _ := checkpoints(filepath.Join(out, "checkpoints"))
+	if len(names) == 0 || names[len(names)-1] != "ckpt-0001-000004" {
+		t.Fatalf("want a mid-epoch checkpoint after 4 batches of epoch 2, got %v", names)
+	}
+
+	cfg := testConfig(out, 3)
+	cfg.Resume = true
+	_, got, err := run(t, cfg, testData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameHistory(t, got, want)
+	if !got.Epochs[1].Interrupted || got.Epochs[1].Steps != 6 || got.Epochs[1].Images != 96 {
+		t.Errorf("resumed epoch 2: %+v", got.Epochs[1])
+	}
+}
+
+func sameHistory(t *testing.T, got, want *History) {
+	t.Helper()
+	if len(got.Epochs) != len(want.Epochs) {
+		t.Fatalf("got %d epochs, want %d", len(got.Epochs), len(want.Epochs))
+	}
+	for i := range want.Epochs {
+		g, w := got.Epochs[i], want.Epochs[i]
+		if g.Epoch != i+1 {
+			t.Errorf("epoch %d numbered %d", i+1, g.Epoch)
+		}
+		for _, p := range [][3]float64{{g.TrainLoss, w.TrainLoss, 0}, {g.TestLoss, w.TestLoss, 1}, {g.TestAcc, w.TestAcc, 2}} {
+			if math.Abs(p[0]-p[1]) > 1e-4*math.Max(1, math.Abs(p[1])) {
+				t.Errorf("epoch %d metric %v: resumed %v, uninterrupted %v", i+1, p[2], p[0], p[1])
+			}
+		}
+	}
+}
+
+func TestRefusesToOverwriteCheckpoints(t *testing.T) {
+	out := t.TempDir()
+	if _, _, err := run(t, testConfig(out, 1), testData()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(gpu.Backend(), testConfig(out, 2), linear, testData())
+	if err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("want an error pointing at --resume, got %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{
+		{Epochs: 0, BatchSize: 1, Optimizer: "sgd", LR: 0.1},
+		{Epochs: 1, BatchSize: 0, Optimizer: "sgd", LR: 0.1},
+		{Epochs: 1, BatchSize: 1, Optimizer: "sgd", LR: 0.1, LabelSmoothing: 1},
+		{Epochs: 1, BatchSize: 1, Optimizer: "lbfgs", LR: 0.1},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: want an error", c)
+		}
+	}
+}
+
+func TestLabelSmoothingLoss(t *testing.T) {
+	// Perfectly confident, correct logits: plain CE → 0; smoothed CE > 0 and equals the formula.
+	logits := tensors.FromValue([][]float32{{20, 0, 0}})
+	labels := tensors.FromValue([][]int32{{0}})
+	eps := 0.3
+	got := graph.MustExecOnce(gpu.Backend(), func(l, y *graph.Node) *graph.Node {
+		return CrossEntropy(eps)([]*graph.Node{y}, []*graph.Node{l})
+	}, logits, labels).Value().(float32)
+	// target = [0.8, 0.1, 0.1]; -log p ≈ [0, 20, 20] → 0.1·20·2 = 4.
+	if math.Abs(float64(got)-4) > 1e-3 {
+		t.Fatalf("smoothed CE %v, want ≈4", got)
+	}
+}
