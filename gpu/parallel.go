@@ -1,0 +1,162 @@
+package gpu
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/distributed"
+)
+
+// DataAxis is the name of the device mesh's one axis, along which batches are split.
+const DataAxis = "data"
+
+// Parallel is a plan for data-parallel training: which devices take part, and how a global batch is
+// split among them. One device (always the case on the pure-Go backend) is the plain single-device path,
+// with the same API.
+//
+// With several devices, each step's global batch is cut into equal per-device shards along the batch
+// axis. XLA's SPMD partitioner (Shardy, through GoMLX's AutoSharding strategy) compiles one program per
+// device from the single-device graph: the weights are replicated, the gradients are summed across
+// devices with its collectives, and batch-norm statistics are computed over the whole global batch — the
+// same maths as one big device, which is why the learning rate needs no per-device correction.
+type Parallel struct {
+	Devices     []compute.DeviceNum
+	GlobalBatch int
+	PerDevice   int
+	// Why says how the device count was decided, for the user.
+	Why string
+}
+
+// N returns the number of devices.
+func (p *Parallel) N() int { return len(p.Devices) }
+
+// Distributed reports whether more than one device takes part.
+func (p *Parallel) Distributed() bool { return len(p.Devices) > 1 }
+
+// Mesh returns the 1-D device mesh ("data") over the plan's devices.
+func (p *Parallel) Mesh() (*distributed.DeviceMesh, error) {
+	mesh, err := distributed.NewDeviceMesh([]int{len(p.Devices)}, []string{DataAxis})
+	if err != nil {
+		return nil, err
+	}
+	logical := make([]int, len(p.Devices))
+	for i, d := range p.Devices {
+		logical[i] = int(d)
+	}
+	if err := mesh.SetLogicalDeviceAssignment(logical...); err != nil {
+		return nil, err
+	}
+	return mesh, nil
+}
+
+// BatchSharding returns the sharding of a batch tensor: its first (batch) axis split over the mesh, the
+// rest replicated; and the replicated sharding for everything else.
+func (p *Parallel) BatchSharding() (batch, replicated *distributed.ShardingSpec, err error) {
+	mesh, err := p.Mesh()
+	if err != nil {
+		return nil, nil, err
+	}
+	batch, err = distributed.NewShardingSpec(mesh, distributed.AxisSpec{DataAxis})
+	if err != nil {
+		return nil, nil, err
+	}
+	return batch, distributed.NewReplicatedShardingSpec(mesh), nil
+}
+
+// PlanParallel decides the devices for data-parallel training on backend b. requested is the number of
+// devices asked for (--gpus N), 0 meaning all the backend has; globalBatch is the batch size of one step
+// over all devices. CUDA already hides the GPUs that CUDA_VISIBLE_DEVICES (which SLURM sets) excludes, so
+// the backend's device count is what this job may use.
+func PlanParallel(b compute.Backend, requested, globalBatch int) (*Parallel, error) {
+	available := b.NumDevices()
+	if IsPureGo(b) {
+		available = 1
+	}
+	return planParallel(available, IsPureGo(b), requested, globalBatch, SlurmGPUs())
+}
+
+func planParallel(available int, pureGo bool, requested, globalBatch int, slurm SlurmGPUInfo) (*Parallel, error) {
+	if requested < 0 {
+		return nil, fmt.Errorf("--gpus must be ≥ 0 (0 means all), got %d", requested)
+	}
+	if globalBatch < 1 {
+		return nil, fmt.Errorf("batch size must be ≥ 1, got %d", globalBatch)
+	}
+	if available < 1 {
+		return nil, fmt.Errorf("the backend reports no devices")
+	}
+	n := available
+	why := fmt.Sprintf("all %d device(s) of the backend", available)
+	if pureGo {
+		why = "the pure-Go backend runs on one device (the host CPU, all its cores)"
+	}
+	if requested > 0 {
+		if requested > available {
+			msg := fmt.Sprintf("--gpus %d asked for more devices than the backend has (%d)", requested, available)
+			if pureGo {
+				msg += ": the pure-Go backend has one device; several GPUs need the CUDA backend (see `gonbgpu devices`)"
+			} else if slurm.Count > 0 {
+				msg += fmt.Sprintf("; SLURM gave this job %d GPU(s) (%s): ask for more with --gres=gpu:%d", slurm.Count, slurm.From, requested)
+			} else if cvd := os.Getenv("CUDA_VISIBLE_DEVICES"); cvd != "" {
+				msg += fmt.Sprintf("; CUDA_VISIBLE_DEVICES=%s limits what this process sees", cvd)
+			}
+			return nil, fmt.Errorf("%s", msg)
+		}
+		n = requested
+		why = fmt.Sprintf("%d of %d device(s), as asked (--gpus %d)", n, available, requested)
+	}
+	if slurm.Count > 0 && !pureGo {
+		why += fmt.Sprintf("; SLURM job GPUs: %d (%s)", slurm.Count, slurm.From)
+	}
+	if globalBatch%n != 0 {
+		lo := globalBatch / n * n
+		hi := lo + n
+		if lo == 0 {
+			return nil, fmt.Errorf("batch size %d is smaller than the %d devices: use at least %d", globalBatch, n, n)
+		}
+		return nil, fmt.Errorf("batch size %d does not split evenly over %d devices: use %d or %d", globalBatch, n, lo, hi)
+	}
+	p := &Parallel{GlobalBatch: globalBatch, PerDevice: globalBatch / n, Why: why}
+	for i := range n {
+		p.Devices = append(p.Devices, compute.DeviceNum(i))
+	}
+	return p, nil
+}
+
+// SlurmGPUInfo is what SLURM says about a job's GPUs.
+type SlurmGPUInfo struct {
+	Count int    // 0 when not a SLURM job or unknown
+	From  string // the variable it came from, e.g. "SLURM_GPUS_ON_NODE=4"
+}
+
+// SlurmGPUs reads the GPU count of the current SLURM job from its environment: SLURM_GPUS_ON_NODE, then
+// SLURM_JOB_GPUS / SLURM_STEP_GPUS (lists of indices), then SLURM_GPUS ("4" or "a100:4").
+func SlurmGPUs() SlurmGPUInfo {
+	return slurmGPUsFrom(os.LookupEnv)
+}
+
+func slurmGPUsFrom(lookup func(string) (string, bool)) SlurmGPUInfo {
+	if v, ok := lookup("SLURM_GPUS_ON_NODE"); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+			return SlurmGPUInfo{n, "SLURM_GPUS_ON_NODE=" + v}
+		}
+	}
+	for _, k := range []string{"SLURM_STEP_GPUS", "SLURM_JOB_GPUS"} {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return SlurmGPUInfo{len(strings.Split(strings.TrimSpace(v), ",")), k + "=" + v}
+		}
+	}
+	if v, ok := lookup("SLURM_GPUS"); ok {
+		s := v
+		if i := strings.LastIndex(s, ":"); i >= 0 {
+			s = s[i+1:]
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
+			return SlurmGPUInfo{n, "SLURM_GPUS=" + v}
+		}
+	}
+	return SlurmGPUInfo{}
+}
