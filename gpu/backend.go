@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -129,10 +130,25 @@ func NewBackend() (compute.Backend, error) {
 	backendOnce.Do(func() {
 		backendValue, backendChoice, backendErr = create(Choose())
 		if backendErr == nil {
-			fmt.Fprintf(Log, "gonbgpu: backend %s (%s): %s\n", backendChoice.Name, describe(backendValue), backendChoice.Reason)
+			announce(fmt.Sprintf("gonbgpu: backend %s (%s): %s\n", backendChoice.Name, describe(backendValue), backendChoice.Reason))
 		}
 	})
 	return backendValue, backendErr
+}
+
+// announce prints the backend line once per process — and, in a notebook, once per kernel session:
+// GoNB runs every cell as a new process, and the same line above every cell's output would drown what
+// the cell shows. A marker in GoNB's per-kernel temporary folder remembers what was announced; a
+// different choice (say, after GOMLX_BACKEND changed) is announced again.
+func announce(line string) {
+	if dir := os.Getenv("GONB_TMP_DIR"); dir != "" && gonbui.IsNotebook {
+		marker := filepath.Join(dir, ".gonbgpu-backend")
+		if prev, err := os.ReadFile(marker); err == nil && string(prev) == line {
+			return
+		}
+		_ = os.WriteFile(marker, []byte(line), 0o644)
+	}
+	fmt.Fprint(Log, line)
 }
 
 // Chosen returns the choice behind [Backend]; it creates the backend if that has not happened yet.

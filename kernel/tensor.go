@@ -66,6 +66,9 @@ func ShowTensor(name string, t *tensors.Tensor) {
 // device n of a backend, or both ("host + go:0"). GoMLX keeps a tensor in either or both places and
 // copies lazily; this is what `.device` is to a PyTorch tensor.
 func Placement(t *tensors.Tensor) string {
+	if t == nil || !t.Ok() {
+		return "finalized"
+	}
 	var parts []string
 	if t.IsLocal() {
 		parts = append(parts, "host")

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,40 @@ var checks = map[string]check{
 			`class="gonbgpu-devices"`, "Memory used / total", // the device table rendered
 		)
 	},
+	"01-tensors-vs-numpy.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		// Every cell that checks against numpy ends with a summary line; all must be "N/N as expected".
+		re := regexp.MustCompile(`numpy agreement: (\d+)/(\d+) checks as expected \((\d+) equal, (\d+) deliberate`)
+		total, equal, differ := 0, 0, 0
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			if m[1] != m[2] {
+				t.Errorf("a cell's numpy checks did not all come out as expected: %s", m[0])
+			}
+			total += atoi(m[2])
+			equal += atoi(m[3])
+			differ += atoi(m[4])
+		}
+		if total < 30 || equal < 20 || differ < 5 {
+			t.Errorf("too few numpy checks ran: %d (%d equal, %d differences)", total, equal, differ)
+		}
+		if strings.Contains(text, "✗") {
+			t.Errorf("a check came out wrong (✗ in the output)")
+		}
+		mustContain(t, text, "rank 0, shape []", "float32[2,2] on go:0", "GoMLX refuses: data types")
+		mustPlot(t, text, 1)
+	},
+}
+
+// mustPlot asserts the notebook displayed at least n figures (kernel/plot's).
+func mustPlot(t *testing.T, text string, n int) {
+	t.Helper()
+	if got := strings.Count(text, `class="gonbgpu-figure"`); got < n {
+		t.Errorf("%d figure(s) shown, want at least %d", got, n)
+	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 func mustContain(t *testing.T, text string, wants ...string) {

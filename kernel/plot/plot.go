@@ -258,7 +258,8 @@ func (f *Figure) Show() error {
 		return err
 	}
 	if gonbui.IsNotebook {
-		gonbui.DisplaySVG(string(data))
+		// Inline SVG inside HTML, as GoNB does, because Jupyter's HTML export drops image/svg+xml outputs.
+		gonbui.DisplayHTML(`<div class="gonbgpu-figure">` + string(data) + `</div>`)
 		return nil
 	}
 	name := strings.Map(func(r rune) rune {
