@@ -140,6 +140,7 @@ func TimeTransfer(b compute.Backend, dev compute.DeviceNum, bytes int64, reps in
 		if err != nil {
 			return res, err
 		}
+		_ = p[0].Value()
 		p[0].MustFinalizeAll()
 		start = time.Now()
 		if err := out[0].ToLocal(); err != nil {
