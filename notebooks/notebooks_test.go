@@ -54,6 +54,27 @@ var checks = map[string]check{
 		mustContain(t, text, "rank 0, shape []", "float32[2,2] on go:0", "GoMLX refuses: data types")
 		mustPlot(t, text, 1)
 	},
+	"02-device-placement.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		mustContain(t, text, "GPU available:", "host→device", `class="gonbgpu-devices"`, "MaterializeOnDevice(backend, false, 0)")
+		// The CPU/GPU timing table: positive CPU times over growing sizes (the GPU column is "—" here).
+		re := regexp.MustCompile(`timing n=(\d+): cpu ([0-9.]+) ms, gpu (—|[0-9.]+ ms)`)
+		rows := re.FindAllStringSubmatch(text, -1)
+		if len(rows) < 5 {
+			t.Fatalf("timing table has %d rows", len(rows))
+		}
+		prevN := 0
+		for _, r := range rows {
+			n, ms := atoi(r[1]), atof(r[2])
+			if n <= prevN || ms <= 0 {
+				t.Errorf("bad timing row %q", r[0])
+			}
+			prevN = n
+		}
+		if last, first := atof(rows[len(rows)-1][2]), atof(rows[0][2]); last < 10*first {
+			t.Errorf("the largest size (%v ms) should take far longer than the smallest (%v ms)", last, first)
+		}
+		mustPlot(t, text, 2)
+	},
 }
 
 // mustPlot asserts the notebook displayed at least n figures (kernel/plot's).
@@ -62,6 +83,11 @@ func mustPlot(t *testing.T, text string, n int) {
 	if got := strings.Count(text, `class="gonbgpu-figure"`); got < n {
 		t.Errorf("%d figure(s) shown, want at least %d", got, n)
 	}
+}
+
+func atof(s string) float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
 }
 
 func atoi(s string) int {

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"os"
 	"strings"
 )
@@ -140,6 +141,12 @@ func (nb *Notebook) Errors() []CellError {
 				if len(o.Traceback) > 0 {
 					msg += "\n" + stripANSI(strings.Join(o.Traceback, "\n"))
 				}
+				// GoNB shows compiler errors as HTML in the same cell, before the error itself.
+				for _, d := range c.Outputs {
+					if h, ok := d.Data["text/html"]; ok && strings.Contains(string(h), "application/vnd.jupyter.stderr") {
+						msg += "\n" + strings.TrimSpace(htmlText(string(h)))
+					}
+				}
 				errs = append(errs, CellError{i, first, msg})
 			case o.OutputType == "stream" && o.Name == "stderr":
 				errs = append(errs, CellError{i, first, "stderr: " + string(o.Text)})
@@ -199,6 +206,44 @@ func (nb *Notebook) CodeCells() int {
 		}
 	}
 	return n
+}
+
+// htmlText returns the text of an HTML fragment: tags, <style> and <script> blocks removed, entities
+// decoded, runs of blank lines collapsed.
+func htmlText(h string) string {
+	for _, tag := range []string{"style", "script"} {
+		for {
+			i := strings.Index(h, "<"+tag)
+			if i < 0 {
+				break
+			}
+			j := strings.Index(h[i:], "</"+tag+">")
+			if j < 0 {
+				h = h[:i]
+				break
+			}
+			h = h[:i] + h[i+j+len(tag)+3:]
+		}
+	}
+	var b strings.Builder
+	in := false
+	for _, r := range h {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>':
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	var lines []string
+	for _, l := range strings.Split(html.UnescapeString(b.String()), "\n") {
+		if l = strings.TrimRight(l, " \t"); strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // stripANSI removes terminal colour codes, which tracebacks often carry.
