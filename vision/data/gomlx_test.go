@@ -45,9 +45,14 @@ func TestLoaderTrainsGoMLXModel(t *testing.T) {
 		flat := graph.Reshape(images, images.Shape().Dimensions[0], -1)
 		return layers.DenseWithBias(scope.In("dense"), flat, 2)
 	}
-	trainer := train.NewTrainer(backend, model.NewStore(), modelFn, loss.SparseCategoricalCrossEntropyLogits,
-		optimizer.Adam().Done(), nil, []metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "#acc")})
-	if _, err := train.NewLoop(trainer).RunSteps(trainDS, 20); err != nil {
+	store := model.NewStore()
+	if err := store.SetRNGStateFromSeed(1); err != nil { // Same initial weights every run.
+		t.Fatal(err)
+	}
+	trainer := train.NewTrainer(backend, store, modelFn, loss.SparseCategoricalCrossEntropyLogits,
+		optimizer.Adam().LearningRate(0.05).Done(), nil,
+		[]metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "#acc")})
+	if _, err := train.NewLoop(trainer).RunSteps(trainDS, 30); err != nil {
 		t.Fatal(err)
 	}
 	results, err := trainer.Eval(evalDS)

@@ -68,8 +68,9 @@ type LoaderOptions struct {
 // consumer, as train.Dataset requires.
 //
 // Each call to Iter starts a new epoch: the first uses epoch 0 (or the value given to SetEpoch), the
-// next epoch 1, and so on. The epoch selects the shuffle order and the augmentations, so that they
-// differ between epochs yet are reproducible. A Loader must not be iterated by two loops at once.
+// next epoch 1, and so on — with Repeat, the epoch after the last one a batch was delivered from. The
+// epoch selects the shuffle order and the augmentations, so that they differ between epochs yet are
+// reproducible. A Loader must not be iterated by two loops at once.
 type Loader struct {
 	set       *Set
 	opt       LoaderOptions
@@ -165,9 +166,10 @@ func (l *Loader) Order(epoch int) []int {
 	return rand.New(rand.NewPCG(uint64(l.opt.Seed), uint64(epoch))).Perm(l.set.N)
 }
 
-// result is a built batch, or the error building it.
+// result is a built batch of an epoch, or the error building it.
 type result struct {
 	batch train.Batch
+	epoch int
 	err   error
 }
 
@@ -181,6 +183,11 @@ type job struct {
 // Iter implements train.Dataset: it yields the batches of one epoch (or of all epochs with Repeat).
 func (l *Loader) Iter() iter.Seq2[train.Batch, error] {
 	return func(yield func(train.Batch, error) bool) {
+		// The epoch counter follows what the consumer received, never what the producers prepared ahead:
+		// otherwise where a later Iter starts would depend on how far prefetching had run when this one
+		// stopped. An Iter that delivers nothing still uses up its epoch.
+		first := int(l.epoch.Load())
+		l.epoch.Store(int64(first + 1))
 		done := make(chan struct{})
 		jobs := make(chan job)
 		// pending holds the output channels of the batches dispatched, in delivery order: the consumer
@@ -191,15 +198,16 @@ func (l *Loader) Iter() iter.Seq2[train.Batch, error] {
 		for range l.opt.Workers {
 			wg.Go(func() {
 				for j := range jobs {
-					j.out <- l.build(j.epoch, j.indices)
+					r := l.build(j.epoch, j.indices)
+					r.epoch = j.epoch
+					j.out <- r
 				}
 			})
 		}
 		wg.Go(func() {
 			defer close(pending)
 			defer close(jobs)
-			for {
-				epoch := int(l.epoch.Add(1) - 1)
+			for epoch := first; ; epoch++ {
 				order := l.Order(epoch)
 				for start := 0; start < len(order); start += l.opt.BatchSize {
 					end := min(start+l.opt.BatchSize, len(order))
@@ -243,6 +251,7 @@ func (l *Loader) Iter() iter.Seq2[train.Batch, error] {
 				yield(train.Batch{}, r.err)
 				return
 			}
+			l.epoch.Store(int64(r.epoch + 1))
 			if !yield(r.batch, nil) {
 				return
 			}
