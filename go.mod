@@ -4,6 +4,7 @@ go 1.26.5
 
 require (
 	github.com/NVIDIA/go-nvml v0.13.4-1
+	github.com/disintegration/imaging v1.6.2
 	github.com/gomlx/compute v0.1.2
 	github.com/gomlx/go-xla v0.4.1
 	github.com/gomlx/gomlx v0.28.2

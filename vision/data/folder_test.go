@@ -1,0 +1,238 @@
+package data
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// solid returns a w×h image of one colour.
+func solid(w, h int, c color.NRGBA) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, c.A
+	}
+	return img
+}
+
+// hugePNG returns a valid-looking PNG whose header declares w×h pixels but holds almost no data.
+func hugePNG(t testing.TB, w, h uint32) []byte {
+	data := pngBytes(t, solid(1, 1, color.NRGBA{1, 2, 3, 255}))
+	// The IHDR chunk follows the 8-byte signature: length (4), "IHDR" (4), width, height, ..., CRC.
+	binary.BigEndian.PutUint32(data[16:], w)
+	binary.BigEndian.PutUint32(data[20:], h)
+	binary.BigEndian.PutUint32(data[29:], crc32.ChecksumIEEE(data[12:29]))
+	return data
+}
+
+// writeFolder writes a small classification folder and returns its path. Classes are written out of
+// order to check sorting; each image is a solid colour encoding (class, file).
+func writeFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	colour := func(class, file int) color.NRGBA {
+		return color.NRGBA{uint8(40 * class), uint8(60 * file), 200, 255}
+	}
+	// dog = class 2, cat = class 1, bird = class 0 (sorted names).
+	writeFile(t, filepath.Join(dir, "dog", "b.png"), pngBytes(t, solid(8, 8, colour(2, 1))))
+	writeFile(t, filepath.Join(dir, "dog", "a.PNG"), pngBytes(t, solid(8, 8, colour(2, 0))))
+	writeFile(t, filepath.Join(dir, "cat", "1.jpeg"), jpegBytes(t, solid(16, 16, colour(1, 0))))
+	writeFile(t, filepath.Join(dir, "cat", "2.JPG"), jpegBytes(t, solid(12, 20, colour(1, 1))))
+	writeFile(t, filepath.Join(dir, "cat", "3.jpg"), pngBytes(t, solid(8, 8, colour(1, 2)))) // PNG content, .jpg name.
+	writeFile(t, filepath.Join(dir, "bird", "x.png"), pngBytes(t, solid(4, 4, colour(0, 0))))
+	// Not images: ignored. Hidden files and folders are not even listed.
+	writeFile(t, filepath.Join(dir, "bird", "notes.txt"), []byte("not an image"))
+	writeFile(t, filepath.Join(dir, "bird", ".DS_Store"), []byte("junk"))
+	writeFile(t, filepath.Join(dir, ".hidden", "y.png"), pngBytes(t, solid(8, 8, colour(0, 0))))
+	writeFile(t, filepath.Join(dir, "README.md"), []byte("# data"))
+	return dir
+}
+
+func TestFolder(t *testing.T) {
+	dir := writeFolder(t)
+	set, report, err := Folder(dir, FolderOptions{Size: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(set.Classes, []string{"bird", "cat", "dog"}) {
+		t.Fatalf("classes %v", set.Classes)
+	}
+	if set.N != 6 || set.H != 8 || set.W != 8 || set.C != 3 || set.Name != filepath.Base(dir) {
+		t.Fatalf("read %v", set)
+	}
+	if want := []int32{0, 1, 1, 1, 2, 2}; !slices.Equal(set.Labels, want) {
+		t.Fatalf("labels %v, want %v (classes, then sorted file names)", set.Labels, want)
+	}
+	// Images in order bird/x, cat/1, cat/2, cat/3, dog/a.PNG, dog/b: check each one's colour (JPEG is
+	// lossy: allow a small error).
+	wantColours := [][3]int{{0, 0, 200}, {40, 0, 200}, {40, 60, 200}, {40, 120, 200}, {80, 0, 200}, {80, 60, 200}}
+	for i, want := range wantColours {
+		img := set.Image(i)
+		for p := 0; p < len(img); p += 3 {
+			for c := range 3 {
+				if d := int(img[p+c]) - want[c]; d < -4 || d > 4 {
+					t.Fatalf("image %d pixel %d channel %d = %d, want %d", i, p/3, c, img[p+c], want[c])
+				}
+			}
+		}
+	}
+	if report.Loaded != 6 || !slices.Equal(report.Counts, []int{1, 3, 2}) || len(report.Skipped) != 0 {
+		t.Errorf("report %+v", report)
+	}
+	if !slices.Equal(report.Ignored, []string{filepath.Join(dir, "bird", "notes.txt")}) {
+		t.Errorf("ignored %v, want only bird/notes.txt", report.Ignored)
+	}
+}
+
+func TestFolderDeterministicAcrossWorkers(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 24 {
+		img := testImage(10+i, 7+i%5, uint8(i))
+		data := pngBytes(t, img)
+		if i%2 == 1 {
+			data = jpegBytes(t, img)
+		}
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("c%d", i%3), fmt.Sprintf("%02d.img", i)), data)
+	}
+	one, _, err := Folder(dir, FolderOptions{Width: 9, Height: 6, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		many, _, err := Folder(dir, FolderOptions{Width: 9, Height: 6, Workers: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(one.Pixels, many.Pixels) || !slices.Equal(one.Labels, many.Labels) {
+			t.Fatal("result depends on the number of workers")
+		}
+	}
+	if one.N != 24 || one.W != 9 || one.H != 6 {
+		t.Fatalf("read %v", one)
+	}
+}
+
+func TestFolderFillStretchGrey(t *testing.T) {
+	dir := t.TempDir()
+	// 16×8: green in columns 0-3, red in 4-11, blue in 12-15.
+	img := solid(16, 8, color.NRGBA{255, 0, 0, 255})
+	for y := range 8 {
+		for x := range 4 {
+			img.SetNRGBA(x, y, color.NRGBA{0, 255, 0, 255})
+			img.SetNRGBA(15-x, y, color.NRGBA{0, 0, 255, 255})
+		}
+	}
+	writeFile(t, filepath.Join(dir, "only", "a.png"), pngBytes(t, img))
+
+	// Fill scales the 8-pixel height to 8 and crops the centre 8 columns: all red.
+	fill, _, err := Folder(dir, FolderOptions{Size: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := 0; p < 64; p++ {
+		if px := fill.Pixels[3*p : 3*p+3]; !bytes.Equal(px, []byte{255, 0, 0}) {
+			t.Fatalf("Fill: pixel %d = %v, want red", p, px)
+		}
+	}
+	// Stretch squeezes all 16 columns into 8: the left edge is green, the right edge blue.
+	stretch, _, err := Folder(dir, FolderOptions{Size: 8, Stretch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, right := stretch.Pixels[0:3], stretch.Pixels[21:24]; left[1] < 200 || right[2] < 200 {
+		t.Fatalf("Stretch: left pixel %v should be green, right pixel %v blue", left, right)
+	}
+	// One channel: BT.601 luma of red is 0.299×255 = 76.
+	grey, _, err := Folder(dir, FolderOptions{Size: 8, Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grey.C != 1 || len(grey.Pixels) != 64 || grey.Pixels[10] != 76 {
+		t.Fatalf("grey: C=%d, %d bytes, pixel 10 = %d; want 1, 64, 76", grey.C, len(grey.Pixels), grey.Pixels[10])
+	}
+}
+
+func TestFolderErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	_, _, err := Folder(missing, FolderOptions{Size: 8})
+	wantErr(t, err, missing)
+
+	noClasses := t.TempDir()
+	writeFile(t, filepath.Join(noClasses, "a.png"), pngBytes(t, solid(2, 2, color.NRGBA{})))
+	_, _, err = Folder(noClasses, FolderOptions{Size: 8})
+	wantErr(t, err, noClasses, "no class folders")
+
+	emptyClass := writeFolder(t)
+	if err := os.MkdirAll(filepath.Join(emptyClass, "empty", ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(emptyClass, "empty", ".hidden.png"), pngBytes(t, solid(2, 2, color.NRGBA{})))
+	_, _, err = Folder(emptyClass, FolderOptions{Size: 8})
+	wantErr(t, err, filepath.Join(emptyClass, "empty"), "is empty")
+
+	_, _, err = Folder(writeFolder(t), FolderOptions{})
+	wantErr(t, err, "Size")
+	_, _, err = Folder(writeFolder(t), FolderOptions{Size: 4, Channels: 2})
+	wantErr(t, err, "Channels must be 1 or 3")
+
+	full := pngBytes(t, testImage(20, 20, 9))
+	fullJPEG := jpegBytes(t, testImage(20, 20, 9))
+	for _, tc := range []struct {
+		name    string
+		content []byte
+		want    string
+	}{
+		{"truncated.png", full[:len(full)/2], "PNG"},
+		{"truncated.jpg", fullJPEG[:len(fullJPEG)/2], "truncated JPEG"},
+		{"corrupt.png", append(slices.Clone(full[:40]), bytes.Repeat([]byte{0x55}, 200)...), "corrupt PNG"},
+		{"text.jpg", []byte("this is not an image"), "not a PNG or JPEG"},
+		{"huge.png", hugePNG(t, 100000, 100000), "exceeds the limit"},
+		{"gif.gif", []byte("GIF89a..."), "not a PNG or JPEG"},
+	} {
+		dir := writeFolder(t)
+		bad := writeFile(t, filepath.Join(dir, "cat", tc.name), tc.content)
+		var err error
+		allocated := allocatedBy(func() { _, _, err = Folder(dir, FolderOptions{Size: 8}) })
+		wantErr(t, err, bad, tc.want, "SkipBad")
+		if allocated > 64<<20 {
+			t.Errorf("%s: allocated %d MiB", tc.name, allocated>>20)
+		}
+	}
+}
+
+func TestFolderSkipBad(t *testing.T) {
+	dir := writeFolder(t)
+	bad1 := writeFile(t, filepath.Join(dir, "cat", "0-bad.png"), []byte("\x89PNG\r\n\x1a\nbroken"))
+	bad2 := writeFile(t, filepath.Join(dir, "dog", "c.jpeg"), []byte{0xff, 0xd8, 0xff, 0xe0, 0, 1})
+	_, _, err := Folder(dir, FolderOptions{Size: 8})
+	wantErr(t, err, bad1, "and 1 more bad images")
+
+	set, report, err := Folder(dir, FolderOptions{Size: 8, SkipBad: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.N != 6 || report.Loaded != 6 || len(report.Skipped) != 2 {
+		t.Fatalf("SkipBad: %d images, report %+v; want 6 loaded and 2 skipped", set.N, report)
+	}
+	if report.Skipped[0].Path != bad1 || report.Skipped[1].Path != bad2 || report.Skipped[1].Reason == "" {
+		t.Errorf("skipped %+v, want %s then %s with reasons", report.Skipped, bad1, bad2)
+	}
+	if want := []int32{0, 1, 1, 1, 2, 2}; !slices.Equal(set.Labels, want) {
+		t.Errorf("labels %v, want %v", set.Labels, want)
+	}
+	if s := report.String(); !bytes.Contains([]byte(s), []byte("skipped 2 bad images")) {
+		t.Errorf("report.String() = %q", s)
+	}
+
+	// A class left with no image at all is still an error.
+	writeFile(t, filepath.Join(dir, "zebra", "z.png"), []byte("\x89PNG\r\n\x1a\n"))
+	_, _, err = Folder(dir, FolderOptions{Size: 8, SkipBad: true})
+	wantErr(t, err, filepath.Join(dir, "zebra"), "no usable images")
+}
