@@ -75,6 +75,7 @@ type Loader struct {
 	set       *Set
 	opt       LoaderOptions
 	epoch     atomic.Int64
+	startAt   atomic.Int64 // batches of the next epoch to skip (a resumed run), see StartAt
 	normalise [][256]float32 // Per channel: byte → normalised float, when there is no augmentation.
 }
 
@@ -149,6 +150,11 @@ func (l *Loader) NumBatches() int {
 // same data order it would have had.
 func (l *Loader) SetEpoch(epoch int) { l.epoch.Store(int64(epoch)) }
 
+// StartAt makes the next Iter begin its epoch at the given batch, without building the batches before
+// it: a training run resumed in the middle of an epoch continues with exactly the batches it had not
+// yet seen (same order, same augmentation).
+func (l *Loader) StartAt(batch int) { l.startAt.Store(int64(max(batch, 0))) }
+
 // Epoch returns the epoch the next Iter will start with.
 func (l *Loader) Epoch() int { return int(l.epoch.Load()) }
 
@@ -188,6 +194,7 @@ func (l *Loader) Iter() iter.Seq2[train.Batch, error] {
 		// stopped. An Iter that delivers nothing still uses up its epoch.
 		first := int(l.epoch.Load())
 		l.epoch.Store(int64(first + 1))
+		skip := int(l.startAt.Swap(0)) * l.opt.BatchSize
 		done := make(chan struct{})
 		jobs := make(chan job)
 		// pending holds the output channels of the batches dispatched, in delivery order: the consumer
@@ -209,7 +216,11 @@ func (l *Loader) Iter() iter.Seq2[train.Batch, error] {
 			defer close(jobs)
 			for epoch := first; ; epoch++ {
 				order := l.Order(epoch)
-				for start := 0; start < len(order); start += l.opt.BatchSize {
+				begin := 0
+				if epoch == first {
+					begin = min(skip, len(order))
+				}
+				for start := begin; start < len(order); start += l.opt.BatchSize {
 					end := min(start+l.opt.BatchSize, len(order))
 					if end-start < l.opt.BatchSize && l.opt.DropLast {
 						break

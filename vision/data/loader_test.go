@@ -314,3 +314,41 @@ func BenchmarkLoaderEpoch(b *testing.B) {
 		})
 	}
 }
+
+// TestLoaderStartAt: StartAt(k) delivers exactly the batches k… of the same epoch, same contents.
+func TestLoaderStartAt(t *testing.T) {
+	set := indexedSet(40, 4)
+	opt := LoaderOptions{BatchSize: 8, Shuffle: true, Seed: 3}
+	collect := func(l *Loader) [][]float32 {
+		var out [][]float32
+		for b, err := range l.Iter() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, _, _ := batchData(t, b, 3, 2, 1)
+			out = append(out, in)
+			b.Finalize()
+		}
+		return out
+	}
+	l, err := NewLoader(set, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := collect(l)
+	l, _ = NewLoader(set, opt)
+	l.StartAt(2)
+	part := collect(l)
+	if len(full) != 5 || len(part) != 3 {
+		t.Fatalf("want 5 batches, and 3 after skipping 2; got %d and %d", len(full), len(part))
+	}
+	for i := range part {
+		if !slices.Equal(part[i], full[i+2]) {
+			t.Fatalf("batch %d differs after StartAt", i+2)
+		}
+	}
+	// The skip applies once: the next epoch starts at its beginning.
+	if next := collect(l); len(next) != 5 {
+		t.Fatalf("next epoch has %d batches", len(next))
+	}
+}
