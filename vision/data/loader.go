@@ -75,7 +75,7 @@ type Loader struct {
 	set       *Set
 	opt       LoaderOptions
 	epoch     atomic.Int64
-	startAt   atomic.Int64 // batches of the next epoch to skip (a resumed run), see StartAt
+	startAt   atomic.Int64   // batches of the next epoch to skip (a resumed run), see StartAt
 	normalise [][256]float32 // Per channel: byte → normalised float, when there is no augmentation.
 }
 

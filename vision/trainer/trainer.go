@@ -280,19 +280,13 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 		done, images := resumedAt, t.st.PartialImages
 		var last []*tensors.Tensor
 		interrupted := false
-		for batch, err := range t.data.Train.Iter() {
+		for run, err := range t.steps(t.data.Train, skipping) {
 			if err != nil {
 				t.Progress.Done()
 				return h, fmt.Errorf("epoch %d: reading training data: %w", epoch+1, err)
 			}
-			if skipping > 0 {
-				batch.Finalize()
-				skipping--
-				continue
-			}
-			n := batch.Inputs[0].Shape().Dimensions[0]
 			stepStart := time.Now()
-			metrics, err := t.gt.TrainStep(batch)
+			metrics, n, err := run()
 			if err != nil {
 				t.Progress.Done()
 				return h, fmt.Errorf("epoch %d, step %d: %w", epoch+1, done+1, err)
