@@ -5,6 +5,8 @@
 //	gonbgpu uninstall [--user | --prefix DIR]          remove gonbgpu's kernelspec (only its own files)
 //	gonbgpu devices                                    show the backend choice and a device table
 //	gonbgpu notebooks [--out DIR] [NOTEBOOK…]          execute notebooks headless into .ipynb and .html
+//	gonbgpu train --dataset D --model M --epochs N …   train a ResNet (the sbatch job), resumable
+//	gonbgpu bench                                      convolution and training-step figures
 //
 // Run `gonbgpu help COMMAND` for a command's flags.
 package main
@@ -64,11 +66,15 @@ func main() {
 		os.Exit(2)
 	}
 	if err := c.run(os.Args[2:]); err != nil {
+		code := 1
+		if e, ok := err.(*exitError); ok {
+			code = e.code
+		}
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "gonbgpu") {
 			msg = "gonbgpu " + name + ": " + msg
 		}
 		fmt.Fprintln(os.Stderr, msg)
-		os.Exit(1)
+		os.Exit(code)
 	}
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/recipe"
+	"github.com/gonbgpu/gonbgpu/vision/resnet"
+	"github.com/gonbgpu/gonbgpu/vision/trainer"
+)
+
+func init() {
+	register("train", "train a ResNet on Fashion-MNIST, CIFAR-10 or a folder of images (the batch-job command)", runTrain)
+}
+
+// exitError carries a process exit status with its message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func runTrain(args []string) error {
+	var o recipe.Options
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.StringVar(&o.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(recipe.Datasets, ", "))
+	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (Fashion-MNIST: default Debian's dataset-fashion-mnist, else a download)")
+	fs.IntVar(&o.ImageSize, "size", 32, "image side for --dataset folder")
+	fs.Float64Var(&o.ValFraction, "val-fraction", 0.2, "fraction of a folder's images held out for testing")
+	fs.BoolVar(&o.SkipBad, "skip-bad", false, "skip unreadable images of a folder (and report them) instead of failing")
+	fs.IntVar(&o.LimitTrain, "limit-train", 0, "use only the first `N` training images")
+	fs.IntVar(&o.LimitTest, "limit-test", 0, "use only the first `N` test images")
+	fs.StringVar(&o.Model, "model", "", "model: "+strings.Join(resnet.Models(), ", ")+" (default resnet18 on a GPU, resnet20 on the CPU)")
+	fs.Float64Var(&o.Width, "width", 1, "width multiplier of every layer")
+	fs.BoolVar(&o.Plain, "plain", false, "the plain twin: no skip connections")
+	fs.IntVar(&o.Epochs, "epochs", 10, "epochs to train (with --resume: the total, counting those done)")
+	fs.IntVar(&o.Batch, "batch", 128, "global batch size, split over the GPUs")
+	fs.Float64Var(&o.LR, "lr", 0, "peak learning rate (default 0.1×batch/128 for sgd, 0.001 for adam)")
+	fs.StringVar(&o.Optimizer, "optimizer", "sgd", "sgd (momentum 0.9, Nesterov, weight decay 5e-4) or adam")
+	fs.Float64Var(&o.Momentum, "momentum", 0, "SGD momentum (default 0.9)")
+	fs.Float64Var(&o.WeightDecay, "weight-decay", 0, "weight decay (default 5e-4 for sgd)")
+	fs.StringVar(&o.Schedule, "schedule", "onecycle", "learning-rate schedule: onecycle, cosine or constant")
+	fs.Float64Var(&o.LabelSmoothing, "label-smoothing", 0, "label smoothing, e.g. 0.1")
+	fs.BoolVar(&o.NoAugment, "no-augment", false, "no training augmentation")
+	fs.IntVar(&o.GPUs, "gpus", 0, "GPUs to train on (0: all visible, as CUDA_VISIBLE_DEVICES/SLURM allow)")
+	fs.Int64Var(&o.Seed, "seed", 1, "random seed (initial weights, shuffling, augmentation)")
+	fs.StringVar(&o.Out, "out", "", "output `DIR` for history.json, history.csv and checkpoints (default runs/MODEL-DATASET)")
+	fs.BoolVar(&o.Resume, "resume", false, "continue from the checkpoint in --out")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	backend, err := gpu.NewBackend()
+	if err != nil {
+		return err
+	}
+	if o.Out == "" {
+		model := o.Model
+		if model == "" {
+			model = "resnet18"
+			if gpu.IsPureGo(backend) {
+				model = "resnet20"
+			}
+		}
+		o.Out = filepath.Join("runs", model+"-"+strings.ToLower(o.Dataset))
+	}
+	run, err := recipe.Prepare(backend, o)
+	if err != nil {
+		return err
+	}
+	for _, l := range run.Lines {
+		fmt.Println(l)
+	}
+	fmt.Printf("output:   %s\n\n", run.Options.Out)
+
+	// SLURM sends SIGTERM before the time limit; Ctrl-C sends SIGINT. Either makes the trainer write a
+	// checkpoint at the current step and return.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var got os.Signal
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() { got = <-sigs }()
+
+	start := time.Now()
+	h, err := run.Trainer.Run(ctx)
+	if errors.Is(err, trainer.ErrInterrupted) {
+		code := 143
+		if got == syscall.SIGINT {
+			code = 130
+		}
+		return &exitError{code, fmt.Sprintf("gonbgpu train: stopped by %v after %d complete epoch(s); checkpoint and history are in %s — run again with --resume to continue",
+			got, len(h.Epochs), run.Options.Out)}
+	}
+	if err != nil {
+		return err
+	}
+	last := h.Last()
+	best := 0.0
+	for _, e := range h.Epochs {
+		best = max(best, e.TestAcc)
+	}
+	var trainSecs float64
+	for _, e := range h.Epochs {
+		trainSecs += e.Seconds
+	}
+	fmt.Printf("\ndone: %s on %s, %d epoch(s) in %s (training %.1f s, first step with compilation %.1f s)\n",
+		h.Model, h.Dataset, len(h.Epochs), time.Since(start).Round(time.Second), trainSecs, h.CompileSeconds)
+	fmt.Printf("test accuracy: %.4f (best %.4f), %.0f img/s in the last epoch, %d parameters\n",
+		last.TestAcc, best, last.ImagesPerSec, h.Parameters)
+	fmt.Printf("history: %s, %s\n", filepath.Join(run.Options.Out, "history.json"), filepath.Join(run.Options.Out, "history.csv"))
+	return nil
+}

@@ -1,0 +1,306 @@
+// Package recipe turns a few choices — a dataset, a model, hyperparameters — into a ready training run:
+// it loads and splits the data, picks augmentation and normalisation, plans the devices, builds the
+// model and the trainer. `gonbgpu train` and the notebooks both start runs through it, so a notebook
+// experiment and an sbatch job with the same options train the same thing.
+package recipe
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/gomlx/compute"
+	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/augment"
+	"github.com/gonbgpu/gonbgpu/vision/data"
+	"github.com/gonbgpu/gonbgpu/vision/optim"
+	"github.com/gonbgpu/gonbgpu/vision/resnet"
+	"github.com/gonbgpu/gonbgpu/vision/trainer"
+)
+
+// Datasets lists the dataset names a recipe accepts.
+var Datasets = []string{"fashion-mnist", "cifar10", "folder"}
+
+// Options describe a training run. Zero values take the defaults documented on each field.
+type Options struct {
+	// Dataset is "fashion-mnist" (default), "cifar10" or "folder".
+	Dataset string
+	// Data is the dataset folder. Fashion-MNIST defaults to Debian's dataset-fashion-mnist, then a
+	// download; CIFAR-10 (its binary batches) and folders (one sub-folder per class) need it.
+	Data string
+	// ImageSize is the side images of a folder are resized to (default 32).
+	ImageSize int
+	// ValFraction of a folder's images are held out for testing (default 0.2).
+	ValFraction float64
+	// SkipBad skips unreadable images of a folder, reporting them, instead of failing.
+	SkipBad bool
+	// LimitTrain and LimitTest, when positive, use only that many images (the first ones): CPU-sized
+	// runs, quick checks.
+	LimitTrain, LimitTest int
+
+	// Model is a name from resnet.Models() (default "resnet18" on a GPU, "resnet20" on the CPU).
+	Model string
+	// Width multiplies every layer's channels (default 1).
+	Width float64
+	// Plain drops the skip connections (the vanishing-gradient twin).
+	Plain bool
+
+	Epochs int // default 10
+	// Batch is the global batch size, split over the devices (default 128).
+	Batch int
+	// Optimizer is "sgd" (default: momentum 0.9, Nesterov, weight decay 5e-4) or "adam".
+	Optimizer string
+	// LR is the peak learning rate (default 0.1×Batch/128 for SGD, 1e-3 for Adam).
+	LR float64
+	// Momentum and WeightDecay override the optimizer's defaults when positive; NoWeightDecay sets 0.
+	Momentum, WeightDecay float64
+	NoWeightDecay         bool
+	// Schedule is "onecycle" (default), "cosine" or "constant".
+	Schedule string
+	// LabelSmoothing, e.g. 0.1.
+	LabelSmoothing float64
+	// NoAugment turns training augmentation off (default: random crop with padding, horizontal flips).
+	NoAugment bool
+
+	// GPUs is the number of devices to train on (0: all of the backend's).
+	GPUs int
+	Seed int64 // default 1
+
+	// Out is where history and checkpoints go (empty: nowhere); Resume continues from its checkpoint.
+	Out    string
+	Resume bool
+}
+
+// Run is a prepared training run.
+type Run struct {
+	Options  Options
+	Train    *data.Set
+	Test     *data.Set
+	Parallel *gpu.Parallel
+	Trainer  *trainer.Trainer
+	// Lines describe what was prepared, for printing before training starts.
+	Lines []string
+}
+
+// Prepare loads the data and builds everything a run needs on backend b. Every error names the
+// option, file or value at fault.
+func Prepare(b compute.Backend, o Options) (*Run, error) {
+	if err := o.defaults(b); err != nil {
+		return nil, err
+	}
+	r := &Run{Options: o}
+	trainSet, testSet, how, err := load(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.LimitTrain > 0 && o.LimitTrain < trainSet.N {
+		trainSet = data.Subset(trainSet, o.LimitTrain)
+	}
+	if o.LimitTest > 0 && o.LimitTest < testSet.N {
+		testSet = data.Subset(testSet, o.LimitTest)
+	}
+	r.Train, r.Test = trainSet, testSet
+	r.Lines = append(r.Lines, fmt.Sprintf("data:     %s, %d training and %d test images of %d×%d×%d, %d classes (%s)",
+		o.Dataset, trainSet.N, testSet.N, trainSet.H, trainSet.W, trainSet.C, len(trainSet.Classes), how))
+
+	p, err := gpu.PlanParallel(b, o.GPUs, o.Batch)
+	if err != nil {
+		return nil, err
+	}
+	r.Parallel = p
+	choice, _ := gpu.Chosen()
+	r.Lines = append(r.Lines, fmt.Sprintf("devices:  %d × %s, batch %d (%d per device): %s",
+		p.N(), deviceName(b, choice.Name), p.GlobalBatch, p.PerDevice, p.Why))
+
+	mean, std := trainSet.MeanStd()
+	var aug *augment.Pipeline
+	if !o.NoAugment {
+		aug = Augmentation(trainSet.H)
+	}
+	trainLoader, err := data.NewLoader(trainSet, data.LoaderOptions{BatchSize: p.PerDevice, Shuffle: true, Seed: o.Seed,
+		DropLast: p.Distributed() || trainSet.N%p.PerDevice == 1, Augment: aug, Mean: mean, Std: std, Name: trainSet.Name})
+	if err != nil {
+		return nil, err
+	}
+	testLoader, err := data.NewLoader(testSet, data.LoaderOptions{BatchSize: p.PerDevice, Mean: mean, Std: std, Name: testSet.Name})
+	if err != nil {
+		return nil, err
+	}
+	d, err := trainer.Distribute(b, trainer.Data{Train: trainLoader, Test: testLoader, Classes: trainSet.Classes}, p)
+	if err != nil {
+		return nil, err
+	}
+	augText := "none"
+	if aug != nil {
+		augText = aug.String()
+	}
+	r.Lines = append(r.Lines, fmt.Sprintf("training: %s, %d epochs, %s lr %.3g (%s), augmentation: %s",
+		modelName(o), o.Epochs, o.Optimizer, o.LR, o.Schedule, augText))
+
+	mb := resnet.New(o.Model).Width(o.Width).Plain(o.Plain).NumClasses(len(trainSet.Classes))
+	if err := mb.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := trainer.Config{Model: modelName(o), Dataset: o.Dataset, Epochs: o.Epochs, BatchSize: o.Batch,
+		Optimizer: o.Optimizer, LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay,
+		Nesterov: o.Optimizer == "sgd" && o.Momentum > 0, Schedule: optim.Schedule(o.Schedule),
+		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume}
+	t, err := trainer.New(b, cfg, mb.ModelFn(), d)
+	if err != nil {
+		return nil, err
+	}
+	r.Trainer = t
+	return r, nil
+}
+
+func deviceName(b compute.Backend, backendName string) string {
+	if gpu.IsPureGo(b) {
+		return fmt.Sprintf("host CPU (%s, %d cores)", backendName, gpu.HostCores())
+	}
+	return fmt.Sprintf("%s (%s)", b.DeviceDescription(0), backendName)
+}
+
+// modelName is the model's full name, e.g. "resnet20-plain-w0.5".
+func modelName(o Options) string {
+	n := o.Model
+	if o.Plain {
+		n += "-plain"
+	}
+	if o.Width != 1 {
+		n += fmt.Sprintf("-w%g", o.Width)
+	}
+	return n
+}
+
+// defaults fills in zero values and checks the rest.
+func (o *Options) defaults(b compute.Backend) error {
+	o.Dataset = strings.ToLower(o.Dataset)
+	if o.Dataset == "" {
+		o.Dataset = "fashion-mnist"
+	}
+	if o.Dataset == "fashionmnist" || o.Dataset == "fashion_mnist" {
+		o.Dataset = "fashion-mnist"
+	}
+	if o.Dataset == "cifar-10" {
+		o.Dataset = "cifar10"
+	}
+	valid := false
+	for _, d := range Datasets {
+		valid = valid || d == o.Dataset
+	}
+	if !valid {
+		return fmt.Errorf("unknown dataset %q: want one of %v", o.Dataset, Datasets)
+	}
+	if o.Model == "" {
+		o.Model = "resnet18"
+		if gpu.IsPureGo(b) {
+			o.Model = "resnet20"
+		}
+	}
+	if !resnet.IsValidModel(o.Model) {
+		return fmt.Errorf("unknown model %q: want one of %v", o.Model, resnet.Models())
+	}
+	if o.Width == 0 {
+		o.Width = 1
+	}
+	if o.Width < 0 || math.IsNaN(o.Width) {
+		return fmt.Errorf("width must be positive, got %v", o.Width)
+	}
+	if o.Epochs == 0 {
+		o.Epochs = 10
+	}
+	if o.Batch == 0 {
+		o.Batch = 128
+	}
+	if o.Epochs < 0 || o.Batch < 0 || o.LimitTrain < 0 || o.LimitTest < 0 || o.GPUs < 0 {
+		return fmt.Errorf("epochs, batch, limits and gpus must not be negative")
+	}
+	o.Optimizer = strings.ToLower(o.Optimizer)
+	if o.Optimizer == "" {
+		o.Optimizer = "sgd"
+	}
+	switch o.Optimizer {
+	case "sgd":
+		if o.LR == 0 {
+			o.LR = 0.1 * float64(o.Batch) / 128
+		}
+		if o.Momentum == 0 {
+			o.Momentum = 0.9
+		}
+		if o.WeightDecay == 0 {
+			o.WeightDecay = 5e-4
+		}
+	case "adam":
+		if o.LR == 0 {
+			o.LR = 1e-3
+		}
+	default:
+		return fmt.Errorf("unknown optimizer %q: want sgd or adam", o.Optimizer)
+	}
+	if o.NoWeightDecay {
+		o.WeightDecay = 0
+	}
+	if o.Schedule == "" {
+		o.Schedule = string(optim.OneCycle)
+	}
+	if _, err := optim.ParseSchedule(o.Schedule); err != nil {
+		return err
+	}
+	if o.ImageSize == 0 {
+		o.ImageSize = 32
+	}
+	if o.ValFraction == 0 {
+		o.ValFraction = 0.2
+	}
+	if o.ValFraction <= 0 || o.ValFraction >= 1 {
+		return fmt.Errorf("validation fraction must be in (0, 1), got %v", o.ValFraction)
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Resume && o.Out == "" {
+		return fmt.Errorf("--resume needs --out: the folder whose checkpoint to continue from")
+	}
+	return nil
+}
+
+// load reads the dataset's train and test sets, and says where they came from.
+func load(o Options) (train, test *data.Set, how string, err error) {
+	switch o.Dataset {
+	case "fashion-mnist":
+		dir, how, err := data.LocateFashionMNIST(o.Data)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		train, test, err = data.FashionMNIST(dir)
+		return train, test, how, err
+	case "cifar10":
+		if o.Data == "" {
+			return nil, nil, "", fmt.Errorf("--dataset cifar10 needs --data DIR: the folder with CIFAR-10's binary batches (data_batch_1.bin … test_batch.bin)")
+		}
+		train, test, err = data.CIFAR10(o.Data)
+		return train, test, "from " + o.Data, err
+	default: // folder
+		if o.Data == "" {
+			return nil, nil, "", fmt.Errorf("--dataset folder needs --data DIR: a folder with one sub-folder of images per class")
+		}
+		all, report, err := data.Folder(o.Data, data.FolderOptions{Size: o.ImageSize, SkipBad: o.SkipBad})
+		if err != nil {
+			return nil, nil, "", err
+		}
+		how = "from " + o.Data
+		if report != nil && len(report.Skipped) > 0 {
+			how += fmt.Sprintf(", %d unreadable image(s) skipped", len(report.Skipped))
+		}
+		test, train = data.Split(all, o.ValFraction, o.Seed)
+		train.Name, test.Name = all.Name+"-train", all.Name+"-val"
+		return train, test, how + fmt.Sprintf(", %.0f%% held out for testing", 100*o.ValFraction), nil
+	}
+}
+
+// Augmentation is the training augmentation for images of the given size: a random crop after zero
+// padding (an eighth of the side, as the usual 4 pixels of 32) and horizontal flips, which change
+// neither a garment's nor an object's class.
+func Augmentation(size int) *augment.Pipeline {
+	return augment.New().Crop(max(1, size/8)).Flip(0.5)
+}
