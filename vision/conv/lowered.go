@@ -23,12 +23,13 @@ package conv
 // product; dX then up-samples v with zeros (a Pad) and reuses the stride-1 backward. 1×1 kernels without
 // padding are a plain matrix product (after a strided Slice of x for strides > 1).
 //
-// The gradients are attached with [withVJP], see there.
+// The gradients are attached with package internal/customvjp.
 
 import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/support/exceptions"
+	"github.com/gonbgpu/gonbgpu/internal/customvjp"
 )
 
 // geometry of a lowered convolution of x [C, B, H, W] with a k×k kernel.
@@ -233,44 +234,11 @@ func cropImages(yt *Node, nl, B, h1, w1, h, w int) *Node {
 	return Slice(yt, AxisRange(), AxisRange(nl, nl+B), AxisRange(0, h), AxisRange(0, w))
 }
 
-// withVJP returns build's forward output y(x, w), with gradients given by build's dx and dw functions
-// (each receives the gradient v of y and returns the gradient of x or w).
-//
-// GoMLX v0.28 only offers custom gradients for one-input identities (IdentityWithCustomGradient), so:
-//   - y is built from StopGradient copies of x and w, and its output passes through an identity whose custom
-//     gradient records v (the gradient arriving at y) and passes it on;
-//   - x and w also pass through identities whose custom gradients ignore what arrives and return dx(v) and
-//     dw(v) instead; those identities are tied to y by a zero term in the (small) kernel, Where(false, ·, 0),
-//     so that reverse-mode autodiff visits them, and always after y (nodes are visited in reverse creation
-//     order).
-//
-// The gradients that autodiff derives for the forward ops along that tie are never used, and the pure-Go
-// backend's dead-code elimination drops them from execution.
+// withVJP returns build's forward output y(x, w), with gradients given by build's dx and dw functions (each
+// receives the gradient v of y and returns the gradient of x or w). See package internal/customvjp.
 func withVJP(x, w *Node, build func(x, w *Node) (y *Node, dx, dw func(v *Node) *Node)) *Node {
-	var v *Node
-	var dxFn, dwFn func(v *Node) *Node
-	adjoint := func() *Node {
-		if v == nil {
-			exceptions.Panicf("conv: gradient requested for a lowered convolution's input before its output's")
-		}
-		return v
-	}
-	xi := IdentityWithCustomGradient(x, func(_, _ *Node) *Node { return dxFn(adjoint()) })
-	wi := IdentityWithCustomGradient(w, func(_, _ *Node) *Node { return dwFn(adjoint()) })
-	g := x.Graph()
-	first := func(n *Node) *Node {
-		specs := make([]SliceAxisSpec, n.Rank())
-		for i := range specs {
-			specs[i] = AxisElem(0)
-		}
-		return Reshape(Slice(n, specs...))
-	}
-	tie := Where(Const(g, false), Add(first(xi), first(wi)), ScalarZero(g, w.DType()))
-	wTied := Add(StopGradient(w), tie)
-	var y *Node
-	y, dxFn, dwFn = build(StopGradient(x), wTied)
-	return IdentityWithCustomGradient(y, func(_, vy *Node) *Node {
-		v = vy
-		return vy
+	return customvjp.Apply([]*Node{x, w}, func(in []*Node) (*Node, []customvjp.Grad) {
+		y, dx, dw := build(in[0], in[1])
+		return y, []customvjp.Grad{dx, dw}
 	})
 }
