@@ -5,10 +5,12 @@ import (
 
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
+	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/layers/norm"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/gomlx/gomlx/ml/train"
+	"github.com/gonbgpu/gonbgpu/internal/customvjp"
 )
 
 // BatchNormImpl selects how batch normalization is computed.
@@ -48,8 +50,9 @@ const (
 	bnEpsilon  = 1e-3 // norm.BatchNorm's default.
 )
 
-// batchNorm normalizes x over all axes but featureAxis, with variables under scope/batch_normalization.
-func (n *net) batchNorm(scope *model.Scope, x *Node, featureAxis int) *Node {
+// batchNorm normalizes x over all axes but featureAxis, with variables under scope/batch_normalization,
+// and applies a ReLU if relu is set.
+func (n *net) batchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *Node {
 	impl := n.bnImpl
 	if impl == BatchNormAuto {
 		impl = BatchNormGoMLX
@@ -58,72 +61,159 @@ func (n *net) batchNorm(scope *model.Scope, x *Node, featureAxis int) *Node {
 		}
 	}
 	if impl == BatchNormGoMLX {
-		return norm.BatchNorm(scope, x, featureAxis).Momentum(bnMomentum).Epsilon(bnEpsilon).
+		x = norm.BatchNorm(scope, x, featureAxis).Momentum(bnMomentum).Epsilon(bnEpsilon).
 			UseBackendInference(!n.pureGo).Done()
+		if relu {
+			x = n.relu(x)
+		}
+		return x
 	}
-	return exactBatchNorm(scope, x, featureAxis)
+	return exactBatchNorm(scope, x, featureAxis, relu)
 }
 
-// exactBatchNorm is batch normalization with the gradient flowing through the batch statistics; its
-// variables and moving-average updates mirror norm.BatchNorm's so that the two are interchangeable.
-func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int) *Node {
+// relu is activation.Relu, or on the pure-Go backend Max(x, 0) with the gradient Where(y > 0, v, 0): three
+// elementwise passes instead of the seven of automatic differentiation of Max(x, ZerosLike(x)).
+func (n *net) relu(x *Node) *Node {
+	if !n.pureGo {
+		return activation.Relu(x)
+	}
+	return customvjp.Apply([]*Node{x}, func(in []*Node) (*Node, []customvjp.Grad) {
+		zero := ScalarZero(x.Graph(), x.DType())
+		y := Max(in[0], zero)
+		return y, []customvjp.Grad{func(v *Node) *Node { return Where(GreaterThan(y, zero), v, zero) }}
+	})
+}
+
+// exactBatchNorm is batch normalization (optionally followed by a ReLU) with the gradient flowing through
+// the batch statistics; its variables and moving-average updates mirror norm.BatchNorm's so that the two are
+// interchangeable.
+//
+// In training it is written for the pure-Go backend, where every elementwise pass over an activation costs
+// about a nanosecond per element and the per-channel reductions are fastest as dot products: forward is
+// y = x·a + b (a = γ/σ, b = β − μ·a, from Σx and Σx² per channel), and its hand-written backward is
+// dx = a·dz + k1·x + k0 with per-channel k1, k0 from Σdz and Σdz·x (dz = dy masked by the ReLU) — about 10
+// elementwise passes for forward and backward together, where automatic differentiation of the textbook
+// formula makes ~30.
+func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *Node {
 	g := x.Graph()
 	dtype := x.DType()
 	featureAxis = MustAdjustAxis(featureAxis, x)
 	c := x.Shape().Dimensions[featureAxis]
+	n := x.Shape().Size() / c
 	scope.Store().RootScope().SetParam(norm.AveragesUpdatesTriggerParam, true)
 	scope = scope.In(norm.BatchNormalizationScopeName)
 
 	vs := shapes.Make(dtype, c)
-	scale := scope.WithInitializer(initializer.One).VariableWithShape("scale", vs).SetTrainable(true).NodeValue(g)
-	offset := scope.WithInitializer(initializer.Zero).VariableWithShape("offset", vs).SetTrainable(true).NodeValue(g)
+	scaleVar := scope.WithInitializer(initializer.One).VariableWithShape("scale", vs).SetTrainable(true)
+	offsetVar := scope.WithInitializer(initializer.Zero).VariableWithShape("offset", vs).SetTrainable(true)
 	meanVar := scope.WithInitializer(initializer.Zero).VariableWithShape("mean", vs).SetTrainable(false)
 	varianceVar := scope.WithInitializer(initializer.One).VariableWithShape("variance", vs).SetTrainable(false)
 	weightVar := scope.WithInitializer(initializer.Zero).VariableWithShape("avg_weight", vs).SetTrainable(false)
 
 	dims := make([]int, x.Rank())
-	var reduceAxes []int
 	for i := range dims {
 		dims[i] = 1
-		if i != featureAxis {
-			reduceAxes = append(reduceAxes, i)
-		}
 	}
 	dims[featureAxis] = c
-	batchStats := func() (mean, variance *Node) {
-		mean = ReduceAndKeep(x, ReduceMean, reduceAxes...)
-		variance = ReduceAndKeep(Square(Sub(x, mean)), ReduceMean, reduceAxes...)
-		return
-	}
+	bcast := func(v *Node) *Node { return Reshape(v, dims...) } // [c] -> broadcastable to x.
+	sums := func(x, y *Node) (sumX, sumXY *Node) { return channelSums(x, y, featureAxis) }
+
 	updateAverages := func(mean, variance *Node) {
 		momentum := Scalar(g, dtype, bnMomentum)
 		weight := OnePlus(weightVar.NodeValue(g))
 		weightVar.SetNodeValue(weight)
 		m := Min(momentum, OneMinus(Reciprocal(weight))) // debiased: a plain average over the first steps.
 		update := func(v *model.Variable, batch *Node) {
-			batch = StopGradient(Reshape(batch, c))
-			v.SetNodeValue(Add(Mul(m, v.NodeValue(g)), Mul(OneMinus(m), batch)))
+			v.SetNodeValue(Add(Mul(m, v.NodeValue(g)), Mul(OneMinus(m), StopGradient(batch))))
 		}
 		update(meanVar, mean)
 		update(varianceVar, variance)
 	}
+	activation := func(y *Node) *Node {
+		if relu {
+			return Max(y, ScalarZero(g, dtype))
+		}
+		return y
+	}
+	normalizeWith := func(mean, variance *Node) *Node {
+		a := Div(scaleVar.NodeValue(g), Sqrt(AddScalar(variance, bnEpsilon)))
+		b := Sub(offsetVar.NodeValue(g), Mul(mean, a))
+		return activation(Add(Mul(x, bcast(a)), bcast(b)))
+	}
 
-	var mean, variance *Node
 	phase := model.GetGraphParamOr(scope, g, train.BatchNormalizationUpdatePhase, -1)
 	switch {
 	case phase >= 0: // norm.UpdateBatchNormAverages re-estimating the averages.
-		mean, variance = batchStats()
+		sumX, sumX2 := sums(x, x)
+		mean := DivScalar(sumX, float64(n))
+		variance := Max(Sub(DivScalar(sumX2, float64(n)), Square(mean)), ScalarZero(g, dtype))
 		updateAverages(mean, variance)
 		if phase > 0 {
-			mean, variance = Reshape(meanVar.NodeValue(g), dims...), Reshape(varianceVar.NodeValue(g), dims...)
+			return normalizeWith(meanVar.NodeValue(g), varianceVar.NodeValue(g))
 		}
-	case scope.IsTraining(g):
-		mean, variance = batchStats()
-		updateAverages(mean, variance)
-	default:
-		mean, variance = Reshape(meanVar.NodeValue(g), dims...), Reshape(varianceVar.NodeValue(g), dims...)
+		return normalizeWith(mean, variance)
+	case !scope.IsTraining(g):
+		return normalizeWith(meanVar.NodeValue(g), varianceVar.NodeValue(g))
 	}
-	// Sqrt and Div rather than Rsqrt: GoMLX v0.28.2 has no gradient for Rsqrt.
-	normalized := Div(Sub(x, mean), Sqrt(AddScalar(variance, bnEpsilon)))
-	return Add(Mul(normalized, Reshape(scale, dims...)), Reshape(offset, dims...))
+
+	var mean, variance *Node
+	y := customvjp.Apply([]*Node{x, scaleVar.NodeValue(g), offsetVar.NodeValue(g)},
+		func(in []*Node) (*Node, []customvjp.Grad) {
+			x, scale, offset := in[0], in[1], in[2]
+			sumX, sumX2 := sums(x, x)
+			mean = DivScalar(sumX, float64(n))
+			variance = Max(Sub(DivScalar(sumX2, float64(n)), Square(mean)), ScalarZero(g, dtype))
+			sigma := Sqrt(AddScalar(variance, bnEpsilon))
+			a := Div(scale, sigma)
+			b := Sub(offset, Mul(mean, a))
+			y := activation(Add(Mul(x, bcast(a)), bcast(b)))
+
+			// Per-channel terms of the gradient, built once for whichever gradients are requested.
+			var dz, sumDz, dScale *Node
+			terms := func(v *Node) {
+				if dz != nil {
+					return
+				}
+				dz = v
+				if relu {
+					dz = Where(GreaterThan(y, ScalarZero(g, dtype)), v, ScalarZero(g, dtype))
+				}
+				var sumDzX *Node
+				sumDz, sumDzX = sums(dz, x)
+				dScale = Div(Sub(sumDzX, Mul(mean, sumDz)), sigma) // Σ dz·x̂
+			}
+			dx := func(v *Node) *Node {
+				terms(v)
+				// dx = a·(dz − Σdz/n − x̂·Σ(dz·x̂)/n) = a·dz + k1·x + k0
+				k1 := Neg(DivScalar(Div(Mul(a, dScale), sigma), float64(n)))
+				k0 := Sub(Neg(DivScalar(Mul(a, sumDz), float64(n))), Mul(k1, mean))
+				return Add(Add(Mul(dz, bcast(a)), Mul(x, bcast(k1))), bcast(k0))
+			}
+			dscale := func(v *Node) *Node { terms(v); return dScale }
+			doffset := func(v *Node) *Node { terms(v); return sumDz }
+			return y, []customvjp.Grad{dx, dscale, doffset}
+		})
+	updateAverages(mean, variance)
+	return y
+}
+
+// channelSums returns Σx and Σx·y per channel (featureAxis), as [c] vectors. With the channels first, both
+// are dot products (SIMD and parallel on the pure-Go backend) instead of generic reductions.
+func channelSums(x, y *Node, featureAxis int) (sumX, sumXY *Node) {
+	c := x.Shape().Dimensions[featureAxis]
+	if featureAxis != 0 {
+		var axes []int
+		for i := range x.Rank() {
+			if i != featureAxis {
+				axes = append(axes, i)
+			}
+		}
+		return ReduceSum(x, axes...), ReduceSum(Mul(x, y), axes...)
+	}
+	n := x.Shape().Size() / c
+	xf := Reshape(x, c, n)
+	ones := Ones(x.Graph(), shapes.Make(x.DType(), 1, n))
+	sumX = Reshape(DotGeneral(xf, []int{1}, nil, ones, []int{1}, nil), c)
+	sumXY = DotGeneral(xf, []int{1}, []int{0}, Reshape(y, c, n), []int{1}, []int{0})
+	return
 }

@@ -40,7 +40,6 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/ml/layers"
-	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/gonbgpu/gonbgpu/gpu"
@@ -210,24 +209,21 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 
 // convBN is a bias-free convolution followed by batch norm, in scopes convName and bnName.
 func (n *net) convBN(scope *model.Scope, convName, bnName string, x *Node, out, k, stride int) *Node {
-	x = conv.New(scope.In("%s", convName), x, out).Kernel(k).Stride(stride).NoBias().
-		Layout(n.layout).Impl(n.impl).Done()
-	return n.batchNorm(scope.In("%s", bnName), x, n.layout.ChannelsAxis())
+	return n.convBNReLU(scope, convName, bnName, x, out, k, stride, false)
 }
 
+// convBNReLU is convBN followed by a ReLU if relu is set.
 func (n *net) convBNReLU(scope *model.Scope, convName, bnName string, x *Node, out, k, stride int, relu bool) *Node {
-	x = n.convBN(scope, convName, bnName, x, out, k, stride)
-	if relu {
-		x = activation.Relu(x)
-	}
-	return x
+	x = conv.New(scope.In("%s", convName), x, out).Kernel(k).Stride(stride).NoBias().
+		Layout(n.layout).Impl(n.impl).Done()
+	return n.batchNorm(scope.In("%s", bnName), x, n.layout.ChannelsAxis(), relu)
 }
 
 // residual adds the (possibly projected) shortcut to y and applies the final ReLU; plain models skip the
 // shortcut.
 func (n *net) residual(scope *model.Scope, x, y *Node, stride int) *Node {
 	if n.plain {
-		return activation.Relu(y)
+		return n.relu(y)
 	}
 	inC := x.Shape().Dimensions[n.layout.ChannelsAxis()]
 	outC := y.Shape().Dimensions[n.layout.ChannelsAxis()]
@@ -237,7 +233,7 @@ func (n *net) residual(scope *model.Scope, x, y *Node, stride int) *Node {
 		shortcut = n.convBN(scope.In("shortcut"), "conv", "bn", x, outC, 1, stride)
 	}
 	n.stats.residualAdds++
-	return activation.Relu(Add(y, shortcut))
+	return n.relu(Add(y, shortcut))
 }
 
 func (n *net) basicBlock(scope *model.Scope, x *Node, out, stride int) *Node {
