@@ -125,13 +125,38 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 		y = Reshape(MatMul(wt, Psub), geo.O, geo.B, geo.Hout, geo.Wout)
 	}
 
+	// vsep is v on the stride-1 separator grid, [O, B, H1, W1] (up-sampled with zeros for strides > 1).
+	var vsep *Node
+	vsepOf := func(v *Node) *Node {
+		if vsep == nil {
+			if s := geo.stride; s == 1 {
+				vsep = separators(v, geo.H1, geo.W1) // Concatenate: faster than Pad on the pure-Go backend.
+			} else {
+				span := func(n int) int { return s*(n-1) + 1 }
+				vsep = Pad(v, ScalarZero(v.Graph(), v.DType()), PadAxis{}, PadAxis{},
+					PadAxis{End: geo.H1 - span(geo.Hout), Interior: s - 1},
+					PadAxis{End: geo.W1 - span(geo.Wout), Interior: s - 1})
+			}
+		}
+		return vsep
+	}
+
 	dw = func(v *Node) *Node {
 		var dwt *Node // [O, K]
 		if geo.stride == 1 {
-			// v on P's grid: pad the image axes to H1×W1 and add the nl/nt zero images.
-			vfull := Pad(v, ScalarZero(v.Graph(), v.DType()),
-				PadAxis{}, PadAxis{Start: nl, End: nt}, PadAxis{End: geo.H1 - geo.Hout}, PadAxis{End: geo.W1 - geo.Wout})
-			vfull = Reshape(vfull, geo.O, -1)
+			// v on P's grid: separators, and the nl/nt zero images.
+			vs := Reshape(vsepOf(v), geo.O, geo.B*geo.G)
+			parts := []*Node{vs}
+			if nl > 0 {
+				parts = append([]*Node{Zeros(v.Graph(), shapes.Make(v.DType(), geo.O, nl*geo.G))}, parts...)
+			}
+			if nt > 0 {
+				parts = append(parts, Zeros(v.Graph(), shapes.Make(v.DType(), geo.O, nt*geo.G)))
+			}
+			vfull := vs
+			if len(parts) > 1 {
+				vfull = Concatenate(parts, 1)
+			}
 			dwt = DotGeneral(vfull, []int{1}, nil, P, []int{1}, nil)
 		} else {
 			vf := Reshape(v, geo.O, -1)
@@ -142,17 +167,11 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 	}
 
 	dx = func(v *Node) *Node {
-		// v on the stride-1 separator grid, [O, B, H1, W1] (up-sampled with zeros for strides > 1).
-		s := geo.stride
-		span := func(n int) int { return s*(n-1) + 1 }
-		vsep := Pad(v, ScalarZero(v.Graph(), v.DType()), PadAxis{}, PadAxis{},
-			PadAxis{End: geo.H1 - span(geo.Hout), Interior: s - 1},
-			PadAxis{End: geo.W1 - span(geo.Wout), Interior: s - 1})
 		neg := make([]int, len(offs))
 		for i, o := range offs {
 			neg[i] = -o
 		}
-		Q, ql, _ := shiftStack(vsep, neg) // [O·k², ...], row o·k²+t
+		Q, ql, _ := shiftStack(vsepOf(v), neg) // [O·k², ...], row o·k²+t
 		wd := Reshape(TransposeAllAxes(kr, 1, 2, 0), geo.C, geo.O*kk)
 		dxt := MatMul(wd, Q)
 		return cropImages(dxt, ql, geo.B, geo.H1, geo.W1, geo.H, geo.W)

@@ -48,6 +48,9 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	if gpu.IsPureGo(backend) && !bench.SIMD {
+		fmt.Fprintln(os.Stderr, "visionbench: warning: built without GOEXPERIMENT=simd, the pure-Go backend's matrix products are several times slower")
+	}
 	if *convFlag {
 		opts := bench.ConvOptions{Runs: *runs, NHWC: *nhwc}
 		if *native {
