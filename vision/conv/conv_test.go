@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	_ "github.com/gomlx/gomlx/backends/default"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors"
@@ -97,6 +99,33 @@ var testCases = []convCase{
 	{B: 2, H: 7, W: 6, C: 3, O: 4, k: 5, stride: 1, padding: Same},
 	{B: 2, H: 6, W: 6, C: 2, O: 3, k: 2, stride: 1, padding: Same},
 	{B: 2, H: 11, W: 9, C: 3, O: 5, k: 5, stride: 2, padding: Same},
+	// Wide layers on tiny images take the "compact" path (see worthCompacting and TestCompactPathCovered).
+	{B: 2, H: 4, W: 3, C: 48, O: 64, k: 3, stride: 1, padding: Same},
+	{B: 3, H: 5, W: 5, C: 64, O: 40, k: 3, stride: 1, padding: Valid},
+}
+
+// TestCompactPathCovered makes sure testCases exercise both the grid and the compact lowering.
+func TestCompactPathCovered(t *testing.T) {
+	var grid, compact int
+	for _, tc := range testCases {
+		if tc.k == 1 || tc.stride > 1 {
+			continue
+		}
+		b := goBackend(t)
+		g := NewGraph(b, "geometry")
+		x := Parameter(g, "x", shapes.Make(dtypes.Float32, tc.C, tc.B, tc.H, tc.W))
+		kernel := Parameter(g, "k", shapes.Make(dtypes.Float32, tc.k, tc.k, tc.C, tc.O))
+		geo := newGeometry(x, kernel, tc.stride, tc.padding)
+		_, nl, nt := shiftStack(separators(x, geo.H1, geo.W1), geo.offsets())
+		if worthCompacting(float64((nl+geo.B+nt)*geo.G)/float64(geo.B*geo.Hout*geo.Wout), geo.C, geo.O) {
+			compact++
+		} else {
+			grid++
+		}
+	}
+	if grid == 0 || compact == 0 {
+		t.Errorf("stride-1 test cases: %d use the grid lowering, %d the compact one; want both", grid, compact)
+	}
 }
 
 // TestLoweredMatchesNative compares the lowered convolution with the backend's native one and with an
