@@ -14,7 +14,7 @@ package conv
 // Positions on separators are computed and thrown away (a few % of the FLOPs).
 //
 // Backward, with v the gradient of the output:
-//   - dW:  dWᵀ = P·vfullᵀ, where vfull is v on P's grid (zeros elsewhere): DotGeneral with both contracting
+//   - dW:  dWt = vfull·Pᵀ, where vfull is v on P's grid (zeros elsewhere): DotGeneral with both contracting
 //     axes last, a layout the backend's MatMul takes as is.
 //   - dX:  the full correlation of v with the flipped kernel, which is the same construction again on v
 //     (offsets negated, kernel rearranged to [C, O·k²]).
@@ -143,9 +143,7 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 	}
 
 	dw = func(v *Node) *Node {
-		// dWᵀ = P·vᵀ, [K, O]: both contracting axes last, so DotGeneral packs its operands without extra
-		// transposes; this orientation measured ~10-25% faster than v·Pᵀ.
-		var dwt *Node
+		var dwt *Node // [O, K]
 		if !compact {
 			// v on P's grid: separators, and the nl/nt zero images.
 			vs := Reshape(vsepOf(v), geo.O, geo.B*geo.G)
@@ -160,13 +158,13 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 			if len(parts) > 1 {
 				vfull = Concatenate(parts, 1)
 			}
-			dwt = DotGeneral(P, []int{1}, nil, vfull, []int{1}, nil)
+			dwt = DotGeneral(vfull, []int{1}, nil, P, []int{1}, nil)
 		} else {
 			vf := Reshape(v, geo.O, -1)
-			dwt = DotGeneral(Psub, []int{1}, nil, vf, []int{1}, nil)
+			dwt = DotGeneral(vf, []int{1}, nil, Psub, []int{1}, nil)
 		}
-		dwt = Reshape(dwt, geo.C, kk, geo.O)
-		return Reshape(TransposeAllAxes(dwt, 1, 0, 2), geo.k, geo.k, geo.C, geo.O)
+		dwt = Reshape(dwt, geo.O, geo.C, kk)
+		return Reshape(TransposeAllAxes(dwt, 2, 1, 0), geo.k, geo.k, geo.C, geo.O)
 	}
 
 	dx = func(v *Node) *Node {
