@@ -155,6 +155,19 @@ func TestLoweredMatchesNative(t *testing.T) {
 				cfg := base
 				cfg.Impl, cfg.Layout = Lowered, layout
 				got := outputsAndGrads(t, b, cfg, x, kernel, r)
+				if layout == CNHW {
+					// The native convolution with CNHW axes (what XLA gets when a model asks for CNHW).
+					cfg.Impl = Native
+					nativeCNHW := outputsAndGrads(t, b, cfg, x, kernel, r)
+					for i, name := range names {
+						if i == 1 && asymmetric {
+							continue
+						}
+						if d := maxRelDiff(nativeCNHW[i], native[i]); d > 1e-5 {
+							t.Errorf("native CNHW %s differs from native NHWC: max relative difference %g", name, d)
+						}
+					}
+				}
 				for i, name := range names {
 					if d := maxRelDiff(got[i], reference[i]); d > 1e-5 {
 						t.Errorf("%s differs from the reference: max relative difference %g", name, d)
