@@ -53,4 +53,3 @@ func equal(a, b []float32) bool {
 	}
 	return true
 }
-
