@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gonbgpu/gonbgpu/vision/conv"
 )
 
 func goBackend(t testing.TB) compute.Backend {
@@ -337,4 +338,76 @@ func TestInference(t *testing.T) {
 	if _, err := trainer.EvalStep(batchOf(syntheticBatch(rng, 3, 12))); err != nil {
 		t.Errorf("eval of a batch of 3: %+v", err)
 	}
+}
+
+// TestConfigurationsAgree builds ResNet-20 in the pure-Go configuration (CNHW, lowered convolutions, exact
+// batch norm) and in the XLA one (NHWC, native convolutions, GoMLX's batch norm) on the same variables:
+// logits must agree in training and inference mode, and the variable gradients must agree between the two
+// layouts/convolution implementations (with the same batch norm).
+func TestConfigurationsAgree(t *testing.T) {
+	b := goBackend(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	images := randomImages(rng, 3, 12, 12, 1)
+	store := model.NewStore()
+	pureGo := New("resnet20").Width(0.25).NumClasses(3)
+	xlaLike := New("resnet20").Width(0.25).NumClasses(3).Layout(conv.NHWC).ConvImpl(conv.Native).BatchNorm(BatchNormGoMLX)
+	nhwcExact := New("resnet20").Width(0.25).NumClasses(3).Layout(conv.NHWC).ConvImpl(conv.Native).BatchNorm(BatchNormExact)
+	run := func(builder *Builder, training bool) (logits []float32, grads [][]float32) {
+		outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
+			g := x.Graph()
+			scope.Store().SetTraining(g, training)
+			logits := builder.Build(scope, x)
+			res := []*Node{logits}
+			if training {
+				var vars []*Node
+				for v := range store.IterVariables() {
+					if v.Trainable && v.InUseByGraph(g) {
+						vars = append(vars, v.NodeValue(g))
+					}
+				}
+				res = append(res, Gradient(ReduceAllSum(Square(logits)), vars...)...)
+			}
+			return res
+		}, images)
+		if err != nil {
+			t.Fatalf("%s: %+v", builder.Name(), err)
+		}
+		logits = tensors.MustCopyFlatData[float32](outs[0])
+		for _, o := range outs[1:] {
+			grads = append(grads, tensors.MustCopyFlatData[float32](o))
+		}
+		return
+	}
+	// Training mode first (it also updates the moving averages: each run below does one update, in the same
+	// order for every configuration, so compare inference right after the same number of updates).
+	logitsA, gradsA := run(pureGo, true)
+	logitsB, _ := run(xlaLike, true)
+	logitsC, gradsC := run(nhwcExact, true)
+	if d := maxAbsDiff(logitsA, logitsB); d > 1e-4 {
+		t.Errorf("training logits: pure-Go configuration vs XLA-like differ by %g", d)
+	}
+	if d := maxAbsDiff(logitsA, logitsC); d > 1e-4 {
+		t.Errorf("training logits: CNHW/lowered vs NHWC/native differ by %g", d)
+	}
+	if len(gradsA) != len(gradsC) || len(gradsA) == 0 {
+		t.Fatalf("%d vs %d gradients", len(gradsA), len(gradsC))
+	}
+	for i := range gradsA {
+		if d := maxAbsDiff(gradsA[i], gradsC[i]); d > 1e-3*max(1, maxAbs(gradsC[i])) {
+			t.Errorf("gradient #%d: CNHW/lowered vs NHWC/native differ by %g (max |g| %g)", i, d, maxAbs(gradsC[i]))
+		}
+	}
+	inferA, _ := run(pureGo, false)
+	inferB, _ := run(xlaLike, false)
+	if d := maxAbsDiff(inferA, inferB); d > 1e-4 {
+		t.Errorf("inference logits: pure-Go configuration vs XLA-like differ by %g", d)
+	}
+}
+
+func maxAbs(a []float32) float64 {
+	m := 0.0
+	for _, v := range a {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
 }
