@@ -1,0 +1,257 @@
+// Package resnet builds the ResNet family for small images (Fashion-MNIST 28×28×1, CIFAR 32×32×3) in GoMLX:
+// ResNet-18/34 (basic blocks) and ResNet-50 (bottleneck blocks) with the small-image stem d2l uses (one 3×3
+// stride-1 convolution, no max-pool), the CIFAR ResNet-20/32/56 of He et al. (3 stages of 16/32/64 channels,
+// 3/5/9 basic blocks each), a width multiplier, and "plain" twins of each: the same layers without the skip
+// connections, for the vanishing-gradient chapter.
+//
+//	logits := resnet.New("resnet20").Width(0.5).Plain(true).NumClasses(10).Build(scope, images)
+//
+// images is [batch, height, width, channels] float32; logits is [batch, numClasses].
+//
+// Convolutions go through package vision/conv: native on XLA, lowered to matrix products on the pure-Go
+// backend, where the network also keeps its activations in the CNHW layout (conv.PreferredLayout). Batch
+// normalization is GoMLX's norm.BatchNorm in training mode, with UseBackendInference(false) on the pure-Go
+// backend (which has no fused batch-norm op); at inference it uses the moving averages.
+//
+// # Scope names
+//
+// Every layer has its own scope, so that per-layer statistics (e.g. gradient norms) can be grouped by the
+// path prefix of the variables. Under the scope given to Build:
+//
+//	stem/conv/weights                            the first 3×3 convolution
+//	stem/bn/batch_normalization/{scale,offset,…} its batch norm
+//	stage<s>/block<b>/conv<i>/weights            the i-th convolution (1-based) of block b (0-based) of
+//	stage<s>/block<b>/bn<i>/batch_normalization/…   stage s (1-based), and its batch norm;
+//	                                             basic blocks have conv1, conv2; bottlenecks conv1..conv3
+//	stage<s>/block<b>/shortcut/conv/weights      the 1×1 projection of the skip connection, where the shape
+//	stage<s>/block<b>/shortcut/bn/…              changes (residual models only)
+//	head/dense/{weights,biases}                  the classifier after global average pooling
+//
+// Batch-norm variables keep GoMLX's "batch_normalization" sub-scope so that norm.UpdateBatchNormAverages
+// and norm.ResetBatchNormWeights find them; "mean", "variance" and "avg_weight" there are not trainable.
+// Convolutions followed by batch norm have no bias.
+package resnet
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
+	"github.com/gomlx/gomlx/ml/layers"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/conv"
+)
+
+type blockKind int
+
+const (
+	basic blockKind = iota
+	bottleneck
+)
+
+// spec describes one architecture at width 1.
+type spec struct {
+	block  blockKind
+	stem   int   // stem output channels
+	widths []int // per stage: basic blocks' channels, or bottlenecks' inner width (output is 4×)
+	blocks []int // blocks per stage
+}
+
+var specs = map[string]spec{
+	"resnet18": {basic, 64, []int{64, 128, 256, 512}, []int{2, 2, 2, 2}},
+	"resnet34": {basic, 64, []int{64, 128, 256, 512}, []int{3, 4, 6, 3}},
+	"resnet50": {bottleneck, 64, []int{64, 128, 256, 512}, []int{3, 4, 6, 3}},
+	"resnet20": {basic, 16, []int{16, 32, 64}, []int{3, 3, 3}},
+	"resnet32": {basic, 16, []int{16, 32, 64}, []int{5, 5, 5}},
+	"resnet56": {basic, 16, []int{16, 32, 64}, []int{9, 9, 9}},
+}
+
+// Models returns the valid model names.
+func Models() []string {
+	return []string{"resnet18", "resnet34", "resnet50", "resnet20", "resnet32", "resnet56"}
+}
+
+// Builder configures a ResNet; create it with [New].
+type Builder struct {
+	model      string
+	width      float64
+	plain      bool
+	numClasses int
+	impl       conv.Impl
+	layout     *conv.Layout
+	bnImpl     BatchNormImpl
+}
+
+// New starts configuring the model with the given name (see [Models]), at width 1, with skip connections,
+// for 10 classes.
+func New(modelName string) *Builder {
+	return &Builder{model: strings.ToLower(strings.TrimSpace(modelName)), width: 1, numClasses: 10}
+}
+
+// Width multiplies every layer's channel count (rounded, at least 1). Default 1.
+func (b *Builder) Width(w float64) *Builder { b.width = w; return b }
+
+// Plain removes the skip connections (and their projections), leaving the same stack of layers.
+func (b *Builder) Plain(plain bool) *Builder { b.plain = plain; return b }
+
+// NumClasses sets the number of output logits. Default 10.
+func (b *Builder) NumClasses(n int) *Builder { b.numClasses = n; return b }
+
+// ConvImpl forces the convolution implementation (conv.Native or conv.Lowered). Default conv.Auto.
+func (b *Builder) ConvImpl(impl conv.Impl) *Builder { b.impl = impl; return b }
+
+// BatchNorm selects the batch-normalization implementation. Default BatchNormAuto: GoMLX's fused op on
+// XLA, BatchNormExact on the pure-Go backend.
+func (b *Builder) BatchNorm(impl BatchNormImpl) *Builder { b.bnImpl = impl; return b }
+
+// Layout forces the layout of the activations inside the network. Default conv.PreferredLayout of the
+// backend: CNHW on the pure-Go backend, NHWC elsewhere. The input images are always NHWC.
+func (b *Builder) Layout(l conv.Layout) *Builder { b.layout = &l; return b }
+
+// Name describes the configuration, e.g. "resnet20", "plain20-w0.5".
+func (b *Builder) Name() string {
+	name := b.model
+	if b.plain {
+		name = strings.Replace(name, "resnet", "plain", 1)
+	}
+	if b.width != 1 {
+		name += fmt.Sprintf("-w%g", b.width)
+	}
+	return name
+}
+
+// Validate returns an error for an unknown model name or an invalid option.
+func (b *Builder) Validate() error {
+	if _, ok := specs[b.model]; !ok {
+		return fmt.Errorf("resnet: unknown model %q; valid models: %s", b.model, strings.Join(Models(), ", "))
+	}
+	if !(b.width > 0) || math.IsInf(b.width, 0) {
+		return fmt.Errorf("resnet: invalid width multiplier %g", b.width)
+	}
+	if b.numClasses < 1 {
+		return fmt.Errorf("resnet: invalid number of classes %d", b.numClasses)
+	}
+	return nil
+}
+
+// ModelFn returns Build as a model function for train.NewTrainer.
+func (b *Builder) ModelFn() func(scope *model.Scope, images *Node) *Node {
+	return b.Build
+}
+
+// Build creates (or reuses) the model's variables under scope and returns the logits [batch, numClasses] for
+// images [batch, height, width, channels]. It panics (GoMLX style) if the configuration is invalid.
+func (b *Builder) Build(scope *model.Scope, images *Node) *Node {
+	logits, _ := b.build(scope, images)
+	return logits
+}
+
+// stats counts what build created, for tests: main-path convolutions (stem included), shortcut
+// projections, and residual additions.
+type stats struct {
+	convs, projections, residualAdds int
+}
+
+// net carries the per-graph settings while building.
+type net struct {
+	*Builder
+	layout  conv.Layout
+	pureGo  bool
+	stats   stats
+	channel func(c int) int
+}
+
+func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
+	if err := b.Validate(); err != nil {
+		panic(err)
+	}
+	if images.Rank() != 4 {
+		exceptions.Panicf("resnet: images must be [batch, height, width, channels], got %s", images.Shape())
+	}
+	backend := images.Graph().Backend()
+	n := &net{Builder: b, layout: conv.PreferredLayout(backend), pureGo: gpu.IsPureGo(backend)}
+	if b.layout != nil {
+		n.layout = *b.layout
+	}
+	n.channel = func(c int) int { return max(1, int(math.Round(float64(c)*b.width))) }
+	s := specs[b.model]
+
+	x := n.layout.FromNHWC(images)
+	x = n.convBNReLU(scope.In("stem"), "conv", "bn", x, n.channel(s.stem), 3, 1, true)
+	n.stats.convs++
+	for stage := range s.widths {
+		stageScope := scope.In("stage%d", stage+1)
+		for block := range s.blocks[stage] {
+			stride := 1
+			if block == 0 && stage > 0 {
+				stride = 2
+			}
+			blockScope := stageScope.In("block%d", block)
+			if s.block == basic {
+				x = n.basicBlock(blockScope, x, n.channel(s.widths[stage]), stride)
+			} else {
+				x = n.bottleneckBlock(blockScope, x, n.channel(s.widths[stage]), stride)
+			}
+		}
+	}
+	h, w := n.layout.SpatialAxes()
+	x = ReduceMean(x, h, w) // global average pooling: [C, B] (CNHW) or [B, C] (NHWC)
+	if n.layout == conv.CNHW {
+		x = Transpose(x, 0, 1)
+	}
+	logits := layers.Dense(scope.In("head"), x, true, b.numClasses)
+	return logits, n.stats
+}
+
+// convBN is a bias-free convolution followed by batch norm, in scopes convName and bnName.
+func (n *net) convBN(scope *model.Scope, convName, bnName string, x *Node, out, k, stride int) *Node {
+	return n.convBNReLU(scope, convName, bnName, x, out, k, stride, false)
+}
+
+// convBNReLU is convBN followed by a ReLU if relu is set.
+func (n *net) convBNReLU(scope *model.Scope, convName, bnName string, x *Node, out, k, stride int, relu bool) *Node {
+	x = conv.New(scope.In("%s", convName), x, out).Kernel(k).Stride(stride).NoBias().
+		Layout(n.layout).Impl(n.impl).Done()
+	return n.batchNorm(scope.In("%s", bnName), x, n.layout.ChannelsAxis(), relu)
+}
+
+// residual adds the (possibly projected) shortcut to y and applies the final ReLU; plain models skip the
+// shortcut.
+func (n *net) residual(scope *model.Scope, x, y *Node, stride int) *Node {
+	if n.plain {
+		return n.relu(y)
+	}
+	inC := x.Shape().Dimensions[n.layout.ChannelsAxis()]
+	outC := y.Shape().Dimensions[n.layout.ChannelsAxis()]
+	shortcut := x
+	if stride != 1 || inC != outC {
+		n.stats.projections++
+		shortcut = n.convBN(scope.In("shortcut"), "conv", "bn", x, outC, 1, stride)
+	}
+	n.stats.residualAdds++
+	return n.relu(Add(y, shortcut))
+}
+
+func (n *net) basicBlock(scope *model.Scope, x *Node, out, stride int) *Node {
+	n.stats.convs += 2
+	y := n.convBNReLU(scope, "conv1", "bn1", x, out, 3, stride, true)
+	y = n.convBN(scope, "conv2", "bn2", y, out, 3, 1)
+	return n.residual(scope, x, y, stride)
+}
+
+func (n *net) bottleneckBlock(scope *model.Scope, x *Node, width, stride int) *Node {
+	n.stats.convs += 3
+	y := n.convBNReLU(scope, "conv1", "bn1", x, width, 1, 1, true)
+	y = n.convBNReLU(scope, "conv2", "bn2", y, width, 3, stride, true)
+	y = n.convBN(scope, "conv3", "bn3", y, 4*width, 1, 1)
+	return n.residual(scope, x, y, stride)
+}
+
+// IsValidModel reports whether name is one of [Models].
+func IsValidModel(name string) bool {
+	return slices.Contains(Models(), strings.ToLower(strings.TrimSpace(name)))
+}
