@@ -1,0 +1,56 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/bench"
+)
+
+func init() {
+	register("bench", "print convolution and training-step figures on the auto-chosen backend", runBench)
+}
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	model := fs.String("model", "", "model for the training-step figure (default resnet20 on the CPU, resnet18 on a GPU)")
+	batch := fs.Int("batch", 0, "batch size (default 64 on the CPU, 256 on a GPU)")
+	size := fs.Int("size", 0, "image side (default 28 on the CPU, 32 on a GPU)")
+	channels := fs.Int("channels", 0, "image channels (default 1 on the CPU, 3 on a GPU)")
+	steps := fs.Int("steps", 10, "timed training steps (after 3 warm-up steps)")
+	noConv := fs.Bool("no-conv", false, "skip the convolution figures")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := gpu.NewBackend()
+	if err != nil {
+		return err
+	}
+	choice, _ := gpu.Chosen()
+	fmt.Printf("backend %s, %d device(s)\n", choice.Name, b.NumDevices())
+	if !*noConv {
+		if err := bench.ConvBench(os.Stdout, b, bench.ConvOptions{}); err != nil {
+			return err
+		}
+	}
+	opts := bench.TrainOptions{Model: *model, Batch: *batch, Size: *size, Channels: *channels, Steps: *steps}
+	if !gpu.IsPureGo(b) {
+		// The side-by-side configuration of ../shared/bench: CIFAR-style ResNet-18, batch 256, 32×32×3, Adam.
+		if opts.Model == "" {
+			opts.Model = "resnet18"
+		}
+		if opts.Batch == 0 {
+			opts.Batch = 256
+		}
+		if opts.Size == 0 {
+			opts.Size = 32
+		}
+		if opts.Channels == 0 {
+			opts.Channels = 3
+		}
+	}
+	_, err = bench.TrainBench(os.Stdout, b, opts)
+	return err
+}
