@@ -10,9 +10,11 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/augment"
 	"github.com/gonbgpu/gonbgpu/vision/data"
+	"github.com/gonbgpu/gonbgpu/vision/gradnorm"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
@@ -69,6 +71,8 @@ type Options struct {
 	// Out is where history and checkpoints go (empty: nowhere); Resume continues from its checkpoint.
 	Out    string
 	Resume bool
+	// LogEvery records the batch loss every LogEvery steps in the history (0: off).
+	LogEvery int
 }
 
 // Run is a prepared training run.
@@ -78,6 +82,11 @@ type Run struct {
 	Test     *data.Set
 	Parallel *gpu.Parallel
 	Trainer  *trainer.Trainer
+	// Model builds the network being trained.
+	Model *resnet.Builder
+	// TrainLoader and TestLoader serve the (normalised) images, one device's batch at a time.
+	TrainLoader, TestLoader *data.Loader
+	backend                 compute.Backend
 	// Lines describe what was prepared, for printing before training starts.
 	Lines []string
 }
@@ -88,7 +97,7 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	if err := o.defaults(b); err != nil {
 		return nil, err
 	}
-	r := &Run{Options: o}
+	r := &Run{Options: o, backend: b}
 	trainSet, testSet, how, err := load(o)
 	if err != nil {
 		return nil, err
@@ -126,6 +135,7 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.TrainLoader, r.TestLoader = trainLoader, testLoader
 	d, err := trainer.Distribute(b, trainer.Data{Train: trainLoader, Test: testLoader, Classes: trainSet.Classes}, p)
 	if err != nil {
 		return nil, err
@@ -141,16 +151,39 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	if err := mb.Validate(); err != nil {
 		return nil, err
 	}
+	r.Model = mb
 	cfg := trainer.Config{Model: modelName(o), Dataset: o.Dataset, Epochs: o.Epochs, BatchSize: o.Batch,
 		Optimizer: o.Optimizer, LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay,
 		Nesterov: o.Optimizer == "sgd" && o.Momentum > 0, Schedule: optim.Schedule(o.Schedule),
-		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume}
+		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume, LogEvery: o.LogEvery}
 	t, err := trainer.New(b, cfg, mb.ModelFn(), d)
 	if err != nil {
 		return nil, err
 	}
 	r.Trainer = t
 	return r, nil
+}
+
+// SampleBatch returns the first test batch, normalised as the model sees it: a fixed batch on which to
+// compare the model before and after training.
+func (r *Run) SampleBatch() (images, labels *tensors.Tensor, err error) {
+	for b, err := range r.TestLoader.Iter() {
+		if err != nil {
+			return nil, nil, err
+		}
+		return b.Inputs[0], b.Labels[0], nil
+	}
+	return nil, nil, fmt.Errorf("the test set is empty")
+}
+
+// GradientNorms measures the per-layer gradient norms of the model, as it stands in the trainer (before
+// the first step: at initialisation), on the sample batch. See package gradnorm.
+func (r *Run) GradientNorms() ([]gradnorm.Layer, error) {
+	images, labels, err := r.SampleBatch()
+	if err != nil {
+		return nil, err
+	}
+	return gradnorm.Measure(r.backend, r.Trainer.Store(), "model", r.Model.ModelFn(), images, labels)
 }
 
 func deviceName(b compute.Backend, backendName string) string {

@@ -32,6 +32,14 @@ type Epoch struct {
 	FinishedAt  time.Time `json:"finished_at"`
 }
 
+// StepRecord is one point of the per-step training log.
+type StepRecord struct {
+	Step     int     `json:"step"`     // global step, from 1
+	Epoch    float64 `json:"epoch"`    // fractional epoch, for plotting beside per-epoch figures
+	Loss     float64 `json:"loss"`     // this batch's loss
+	Accuracy float64 `json:"accuracy"` // the epoch's training accuracy so far
+}
+
 // Environment records where a run happened: the backend, devices, and the SLURM job if any.
 type Environment struct {
 	Backend  string            `json:"backend"`
@@ -56,6 +64,8 @@ type History struct {
 	// compilation (XLA's can take seconds), which the first epoch's figures include.
 	CompileSeconds float64 `json:"compile_seconds"`
 	Epochs         []Epoch `json:"epochs"`
+	// Steps holds the batch loss every Config.LogEvery steps (empty when it is 0).
+	Steps []StepRecord `json:"steps,omitempty"`
 	// Confusion is the test confusion matrix after the last epoch: Confusion[true][predicted].
 	Confusion [][]int64 `json:"confusion,omitempty"`
 	Started   time.Time `json:"started"`

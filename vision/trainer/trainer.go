@@ -58,6 +58,10 @@ type Config struct {
 	Resume bool `json:"-"`
 	// KeepCheckpoints is how many checkpoints to keep (default 2).
 	KeepCheckpoints int `json:"-"`
+	// LogEvery, when positive, records the batch loss every LogEvery steps in History.Steps, for curves
+	// finer than one point per epoch. Each record waits for its step (a device sync), so keep it off for
+	// throughput runs.
+	LogEvery int `json:"log_every,omitempty"`
 }
 
 // Validate checks the config, with errors that name the bad value.
@@ -304,6 +308,10 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			loss := -1.0
 			if done%20 == 0 || done == steps {
 				loss = scalar(metrics[2]) // epoch mean loss so far; reading it waits for the step
+			}
+			if t.cfg.LogEvery > 0 && done%t.cfg.LogEvery == 0 {
+				h.Steps = append(h.Steps, StepRecord{Step: epoch*steps + done, Epoch: float64(epoch) + float64(done)/float64(steps),
+					Loss: scalar(metrics[0]), Accuracy: scalar(metrics[3])})
 			}
 			t.Progress.Step(done, loss)
 			if ctx.Err() != nil && done < steps {

@@ -115,6 +115,7 @@ func TestTrainLearnsAndWritesHistory(t *testing.T) {
 	out := t.TempDir()
 	cfg := testConfig(out, 5)
 	cfg.LR = 0.3
+	cfg.LogEvery = 2
 	tr, h, err := run(t, cfg, testData())
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +144,9 @@ func TestTrainLearnsAndWritesHistory(t *testing.T) {
 	}
 	if total != 48 {
 		t.Errorf("confusion matrix counts %d test images, want 48: %v", total, h.Confusion)
+	}
+	if len(h.Steps) != 15 || h.Steps[0].Step != 2 || h.Steps[14].Step != 30 || h.Steps[14].Epoch != 5 || h.Steps[0].Loss <= h.Steps[14].Loss {
+		t.Errorf("step log: %+v", h.Steps)
 	}
 	if h.Parameters != 16*3+3 {
 		t.Errorf("parameters %d", h.Parameters)
