@@ -83,3 +83,18 @@ func TestDevicesHTML(t *testing.T) {
 		t.Errorf("want header + 2 rows, got %d", n)
 	}
 }
+
+func TestConfusion(t *testing.T) {
+	classes := []string{"cat", "dog"}
+	counts := [][]int64{{8, 2}, {1, 9}}
+	h := ConfusionHTML(classes, counts)
+	for _, w := range []string{"cat", "dog", ">8<", ">9<", "0.80", "0.90", `class="gonbgpu-confusion"`} {
+		if !strings.Contains(h, w) {
+			t.Errorf("confusion HTML lacks %q", w)
+		}
+	}
+	txt := ConfusionText(classes, counts)
+	if !strings.Contains(txt, "   cat      8      2") {
+		t.Errorf("confusion text:\n%s", txt)
+	}
+}

@@ -160,6 +160,7 @@ func (f *Figure) build() (*plot.Plot, error) {
 	}
 	p.Legend.Top = true
 	p.Legend.Left = false
+	p.Legend.YOffs = -vg.Points(6) // clear of the title
 	// Leave room above the data for the legend, which sits in the top right corner.
 	if len(f.Series) > 1 && !f.Bars {
 		if f.LogY && p.Y.Min > 0 {
