@@ -9,7 +9,9 @@
 #    "interrupted_at": s or null, "execution_count": n or null}
 # Kernel logs go to stderr.
 import json
+import os
 import queue
+import signal
 import sys
 import time
 
@@ -37,8 +39,17 @@ def main():
             req = json.loads(line)
             print(json.dumps(execute(km, kc, req)), flush=True)
     finally:
+        # A polite shutdown lets GoNB stop gopls and remove its temporary folder; whatever is left in the
+        # kernel's process group (jupyter_client starts it in a session of its own) is then killed.
+        pid = getattr(getattr(km.provisioner, "process", None), "pid", None)
         kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        km.shutdown_kernel(now=False)
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                log("killed what was left of the kernel's process group")
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def execute(km, kc, req):
