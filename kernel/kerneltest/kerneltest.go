@@ -63,7 +63,6 @@ func Env(dataDir string) []string {
 
 // Kernel is a running kernel.
 type Kernel struct {
-	t             testing.TB
 	cmd           *exec.Cmd
 	stdin         io.WriteCloser
 	lines         chan string
@@ -89,7 +88,7 @@ func Start(t testing.TB, dataDir string) *Kernel {
 	if err := os.Mkdir(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	k := &Kernel{t: t, lines: make(chan string, 16), log: &syncBuffer{}, Dir: work}
+	k := &Kernel{lines: make(chan string, 16), log: &syncBuffer{}, Dir: work}
 	k.cmd = exec.Command(Python, script, spec.Name, work)
 	k.cmd.Env = Env(dataDir)
 	k.cmd.Stderr = k.log
@@ -222,9 +221,9 @@ func (r *Reply) String() string {
 }
 
 // Run executes code as one cell and waits until the kernel is idle again (or the timeout passes, which
-// fails the test).
-func (k *Kernel) Run(code string, o RunOptions) *Reply {
-	k.t.Helper()
+// fails t: the test or subtest that runs the cell).
+func (k *Kernel) Run(t testing.TB, code string, o RunOptions) *Reply {
+	t.Helper()
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Minute
 	}
@@ -237,14 +236,14 @@ func (k *Kernel) Run(code string, o RunOptions) *Reply {
 	}
 	data, _ := json.Marshal(req)
 	if _, err := k.stdin.Write(append(data, '\n')); err != nil {
-		k.t.Fatalf("sending the cell: %v\n%s", err, k.Log(60))
+		t.Fatalf("sending the cell: %v\n%s", err, k.Log(60))
 	}
 	var r Reply
 	if err := k.read(o.Timeout+time.Minute, &r); err != nil {
-		k.t.Fatalf("running the cell: %v\n%s", err, k.Log(60))
+		t.Fatalf("running the cell: %v\n%s", err, k.Log(60))
 	}
 	if r.TimedOut {
-		k.t.Fatalf("the cell did not finish within %s:\n%s\n%s\nkernel log:\n%s", o.Timeout, code, r.String(), k.Log(60))
+		t.Fatalf("the cell did not finish within %s:\n%s\n%s\nkernel log:\n%s", o.Timeout, code, r.String(), k.Log(60))
 	}
 	return &r
 }

@@ -18,7 +18,7 @@ func TestKernelRobustness(t *testing.T) {
 	if k.DisplayName != spec.DisplayName || k.InterruptMode != "message" {
 		t.Fatalf("kernelspec: display name %q, interrupt mode %q; want %q, \"message\"", k.DisplayName, k.InterruptMode, spec.DisplayName)
 	}
-	warm := k.Run("import \"fmt\"\n%%\nfmt.Println(\"warm\")", kerneltest.RunOptions{})
+	warm := k.Run(t, "import \"fmt\"\n%%\nfmt.Println(\"warm\")", kerneltest.RunOptions{})
 	if got := warm.Stream("stdout"); got != "warm\n" {
 		t.Fatalf("first cell printed %q:\n%s\n%s", got, warm, k.Log(40))
 	}
@@ -28,7 +28,7 @@ func TestKernelRobustness(t *testing.T) {
 	nextCellRuns := func(t *testing.T) {
 		t.Helper()
 		n++
-		r := k.Run(fmt.Sprintf("%%%%\nfmt.Println(\"next cell %d ran\")", n), kerneltest.RunOptions{Timeout: 2 * time.Minute})
+		r := k.Run(t, fmt.Sprintf("%%%%\nfmt.Println(\"next cell %d ran\")", n), kerneltest.RunOptions{Timeout: 2 * time.Minute})
 		if want := fmt.Sprintf("next cell %d ran\n", n); r.Stream("stdout") != want || r.Status != "ok" {
 			t.Errorf("the next cell did not run: want stdout %q, got:\n%s\nkernel log:\n%s", want, r, k.Log(40))
 		} else if r.Seconds > 60 {
@@ -37,7 +37,7 @@ func TestKernelRobustness(t *testing.T) {
 	}
 
 	t.Run("panic", func(t *testing.T) {
-		r := k.Run(`func mustPositive(n int) int {
+		r := k.Run(t, `func mustPositive(n int) int {
 	if n <= 0 {
 		panic(fmt.Sprintf("mustPositive: got %d, want a positive number", n))
 	}
@@ -56,7 +56,7 @@ fmt.Println(mustPositive(-3))`, kerneltest.RunOptions{})
 
 	t.Run("panic in a GoMLX graph", func(t *testing.T) {
 		// A shape error, the panic students meet most: x·x with x of shape [1,3].
-		r := k.Run(`import (
+		r := k.Run(t, `import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonbgpu/gonbgpu/gpu"
@@ -70,7 +70,7 @@ fmt.Println(graph.MustExecOnce(gpu.Backend(), func(x *graph.Node) *graph.Node { 
 	})
 
 	t.Run("interrupt a sleeping cell", func(t *testing.T) {
-		r := k.Run(`import "time"
+		r := k.Run(t, `import "time"
 
 %%
 fmt.Println("sleeping for 10 minutes")
@@ -82,7 +82,7 @@ fmt.Println("woke up")`, kerneltest.RunOptions{InterruptWhen: "sleeping for 10 m
 
 	t.Run("interrupt a busy loop that ignores SIGINT", func(t *testing.T) {
 		// The kernel sends SIGINT, then SIGKILL after GoNB's 5 seconds: even this cell stops.
-		r := k.Run(`import (
+		r := k.Run(t, `import (
 	"os"
 	"os/signal"
 )
@@ -100,7 +100,7 @@ for i := 0; ; i++ {
 	})
 
 	t.Run("more memory than the device has", func(t *testing.T) {
-		r := k.Run(`import (
+		r := k.Run(t, `import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gonbgpu/gonbgpu/gpu"
