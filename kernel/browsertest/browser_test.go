@@ -126,7 +126,9 @@ func TestBrowserSetupCheck(t *testing.T) {
 		fail("opening %s: %v", url, err)
 	}
 	pageLoaded = true
-	if err := chromedp.Do(bctx,
+	lctx, lcancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer lcancel()
+	if err := chromedp.Do(lctx,
 		chromedp.WaitVisible(chromedp.CSS("#notebook-container .code_cell")),
 		chromedp.Poll[chromedp.Void](`window.Jupyter && Jupyter.notebook && Jupyter.notebook._fully_loaded && Jupyter.notebook.kernel && Jupyter.notebook.kernel.is_connected() && document.querySelector("#kernel_indicator_icon.kernel_idle_icon") !== null`,
 			chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second)),
@@ -163,16 +165,18 @@ func TestBrowserSetupCheck(t *testing.T) {
 		fail("Cell → Run All: %v", err)
 	}
 	var st runState
-	for {
+	for doneTimes := 0; doneTimes < 3; {
 		st, err = chromedp.Run(bctx, chromedp.Evaluate[runState](stateJS))
 		if err != nil {
 			fail("reading the notebook's state: %v", err)
 		}
-		if st.done() && time.Since(start) > 2*time.Second {
-			break
+		if st.done() {
+			doneTimes++ // done three polls in a row: nothing is still arriving
+		} else {
+			doneTimes = 0
 		}
 		if time.Since(start) > runAllTimeout {
-			fail("the cells did not all finish within %s: prompts %q, kernel idle %v", runAllTimeout, st.Prompts, st.Idle)
+			fail("the cells did not all finish within %s: prompts %q, kernel idle %v, %d cell(s) waiting for their reply or outputs", runAllTimeout, st.Prompts, st.Idle, st.Pending)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -247,19 +251,29 @@ func TestBrowserSetupCheck(t *testing.T) {
 type runState struct {
 	Prompts []string `json:"prompts"` // the "In [n]:" prompt of every code cell
 	Idle    bool     `json:"idle"`    // the kernel indicator shows an idle kernel
+	Pending int      `json:"pending"` // code cells whose reply or whose outputs have not all arrived
 }
 
+// stateJS reads the state from the page. The prompts and the kernel indicator are what a person sees, but
+// they can say "done" while the last cell's output is still on its way: the reply that numbers a cell's
+// prompt and the outputs that end with the kernel's "idle" travel on different channels, in no set order.
+// The page's kernel client marks each cell's request shell_done when the reply came and iopub_done when
+// the kernel's "idle" for it came (after all its outputs), so both set on every cell means all arrived.
 const stateJS = `({
 	prompts: [...document.querySelectorAll("#notebook-container .code_cell .input_prompt")].map(e => e.innerText.trim()),
 	idle: document.querySelector("#kernel_indicator_icon.kernel_idle_icon") !== null,
+	pending: Jupyter.notebook.get_cells().filter(c => c.cell_type === "code").filter(c => {
+		const cb = Jupyter.notebook.kernel._msg_callbacks[c.last_msg_id];
+		return cb !== undefined && !(cb.shell_done && cb.iopub_done);
+	}).length,
 })`
 
 var promptRe = regexp.MustCompile(`^In\s*\[(\d+)\]:$`)
 
-// done reports whether the kernel is idle and every code cell has run (its prompt shows a number, not
-// "*" for queued or running, nor " " for not run).
+// done reports whether the kernel is idle, nothing is pending, and every code cell has run (its prompt
+// shows a number, not "*" for queued or running, nor " " for not run).
 func (s runState) done() bool {
-	if !s.Idle || len(s.Prompts) == 0 {
+	if !s.Idle || s.Pending > 0 || len(s.Prompts) == 0 {
 		return false
 	}
 	for _, p := range s.Prompts {
@@ -271,8 +285,11 @@ func (s runState) done() bool {
 }
 
 // clickMenu opens a menu and clicks through it like a mouse would: the top entry is clicked, submenu
-// entries are hovered (the classic notebook opens submenus on hover), and the last entry is clicked.
+// entries are hovered (the classic notebook opens submenus on hover), and the last entry is clicked. It
+// gives up after 30 seconds.
 func clickMenu(ctx context.Context, top string, path ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(top))); err != nil {
 		return fmt.Errorf("clicking %s: %w", top, err)
 	}
