@@ -1,6 +1,7 @@
 # gonbgpu — a Jupyter kernel for Go with GPU tensors.
 #   make run             install what is needed, then execute every notebook headless into out/
 #   make test            install what is needed, then vet and run every test
+#   make test-browser    run only the browser test (headless Chromium through notebooks/00-setup-check.ipynb)
 #   make install-kernel  install the "Go (gonbgpu)" kernel for this user (JUPYTER_DATA_DIR, --prefix honoured)
 #   make bench           print benchmark figures on the auto-chosen backend
 
@@ -20,7 +21,7 @@ export GOTOOLCHAIN := local
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m
 
-.PHONY: all build deps install-kernel uninstall-kernel run test vet bench notebooks clean
+.PHONY: all build deps deps-test install-kernel uninstall-kernel run test test-browser vet bench notebooks clean
 
 all: build
 
@@ -29,6 +30,10 @@ build:
 
 deps: build
 	$(BIN) setup
+
+# What the tests need besides: chromium for the browser test.
+deps-test: build
+	$(BIN) setup --tests
 
 install-kernel: deps
 	$(BIN) install $(KERNEL_FLAGS)
@@ -42,8 +47,13 @@ run: install-kernel
 vet:
 	$(GO) vet ./...
 
-test: deps vet
+test: deps-test vet
 	$(GO) test $(TEST_FLAGS) ./...
+
+# Opens notebooks/00-setup-check.ipynb in Debian's headless Chromium on a local Jupyter Notebook server,
+# runs every cell from the Cell menu, checks the page and saves out/browser-00-setup-check.png.
+test-browser: deps-test
+	$(GO) test -count=1 -timeout 15m -v -run 'TestBrowser' ./kernel/browsertest/
 
 bench: build
 	$(BIN) bench

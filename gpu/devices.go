@@ -271,7 +271,7 @@ func FormatBytes(n uint64) string {
 	if n == 0 {
 		return "-"
 	}
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 	f := float64(n)
 	i := 0
 	for f >= 1024 && i < len(units)-1 {

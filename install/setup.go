@@ -43,11 +43,24 @@ var Requirements = []Requirement{
 	{"dataset-fashion-mnist", "the embedded default dataset", fileExists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")},
 }
 
-// Setup makes sure the system packages are there: it installs the missing ones with apt-get when running
-// as root on Debian/Ubuntu, and otherwise fails with the list and the command to run.
-func Setup(w io.Writer) error {
+// TestRequirements are needed by the tests only: `gonbgpu setup --tests` (which `make test` runs) installs
+// them too, while `make run` and `make install-kernel` (plain `gonbgpu setup`) do not ask for them.
+var TestRequirements = []Requirement{
+	{"chromium", "the headless browser of the browser test (make test-browser)", fileExists("/usr/bin/chromium")},
+}
+
+// Setup makes sure the system packages of [Requirements] are there: it installs the missing ones with
+// apt-get when running as root on Debian/Ubuntu, and otherwise fails with the list and the command to run.
+func Setup(w io.Writer) error { return setup(w, Requirements) }
+
+// SetupTests is [Setup] for [Requirements] and [TestRequirements] together.
+func SetupTests(w io.Writer) error {
+	return setup(w, append(append([]Requirement{}, Requirements...), TestRequirements...))
+}
+
+func setup(w io.Writer, reqs []Requirement) error {
 	var missing []Requirement
-	for _, r := range Requirements {
+	for _, r := range reqs {
 		if !r.Check() {
 			missing = append(missing, r)
 		}

@@ -1,0 +1,90 @@
+package gpu
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/compute"
+)
+
+// MemoryError says that a request for device memory cannot be met. [CheckFits] and [CheckFitsOn]
+// return it; use errors.As to get at the numbers.
+type MemoryError struct {
+	Need   int64  // bytes asked for
+	Device Device // the device that was checked, with its free and total memory
+}
+
+func (e *MemoryError) Error() string {
+	name := e.Device.Name
+	if e.Device.Kind == CPU {
+		name = "host CPU"
+	}
+	return fmt.Sprintf("gonbgpu: not enough memory: needs %s but device %d (%s) has %s free (%s total)",
+		formatNeed(e.Need), e.Device.Index, name, formatFree(e.Device.MemoryFree), FormatBytes(e.Device.MemoryTotal))
+}
+
+func formatNeed(n int64) string {
+	if n <= 0 {
+		return "0 B"
+	}
+	return FormatBytes(uint64(n))
+}
+
+func formatFree(n uint64) string {
+	if n == 0 {
+		return "0 B"
+	}
+	return FormatBytes(n)
+}
+
+// CheckFitsOn reports whether need bytes fit in d's free memory: nil if they do, or if d's memory is not
+// known (MemoryTotal and MemoryFree both 0, as for a GPU described only by PJRT), and a *[MemoryError]
+// otherwise. A negative need is an error too (usually an overflowed size computation).
+func CheckFitsOn(d Device, need int64) error {
+	if need < 0 {
+		return fmt.Errorf("gonbgpu: a memory request of %d bytes is negative (did a size computation overflow?)", need)
+	}
+	if d.MemoryTotal == 0 && d.MemoryFree == 0 {
+		return nil
+	}
+	if uint64(need) > d.MemoryFree {
+		return &MemoryError{Need: need, Device: d}
+	}
+	return nil
+}
+
+// CheckFits reports whether need bytes fit in the free memory of the device that [Backend] computes on,
+// before a cell allocates a big tensor: for XLA on CUDA that is GPU 0 (live free memory from NVML), for
+// the pure-Go backend (and XLA on the CPU) the host's available RAM, within a cgroup limit when one
+// applies. It creates the backend if no code has yet. For example, with shapes from gomlx's compute:
+//
+//	if err := gpu.CheckFits(shapes.Make(dtypes.Float32, 1<<19, 1<<19).ByteSize()); err != nil {
+//		kernel.ShowError(err) // gonbgpu: not enough memory: needs 1.0 TiB but device 0 (host CPU) has …
+//		return
+//	}
+//
+// It is a check at one moment, not a reservation: memory freed or taken later is not accounted for.
+func CheckFits(need int64) error {
+	b, err := NewBackend()
+	if err != nil {
+		return err
+	}
+	return CheckFitsOn(computeDevice(b), need)
+}
+
+// computeDevice is the device a backend's first device computation lands on, as [Devices] describes it.
+func computeDevice(b compute.Backend) Device {
+	if b == nil || IsPureGo(b) || b.NumDevices() == 0 {
+		return HostDevice()
+	}
+	what := strings.ToLower(b.Description() + " " + b.DeviceDescription(0))
+	if !strings.Contains(what, "cuda") && !strings.Contains(what, "gpu") {
+		return HostDevice() // XLA on the CPU
+	}
+	for _, d := range Devices(b) {
+		if d.Kind == GPU && d.Index == 0 {
+			return d
+		}
+	}
+	return HostDevice()
+}
