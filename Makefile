@@ -21,7 +21,7 @@ export GOTOOLCHAIN := local
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m
 
-.PHONY: all build deps deps-test install-kernel uninstall-kernel run test test-browser vet bench notebooks clean
+.PHONY: all build deps deps-test install-kernel uninstall-kernel run test test-browser fuzz vet bench notebooks clean
 
 all: build
 
@@ -49,6 +49,18 @@ vet:
 
 test: deps-test vet
 	$(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) fuzz
+
+# Each fuzz target for a few seconds beyond its committed seed corpus (which `go test` always runs):
+# hostile IDX/CIFAR files, images, notebooks and kernelspecs must never panic or allocate without bound.
+FUZZTIME ?= 8s
+FUZZ_TARGETS := ./vision/data:FuzzIDX ./vision/data:FuzzCIFAR ./vision/data:FuzzFolderImage \
+	./kernel/spec:FuzzParse ./kernel/ipynb:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s $$pkg; \
+	done
 
 # Opens notebooks/00-setup-check.ipynb in Debian's headless Chromium on a local Jupyter Notebook server,
 # runs every cell from the Cell menu, checks the page and saves out/browser-00-setup-check.png.
