@@ -75,6 +75,44 @@ var checks = map[string]check{
 		}
 		mustPlot(t, text, 2)
 	},
+	"03-vanishing-gradients.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		m := mustMatch(t, text, `first-layer gradient norm after training: plain (\S+), residual (\S+) \(residual/plain = (\d+)×\)`)
+		if m != nil {
+			plain, res := atof(m[1]), atof(m[2])
+			if plain <= 0 || res < 10*plain {
+				t.Errorf("the plain net's first-layer gradient (%g) should be far below the residual net's (%g)", plain, res)
+			}
+		}
+		if m := mustMatch(t, text, `final training accuracy: plain ([0-9.]+), residual ([0-9.]+)`); m != nil && atof(m[1]) >= atof(m[2]) {
+			t.Errorf("the plain net should train worse: plain %s, residual %s", m[1], m[2])
+		}
+		mustContain(t, text, "resnet56-plain", "first layer at initialisation")
+		mustPlot(t, text, 4)
+	},
+	"04-multi-gpu-resnet.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		if m := mustMatch(t, text, `test accuracy after \d+ epochs: ([0-9.]+) \(chance: 0\.10\)`); m != nil && atof(m[1]) < 0.4 {
+			t.Errorf("test accuracy %s is not well above chance (0.10)", m[1])
+		}
+		rows := regexp.MustCompile(`epoch (\d+): ([0-9.]+) s, (\d+) img/s`).FindAllStringSubmatch(text, -1)
+		if len(rows) < 2 {
+			t.Errorf("per-epoch time table has %d rows", len(rows))
+		}
+		for _, r := range rows {
+			if atof(r[2]) <= 0 || atof(r[3]) <= 0 {
+				t.Errorf("bad epoch row %q", r[0])
+			}
+		}
+		// On the pure-Go backend there is one device: the notebook must say so, and show no invented
+		// multi-device figures.
+		mustContain(t, text, "This backend has one device", "device counts to compare: [1]", "folder run: test accuracy")
+		if regexp.MustCompile(`(?m)^\s+[2-9]\s+[0-9.]+\s+\d+\s+[0-9.]+\s+[0-9.]+x`).MatchString(text) {
+			t.Errorf("a multi-device row appeared with only one device")
+		}
+		mustPlot(t, text, 1)
+		if !strings.Contains(text, `class="gonbgpu-confusion"`) {
+			t.Errorf("no confusion matrix")
+		}
+	},
 }
 
 // mustPlot asserts the notebook displayed at least n figures (kernel/plot's).
