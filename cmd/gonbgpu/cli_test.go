@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gonbgpu/gonbgpu/vision/trainer"
+)
+
+// These tests run the real gonbgpu binary, as a user or a SLURM job would.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gonbgpu-cli-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "gonbgpu")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building gonbgpu: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// small are the flags of a quick training run on the CPU.
+func small(out string, epochs string) []string {
+	return []string{"train", "--model", "resnet20", "--width", "0.25", "--limit-train", "1024", "--limit-test", "128",
+		"--batch", "32", "--epochs", epochs, "--out", out}
+}
+
+func gonbgpu(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), append([]string{"GOMLX_BACKEND=go"}, env...)...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestTrainBadInputs(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--dataset", "folder", "--data", "/nonexistent/images"}, "/nonexistent/images"},
+		{[]string{"train", "--dataset", "cifar10", "--data", t.TempDir()}, "data_batch_1.bin"},
+		{[]string{"train", "--model", "vgg16"}, `unknown model "vgg16"`},
+		{[]string{"train", "--dataset", "mnist2"}, `unknown dataset "mnist2"`},
+		{[]string{"train", "--gpus", "4"}, "pure-Go backend has one device"},
+		{[]string{"train", "--batch", "-3"}, "must not be negative"},
+		{[]string{"train", "--data", "/nonexistent/fashion"}, "/nonexistent/fashion"},
+	}
+	for _, c := range cases {
+		_, stderr, code := gonbgpu(t, nil, c.args...)
+		if code != 1 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "goroutine") {
+			t.Errorf("%v: exit %d, want 1 with a message containing %q and no panic:\n%s", c.args, code, c.want, stderr)
+		}
+	}
+}
+
+// writeFolder makes a two-class image folder, with one corrupt file if corrupt.
+func writeFolder(t *testing.T, corrupt bool) string {
+	dir := t.TempDir()
+	for ci, class := range []string{"circles", "squares"} {
+		os.MkdirAll(filepath.Join(dir, class), 0o755)
+		for i := range 12 {
+			img := image.NewGray(image.Rect(0, 0, 16, 16))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(30 + 180*ci + i)
+			}
+			f, _ := os.Create(filepath.Join(dir, class, string(rune('a'+i))+".png"))
+			png.Encode(f, img)
+			f.Close()
+		}
+	}
+	if corrupt {
+		os.WriteFile(filepath.Join(dir, "squares", "broken.png"), []byte("\x89PNG\r\n\x1a\nnot really"), 0o644)
+	}
+	return dir
+}
+
+func TestTrainFolderSkipBad(t *testing.T) {
+	dir := writeFolder(t, true)
+	args := []string{"train", "--dataset", "folder", "--data", dir, "--size", "16", "--model", "resnet20", "--width", "0.25",
+		"--epochs", "1", "--batch", "4", "--out", filepath.Join(t.TempDir(), "out")}
+	_, stderr, code := gonbgpu(t, nil, args...)
+	if code != 1 || !strings.Contains(stderr, filepath.Join(dir, "squares", "broken.png")) {
+		t.Fatalf("a corrupt image must fail naming the file; exit %d:\n%s", code, stderr)
+	}
+	stdout, stderr, code := gonbgpu(t, nil, append(args, "--skip-bad")...)
+	if code != 0 || !strings.Contains(stdout, "1 unreadable image(s) skipped") || !strings.Contains(stdout, "test accuracy") {
+		t.Fatalf("--skip-bad should skip and report it; exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+var epochLine = regexp.MustCompile(`^\s+(\d+)\s+[0-9.]+\s+\d+\s`)
+
+// startUntilEpoch starts a training run and returns once it printed the line of the given epoch.
+func startUntilEpoch(t *testing.T, args []string, epoch string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "GOMLX_BACKEND=go")
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(pipe)
+	deadline := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if m := epochLine.FindStringSubmatch(sc.Text()); m != nil && m[1] == epoch {
+			go io.Copy(&out, pipe)
+			return cmd, &out, &errBuf
+		}
+	}
+	cmd.Wait()
+	t.Fatalf("the run ended before epoch %s:\n%s\n%s", epoch, out.String(), errBuf.String())
+	return nil, nil, nil
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 0
+}
+
+// TestTrainSIGTERMAndResume kills a real run with SIGTERM in the middle of epoch 2 (what SLURM sends at
+// its time limit), then resumes it: the history ends with epochs 1, 2, 3, none lost or repeated, in the
+// same history file.
+func TestTrainSIGTERMAndResume(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	cmd, stdout, stderr := startUntilEpoch(t, small(out, "3"), "1")
+	time.Sleep(1500 * time.Millisecond) // into epoch 2
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(cmd.Wait()); code != 143 {
+		t.Fatalf("SIGTERM: exit %d, want 143\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr.String(), "--resume") {
+		t.Errorf("the message should say how to resume:\n%s", stderr)
+	}
+	names, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-0001-0*"))
+	if len(names) == 0 || strings.HasSuffix(names[len(names)-1], "-000000") {
+		t.Fatalf("want a mid-epoch-2 checkpoint, got %v", names)
+	}
+	h, err := trainer.LoadHistory(filepath.Join(out, "history.json"))
+	if err != nil || len(h.Epochs) != 1 {
+		t.Fatalf("history after SIGTERM: %v %v", h, err)
+	}
+
+	resumed, errOut, code := gonbgpu(t, nil, append(small(out, "3"), "--resume")...)
+	if code != 0 || !strings.Contains(resumed, "1 epoch(s) done") || !strings.Contains(resumed, "batch(es) into epoch 2") {
+		t.Fatalf("resume: exit %d:\n%s\n%s", code, resumed, errOut)
+	}
+	h, err = trainer.LoadHistory(filepath.Join(out, "history.json"))
+	if err != nil || len(h.Epochs) != 3 {
+		t.Fatalf("history after resume: %v", err)
+	}
+	for i, e := range h.Epochs {
+		if e.Epoch != i+1 || e.Steps != 32 || e.Images != 1024 {
+			t.Errorf("epoch %d: %+v", i+1, e)
+		}
+	}
+	if !h.Epochs[1].Interrupted || len(h.Env) != 2 {
+		t.Errorf("epoch 2 should be marked interrupted and there should be 2 runs: %+v, %d", h.Epochs[1], len(h.Env))
+	}
+}
+
+// TestTrainSIGKILLLosesAtMostAnEpoch kills a run with SIGKILL (no chance to save) in epoch 2: resuming
+// starts again from the end of epoch 1.
+func TestTrainSIGKILLLosesAtMostAnEpoch(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	cmd, _, _ := startUntilEpoch(t, small(out, "2"), "1")
+	time.Sleep(1 * time.Second)
+	cmd.Process.Kill()
+	cmd.Wait()
+	resumed, errOut, code := gonbgpu(t, nil, append(small(out, "2"), "--resume")...)
+	if code != 0 || !strings.Contains(resumed, "resuming from") || !strings.Contains(resumed, "1 epoch(s) done") {
+		t.Fatalf("resume after SIGKILL: exit %d:\n%s\n%s", code, resumed, errOut)
+	}
+	h, err := trainer.LoadHistory(filepath.Join(out, "history.json"))
+	if err != nil || len(h.Epochs) != 2 || h.Epochs[1].Epoch != 2 {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+}
+
+// TestSlurmTemplates checks the templates' syntax, and runs the job body with simulated SLURM and CUDA
+// variables: the history must record the job.
+func TestSlurmTemplates(t *testing.T) {
+	scripts, _ := filepath.Glob("../../install/slurm/*")
+	if len(scripts) < 5 {
+		t.Fatalf("templates missing: %v", scripts)
+	}
+	for _, s := range scripts {
+		if out, err := exec.Command("bash", "-n", s).CombinedOutput(); err != nil {
+			t.Errorf("bash -n %s: %v\n%s", s, err, out)
+		}
+	}
+	for _, n := range []string{"1", "2", "4"} {
+		data, _ := os.ReadFile("../../install/slurm/train-" + n + "gpu.sbatch")
+		if !strings.Contains(string(data), "#SBATCH --gres=gpu:"+n) || !strings.Contains(string(data), "--signal=B:TERM@") {
+			t.Errorf("train-%sgpu.sbatch lacks its GPU request or the early SIGTERM", n)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "job")
+	cmd := exec.Command("bash", "../../install/slurm/train-job.sh")
+	cmd.Env = append(os.Environ(), "GOMLX_BACKEND=go", "GONBGPU="+binary, "GONBGPU_DIR="+t.TempDir(),
+		"SLURM_JOB_ID=424242", "SLURM_JOB_NAME=gonbgpu-train-1gpu", "SLURMD_NODENAME=d1001", "SLURM_GPUS_ON_NODE=1",
+		"SLURM_SUBMIT_DIR="+t.TempDir(), "CUDA_VISIBLE_DEVICES=", "MODEL=resnet20", "EPOCHS=1", "BATCH=32", "OUT="+out,
+		"EXTRA_ARGS=--width 0.25 --limit-train 64 --limit-test 32")
+	stdout, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("train-job.sh: %v\n%s", err, stdout)
+	}
+	if !strings.Contains(string(stdout), "job 424242 on d1001") {
+		t.Errorf("the job header is missing:\n%s", stdout)
+	}
+	h, err := trainer.LoadHistory(filepath.Join(out, "history.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.Env[0].SLURM
+	if s["SLURM_JOB_ID"] != "424242" || s["SLURMD_NODENAME"] != "d1001" || s["SLURM_GPUS_ON_NODE"] != "1" {
+		t.Errorf("history does not record the SLURM job: %v", s)
+	}
+}
