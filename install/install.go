@@ -42,6 +42,9 @@ type Options struct {
 	// NoSystemPackages forbids installing Jupyter with apt-get even when running as root.
 	NoSystemPackages bool
 
+	// CUDA downloads the CUDA PJRT plugin with go-xla's installer first (needs the internet).
+	CUDA bool
+
 	// Out receives one line per step (default os.Stdout).
 	Out io.Writer
 }
@@ -73,6 +76,11 @@ func Install(o Options) (*Result, error) {
 	checkout, err := findCheckout(o.Checkout)
 	if err != nil {
 		return nil, err
+	}
+	if o.CUDA {
+		if err := InstallCUDA(&o); err != nil {
+			return nil, err
+		}
 	}
 	jup, err := ensureJupyter(&o)
 	if err != nil {

@@ -297,3 +297,13 @@ func diffSnap(a, b map[string]string) string {
 	}
 	return d.String()
 }
+
+// TestInstallCUDARefusesWithoutGPU: on a machine with no GPU, --cuda stops before downloading gigabytes.
+func TestInstallCUDARefusesWithoutGPU(t *testing.T) {
+	t.Setenv("CUDA_VISIBLE_DEVICES", "") // hides any GPU, as on this CI machine
+	var out bytes.Buffer
+	_, err := Install(Options{DataDir: t.TempDir(), Checkout: checkout(t), CUDA: true, Out: &out, NoSystemPackages: true})
+	if err == nil || !strings.Contains(err.Error(), "no NVIDIA GPU is visible") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("want a refusal, got %v", err)
+	}
+}

@@ -28,6 +28,7 @@ func runInstall(args []string) error {
 	fs.BoolVar(&o.Force, "force", false, "overwrite a kernel.json edited since the last install")
 	fs.StringVar(&o.Checkout, "checkout", "", "gonbgpu source `DIR` whose packages cells import (default: the checkout above the current folder)")
 	fs.BoolVar(&o.NoSystemPackages, "no-apt", false, "never install Jupyter with apt-get, even as root")
+	fs.BoolVar(&o.CUDA, "cuda", false, "first download the CUDA PJRT plugin with go-xla's installer (needs the internet)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
