@@ -307,3 +307,15 @@ func TestInstallCUDARefusesWithoutGPU(t *testing.T) {
 		t.Fatalf("want a refusal, got %v", err)
 	}
 }
+
+func TestInstallMissingPrefix(t *testing.T) {
+	var out bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "no-such-env")
+	_, err := Install(Options{Prefix: missing, Checkout: checkout(t), Out: &out, NoSystemPackages: true})
+	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "no such folder") {
+		t.Fatalf("want an error naming %s, got %v", missing, err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("the missing prefix was created")
+	}
+}

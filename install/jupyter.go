@@ -135,6 +135,10 @@ func resolveDataDir(o *Options, j *jupyter) (dir, how string, err error) {
 	}
 	switch {
 	case o.Prefix != "":
+		// The prefix itself must exist: a mistyped --prefix should not silently grow a new tree.
+		if fi, err := os.Stat(o.Prefix); err != nil || !fi.IsDir() {
+			return "", "", fmt.Errorf("gonbgpu: --prefix %s: no such folder (it must exist, e.g. a conda environment's root)", o.Prefix)
+		}
 		d, err := abs(filepath.Join(o.Prefix, "share", "jupyter"))
 		return d, "--prefix " + o.Prefix, err
 	case o.DataDir != "":
