@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -87,4 +88,40 @@ func computeDevice(b compute.Backend) Device {
 		}
 	}
 	return HostDevice()
+}
+
+// IsOutOfMemory reports whether err is a device running out of memory, as XLA (RESOURCE_EXHAUSTED, "Out
+// of memory while trying to allocate …") or CUDA report it, or a [MemoryError].
+func IsOutOfMemory(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *MemoryError
+	if errors.As(err, &me) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"resource_exhausted", "out of memory", "cuda_error_out_of_memory", "failed to allocate"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExplainOutOfMemory wraps an out-of-memory error from a computation with what a person can do about it:
+// the device's memory, and the usual remedies. Other errors are returned as they are.
+func ExplainOutOfMemory(err error, what string) error {
+	if !IsOutOfMemory(err) {
+		return err
+	}
+	dev := "the device"
+	if b, e := NewBackend(); e == nil {
+		d := computeDevice(b)
+		if d.MemoryTotal > 0 {
+			dev = fmt.Sprintf("device %d (%s, %s free of %s)", d.Index, d.Name, FormatBytes(d.MemoryFree), FormatBytes(d.MemoryTotal))
+		}
+	}
+	return fmt.Errorf("gonbgpu: out of memory on %s while %s: use a smaller batch (--batch) or model (--width), "+
+		"or more GPUs; the device said: %w", dev, what, err)
 }

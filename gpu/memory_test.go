@@ -93,3 +93,18 @@ func TestCheckFitsOnNVML(t *testing.T) {
 		t.Logf("%v", err)
 	}
 }
+
+func TestExplainOutOfMemory(t *testing.T) {
+	xlaErr := errors.New("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 68719476736 bytes.")
+	if !IsOutOfMemory(xlaErr) || IsOutOfMemory(errors.New("shapes do not match")) || IsOutOfMemory(nil) {
+		t.Fatal("IsOutOfMemory misclassifies")
+	}
+	err := ExplainOutOfMemory(xlaErr, "training with batch size 4096")
+	if !errors.Is(err, xlaErr) || !strings.Contains(err.Error(), "--batch") || !strings.Contains(err.Error(), "batch size 4096") {
+		t.Fatalf("explained: %v", err)
+	}
+	other := errors.New("something else")
+	if ExplainOutOfMemory(other, "x") != other {
+		t.Fatal("other errors must pass through unchanged")
+	}
+}

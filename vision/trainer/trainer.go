@@ -293,7 +293,8 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			metrics, n, err := run()
 			if err != nil {
 				t.Progress.Done()
-				return h, fmt.Errorf("epoch %d, step %d: %w", epoch+1, done+1, err)
+				return h, gpu.ExplainOutOfMemory(fmt.Errorf("epoch %d, step %d: %w", epoch+1, done+1, err),
+					fmt.Sprintf("training with batch size %d", t.cfg.BatchSize))
 			}
 			if h.CompileSeconds == 0 {
 				_ = metrics[0].Value() // wait for the first step, to time compilation
