@@ -159,6 +159,7 @@ func create(c Choice) (compute.Backend, Choice, error) {
 	}
 	b, err := compute.NewWithConfig(c.Config)
 	if err == nil {
+		configurePureGo(b, c.Config)
 		return b, c, nil
 	}
 	if c.Explicit || c.Config == "go" {
