@@ -12,6 +12,7 @@ import (
 	_ "github.com/gomlx/gomlx/backends/default"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonbgpu/gonbgpu/gpu"
 )
 
 // goBackend returns GoMLX's pure-Go backend: the lowered convolution exists for it, and its native
@@ -22,6 +23,7 @@ func goBackend(t testing.TB) compute.Backend {
 	if err != nil {
 		t.Fatalf("cannot create the pure-Go backend: %v", err)
 	}
+	gpu.PreventWorkerDeadlock(b) // As gpu.Backend() does.
 	return b
 }
 

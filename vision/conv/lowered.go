@@ -91,14 +91,16 @@ func conv1x1(x, kernel *Node) *Node {
 		xf := Reshape(x, C, n)
 		// Transpose the (small) kernel ourselves: DotGeneral would otherwise transpose x as well.
 		y = Reshape(MatMul(Transpose(w, 0, 1), xf), O, d[1], d[2], d[3])
+		var dwNode *Node
 		dx = func(v *Node) *Node {
 			vf := Reshape(v, O, n)
-			return Reshape(MatMul(w, vf), x.Shape().Dimensions...)
+			return Reshape(MatMul(afterGrad(w, dwNode), vf), x.Shape().Dimensions...)
 		}
 		dw = func(v *Node) *Node {
 			vf := Reshape(v, O, n)
 			dwt := DotGeneral(xf, []int{1}, nil, vf, []int{1}, nil) // [C, O]
-			return Reshape(dwt, kernel.Shape().Dimensions...)
+			dwNode = Reshape(dwt, kernel.Shape().Dimensions...)
+			return dwNode
 		}
 		return
 	})
@@ -165,6 +167,18 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 		return cropImages(dxt, ql, geo.B, geo.H1, geo.W1, geo.H, geo.W)
 	}
 	return y, dx, dw
+}
+
+// afterGrad returns small (a small tensor, e.g. a kernel) with a scheduling dependency on grad, when grad
+// is not nil: the matrix product that uses it will not start before grad is computed. Autodiff builds a
+// convolution's kernel gradient before its input gradient, and this keeps their two matrix products from
+// being ready at the same time: the pure-Go backend (compute v0.1.2) deadlocks when as many DotGenerals as
+// it has worker slots (2×cores) are ready at once, each waiting for workers that the others hold.
+func afterGrad(small, grad *Node) *Node {
+	if grad == nil {
+		return small
+	}
+	return SchedulingBarrier(small, grad)
 }
 
 // worthCompacting decides whether to slice the im2col matrix down to the output positions before a matrix
