@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/gomlx/backends/default"
+	"github.com/gonbgpu/gonbgpu/gpu"
 )
 
 func goBackend(t testing.TB) compute.Backend {
@@ -16,6 +17,7 @@ func goBackend(t testing.TB) compute.Backend {
 	if err != nil {
 		t.Fatalf("cannot create the pure-Go backend: %v", err)
 	}
+	gpu.PreventWorkerDeadlock(b) // As gpu.Backend() does.
 	return b
 }
 

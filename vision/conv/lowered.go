@@ -19,9 +19,8 @@ package conv
 //   - dX:  the full correlation of v with the flipped kernel, which is the same construction again on v
 //     (offsets negated, kernel rearranged to [C, O·k²]).
 //
-// Strides > 1 select every stride-th column of P on each axis (one strided Slice of P) before the matrix
-// product; dX then up-samples v with zeros (a Pad) and reuses the stride-1 backward. 1×1 kernels without
-// padding are a plain matrix product (after a strided Slice of x for strides > 1).
+// Strides > 1 use a polyphase decomposition instead (polyphase.go). 1×1 kernels without padding are a plain
+// matrix product (after a strided Slice of x for strides > 1).
 //
 // The gradients are attached with package internal/customvjp.
 
@@ -75,6 +74,9 @@ func loweredCNHW(x, kernel *Node, stride int, padding Padding) *Node {
 		return conv1x1(x, kernel)
 	}
 	return withVJP(x, kernel, func(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node) {
+		if stride > 1 {
+			return geo.buildStrided(x, kernel)
+		}
 		return geo.build(x, kernel)
 	})
 }
@@ -89,20 +91,22 @@ func conv1x1(x, kernel *Node) *Node {
 		xf := Reshape(x, C, n)
 		// Transpose the (small) kernel ourselves: DotGeneral would otherwise transpose x as well.
 		y = Reshape(MatMul(Transpose(w, 0, 1), xf), O, d[1], d[2], d[3])
+		var dwNode *Node
 		dx = func(v *Node) *Node {
 			vf := Reshape(v, O, n)
-			return Reshape(MatMul(w, vf), x.Shape().Dimensions...)
+			return Reshape(MatMul(afterGrad(w, dwNode), vf), x.Shape().Dimensions...)
 		}
 		dw = func(v *Node) *Node {
 			vf := Reshape(v, O, n)
 			dwt := DotGeneral(xf, []int{1}, nil, vf, []int{1}, nil) // [C, O]
-			return Reshape(dwt, kernel.Shape().Dimensions...)
+			dwNode = Reshape(dwt, kernel.Shape().Dimensions...)
+			return dwNode
 		}
 		return
 	})
 }
 
-// build returns the forward output and the two gradient builders.
+// build returns the forward output and the two gradient builders, for stride 1.
 func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node) {
 	kk := geo.k * geo.k
 	K := geo.C * kk
@@ -113,31 +117,22 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 	offs := geo.offsets()
 	P, nl, nt := shiftStack(xsep, offs) // [K, (nl+B+nt)·G]
 	var Psub *Node
-	compact := geo.stride > 1 || worthCompacting(float64((nl+geo.B+nt)*geo.G)/float64(geo.B*geo.Hout*geo.Wout), geo.C, geo.O)
+	compact := worthCompacting(float64((nl+geo.B+nt)*geo.G)/float64(geo.B*geo.Hout*geo.Wout), geo.C, geo.O)
 	if !compact {
 		yt := MatMul(wt, P)
 		y = cropImages(yt, nl, geo.B, geo.H1, geo.W1, geo.Hout, geo.Wout)
 	} else {
-		s := geo.stride
 		Pg := Reshape(P, K, nl+geo.B+nt, geo.H1, geo.W1)
-		Psub = Slice(Pg, AxisRange(), AxisRange(nl, nl+geo.B),
-			AxisRange(0, s*(geo.Hout-1)+1).Stride(s), AxisRange(0, s*(geo.Wout-1)+1).Stride(s))
+		Psub = Slice(Pg, AxisRange(), AxisRange(nl, nl+geo.B), AxisRange(0, geo.Hout), AxisRange(0, geo.Wout))
 		Psub = Reshape(Psub, K, geo.B*geo.Hout*geo.Wout)
 		y = Reshape(MatMul(wt, Psub), geo.O, geo.B, geo.Hout, geo.Wout)
 	}
 
-	// vsep is v on the stride-1 separator grid, [O, B, H1, W1] (up-sampled with zeros for strides > 1).
+	// vsep is v on the separator grid, [O, B, H1, W1] (Concatenate: faster than Pad on the pure-Go backend).
 	var vsep *Node
 	vsepOf := func(v *Node) *Node {
 		if vsep == nil {
-			if s := geo.stride; s == 1 {
-				vsep = separators(v, geo.H1, geo.W1) // Concatenate: faster than Pad on the pure-Go backend.
-			} else {
-				span := func(n int) int { return s*(n-1) + 1 }
-				vsep = Pad(v, ScalarZero(v.Graph(), v.DType()), PadAxis{}, PadAxis{},
-					PadAxis{End: geo.H1 - span(geo.Hout), Interior: s - 1},
-					PadAxis{End: geo.W1 - span(geo.Wout), Interior: s - 1})
-			}
+			vsep = separators(v, geo.H1, geo.W1)
 		}
 		return vsep
 	}
@@ -146,18 +141,7 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 		var dwt *Node // [O, K]
 		if !compact {
 			// v on P's grid: separators, and the nl/nt zero images.
-			vs := Reshape(vsepOf(v), geo.O, geo.B*geo.G)
-			parts := []*Node{vs}
-			if nl > 0 {
-				parts = append([]*Node{Zeros(v.Graph(), shapes.Make(v.DType(), geo.O, nl*geo.G))}, parts...)
-			}
-			if nt > 0 {
-				parts = append(parts, Zeros(v.Graph(), shapes.Make(v.DType(), geo.O, nt*geo.G)))
-			}
-			vfull := vs
-			if len(parts) > 1 {
-				vfull = Concatenate(parts, 1)
-			}
+			vfull := padImages(Reshape(vsepOf(v), geo.O, geo.B*geo.G), nl*geo.G, nt*geo.G)
 			dwt = DotGeneral(vfull, []int{1}, nil, P, []int{1}, nil)
 		} else {
 			vf := Reshape(v, geo.O, -1)
@@ -183,6 +167,18 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 		return cropImages(dxt, ql, geo.B, geo.H1, geo.W1, geo.H, geo.W)
 	}
 	return y, dx, dw
+}
+
+// afterGrad returns small (a small tensor, e.g. a kernel) with a scheduling dependency on grad, when grad
+// is not nil: the matrix product that uses it will not start before grad is computed. Autodiff builds a
+// convolution's kernel gradient before its input gradient, and this keeps their two matrix products from
+// being ready at the same time: the pure-Go backend (compute v0.1.2) deadlocks when as many DotGenerals as
+// it has worker slots (2×cores) are ready at once, each waiting for workers that the others hold.
+func afterGrad(small, grad *Node) *Node {
+	if grad == nil {
+		return small
+	}
+	return SchedulingBarrier(small, grad)
 }
 
 // worthCompacting decides whether to slice the im2col matrix down to the output positions before a matrix
@@ -214,8 +210,18 @@ func separators(x *Node, h1, w1 int) *Node {
 // P[c·len(offs)+t, (nl·G) + r] = xflat[c, r + offs[t]] (zero outside x), along with the number of zero
 // images nl and nt added before and after the batch. It is a single Concatenate.
 func shiftStack(x *Node, offs []int) (P *Node, nl, nt int) {
+	srcs := make([]*Node, len(offs))
+	for i := range srcs {
+		srcs[i] = x
+	}
+	nl, nt = leadTrail(x, offs)
+	return shiftStackMulti(srcs, offs, nl, nt), nl, nt
+}
+
+// leadTrail returns the number of zero images needed before and after x's batch for the given shifts.
+func leadTrail(x *Node, offs []int) (nl, nt int) {
 	d := x.Shape().Dimensions
-	C, B, G := d[0], d[1], d[2]*d[3]
+	G := d[2] * d[3]
 	maxNeg, maxPos := 0, 0
 	for _, o := range offs {
 		maxNeg = max(maxNeg, -o)
@@ -223,40 +229,54 @@ func shiftStack(x *Node, offs []int) (P *Node, nl, nt int) {
 	}
 	// Tap t is (lead-o) zeros, xf, (trail+o) zeros: lead must cover the largest positive offset and trail the
 	// largest negative one.
-	nl = (maxPos + G - 1) / G
-	nt = (maxNeg + G - 1) / G
+	return (maxPos + G - 1) / G, (maxNeg + G - 1) / G
+}
+
+// shiftStackMulti is shiftStack with one source per tap (all [C, B, H1, W1]) and given numbers of zero
+// images before (nl) and after (nt) the batch, which must be enough for the offsets (see leadTrail).
+func shiftStackMulti(srcs []*Node, offs []int, nl, nt int) *Node {
+	d := srcs[0].Shape().Dimensions
+	C, B, G := d[0], d[1], d[2]*d[3]
 	lead, trail := nl*G, nt*G
-	g := x.Graph()
-	xf := Reshape(x, C, B*G)
+	g := srcs[0].Graph()
+	dtype := srcs[0].DType()
 	zeros := map[int]*Node{}
 	zero := func(n int) *Node {
 		if z, ok := zeros[n]; ok {
 			return z
 		}
-		z := Zeros(g, shapes.Make(x.DType(), C, n))
+		z := Zeros(g, shapes.Make(dtype, C, n))
 		zeros[n] = z
 		return z
 	}
+	flat := map[*Node]*Node{}
 	parts := make([]*Node, 0, 3*len(offs))
-	for _, o := range offs {
+	for t, o := range offs {
+		if lead-o < 0 || trail+o < 0 {
+			exceptions.Panicf("conv: internal error, offset %d needs more than %d/%d zero images", o, nl, nt)
+		}
 		if n := lead - o; n > 0 {
 			parts = append(parts, zero(n))
+		}
+		xf, ok := flat[srcs[t]]
+		if !ok {
+			xf = Reshape(srcs[t], C, B*G)
+			flat[srcs[t]] = xf
 		}
 		parts = append(parts, xf)
 		if n := trail + o; n > 0 {
 			parts = append(parts, zero(n))
 		}
 	}
-	if len(parts) == 1 {
-		P = parts[0]
-	} else {
+	P := parts[0]
+	if len(parts) > 1 {
 		P = Concatenate(parts, 1)
 	}
 	L := (nl + B + nt) * G
 	if P.Shape().Dimensions[1] != len(offs)*L {
 		exceptions.Panicf("conv: internal error, shiftStack built %s, expected [%d, %d]", P.Shape(), C, len(offs)*L)
 	}
-	return Reshape(P, C*len(offs), L), nl, nt
+	return Reshape(P, C*len(offs), L)
 }
 
 // cropImages takes yt [O, (nl+B+nt)·h1·w1] and returns [O, B, h, w]: images nl..nl+B, top-left h×w.

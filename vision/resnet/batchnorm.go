@@ -116,7 +116,17 @@ func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *No
 	}
 	dims[featureAxis] = c
 	bcast := func(v *Node) *Node { return Reshape(v, dims...) } // [c] -> broadcastable to x.
-	sums := func(x, y *Node) (sumX, sumXY *Node) { return channelSums(x, y, featureAxis) }
+	// sums(a) returns Σa and Σa·x per channel; see channelSums.
+	var withOnes *Node
+	sums := func(a, x *Node) (sumA, sumAX *Node) {
+		if featureAxis != 0 {
+			return channelSumsGeneric(a, x, featureAxis)
+		}
+		if withOnes == nil || withOnes.Graph() != a.Graph() {
+			withOnes = onesAndX(x)
+		}
+		return channelSums(a, withOnes)
+	}
 
 	updateAverages := func(mean, variance *Node) {
 		momentum := Scalar(g, dtype, bnMomentum)
@@ -197,23 +207,36 @@ func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *No
 	return y
 }
 
-// channelSums returns Σx and Σx·y per channel (featureAxis), as [c] vectors. With the channels first, both
-// are dot products (SIMD and parallel on the pure-Go backend) instead of generic reductions.
-func channelSums(x, y *Node, featureAxis int) (sumX, sumXY *Node) {
-	c := x.Shape().Dimensions[featureAxis]
-	if featureAxis != 0 {
-		var axes []int
-		for i := range x.Rank() {
-			if i != featureAxis {
-				axes = append(axes, i)
-			}
-		}
-		return ReduceSum(x, axes...), ReduceSum(Mul(x, y), axes...)
-	}
+// onesAndX returns [c, 2, n]: per channel, a row of ones and x's row (x is [c, ...] with n values per
+// channel).
+func onesAndX(x *Node) *Node {
+	c := x.Shape().Dimensions[0]
 	n := x.Shape().Size() / c
-	xf := Reshape(x, c, n)
-	ones := Ones(x.Graph(), shapes.Make(x.DType(), 1, n))
-	sumX = Reshape(DotGeneral(xf, []int{1}, nil, ones, []int{1}, nil), c)
-	sumXY = DotGeneral(xf, []int{1}, []int{0}, Reshape(y, c, n), []int{1}, []int{0})
-	return
+	ones := Ones(x.Graph(), shapes.Make(x.DType(), c, 1, n))
+	return Concatenate([]*Node{ones, Reshape(x, c, 1, n)}, 1)
+}
+
+// channelSums returns Σa and Σa·x per channel (axis 0) as [c] vectors, given withOnes = onesAndX(x): both
+// in one batched dot product (SIMD and parallel on the pure-Go backend, unlike its generic reductions).
+//
+// One DotGeneral rather than two on purpose: the pure-Go backend (compute v0.1.2) deadlocks when as many
+// DotGenerals as its worker slots (2×cores) become ready at once, each waiting for a worker the others hold;
+// keeping the number of concurrently-ready matrix products low keeps the models clear of it.
+func channelSums(a, withOnes *Node) (sumA, sumAX *Node) {
+	c := a.Shape().Dimensions[0]
+	n := a.Shape().Size() / c
+	s := DotGeneral(Reshape(a, c, 1, n), []int{2}, []int{0}, withOnes, []int{2}, []int{0}) // [c, 1, 2]
+	s = Reshape(s, c, 2)
+	return Reshape(Slice(s, AxisRange(), AxisElem(0)), c), Reshape(Slice(s, AxisRange(), AxisElem(1)), c)
+}
+
+// channelSumsGeneric is channelSums for any feature axis, with reductions.
+func channelSumsGeneric(a, x *Node, featureAxis int) (sumA, sumAX *Node) {
+	var axes []int
+	for i := range a.Rank() {
+		if i != featureAxis {
+			axes = append(axes, i)
+		}
+	}
+	return ReduceSum(a, axes...), ReduceSum(Mul(a, x), axes...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/conv"
 )
 
@@ -26,6 +27,7 @@ func goBackend(t testing.TB) compute.Backend {
 	if err != nil {
 		t.Fatalf("cannot create the pure-Go backend: %v", err)
 	}
+	gpu.PreventWorkerDeadlock(b) // As gpu.Backend() does.
 	return b
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/bench"
 	"github.com/gonbgpu/gonbgpu/vision/conv"
+	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
 func main() {
@@ -31,6 +32,7 @@ func main() {
 	channels := flag.Int("channels", 1, "training image channels")
 	steps := flag.Int("steps", 10, "timed training steps (the median is printed)")
 	warmup := flag.Int("warmup", 3, "untimed training steps first")
+	bn := flag.String("bn", "auto", "batch norm: auto, exact (graph ops, exact gradient) or gomlx (norm.BatchNorm)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 
@@ -63,6 +65,15 @@ func main() {
 	if *trainModel != "" {
 		opts := bench.TrainOptions{Model: *trainModel, Width: *width, Plain: *plain, Batch: *batch, Size: *size,
 			Channels: *channels, Steps: *steps, Warmup: *warmup}
+		switch *bn {
+		case "auto":
+		case "exact":
+			opts.BatchNorm = resnet.BatchNormExact
+		case "gomlx":
+			opts.BatchNorm = resnet.BatchNormGoMLX
+		default:
+			fail(fmt.Errorf("unknown -bn %q", *bn))
+		}
 		if _, err := bench.TrainBench(os.Stdout, backend, opts); err != nil {
 			fail(err)
 		}

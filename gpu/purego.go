@@ -1,0 +1,47 @@
+package gpu
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/gomlx/compute"
+)
+
+// PreventWorkerDeadlock lifts the limit on how many operations the pure-Go backend runs at once, which is
+// what its "parallelism=-1" option does, without that option's message on standard output. It returns
+// whether it could (false for other backends, or if the backend's internals changed).
+//
+// Why: the pure-Go backend (github.com/gomlx/compute v0.1.2) runs independent graph operations concurrently,
+// each holding one of its 2×cores worker slots, and every matrix product (DotGeneral) then waits for free
+// slots for its own workers. When as many DotGenerals as there are slots are ready at once, each waits for
+// the others and the process hangs: on a 2-core machine that is 4, which the backward pass of a ResNet
+// reaches (kernel gradients are off the critical path and pile up). With no limit on operations the
+// matrix products still use at most GOMAXPROCS workers each, and never wait for a slot. Training speed
+// measured the same.
+func PreventWorkerDeadlock(b compute.Backend) bool {
+	if !IsPureGo(b) {
+		return false
+	}
+	v := reflect.ValueOf(b)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	workers := v.Elem().FieldByName("Workers")
+	if !workers.IsValid() || workers.Kind() != reflect.Pointer || workers.IsNil() {
+		return false
+	}
+	set := workers.MethodByName("SetMaxParallelism")
+	get := workers.MethodByName("MaxParallelism")
+	if !set.IsValid() || !get.IsValid() || set.Type().NumIn() != 1 || set.Type().In(0).Kind() != reflect.Int {
+		return false
+	}
+	set.Call([]reflect.Value{reflect.ValueOf(-1)})
+	return get.Call(nil)[0].Int() == -1
+}
+
+// configurePureGo applies PreventWorkerDeadlock unless the configuration sets the parallelism itself.
+func configurePureGo(b compute.Backend, config string) {
+	if IsPureGo(b) && !strings.Contains(config, "parallelism=") {
+		PreventWorkerDeadlock(b)
+	}
+}
