@@ -25,7 +25,12 @@ func CPUBackend() (compute.Backend, error) {
 	if b, err := NewBackend(); err == nil && IsPureGo(b) {
 		return b, nil
 	}
-	cpuOnce.Do(func() { cpuBackend, cpuErr = newWithConfig("go") })
+	cpuOnce.Do(func() {
+		cpuBackend, cpuErr = newWithConfig("go")
+		if cpuErr == nil {
+			configurePureGo(cpuBackend, "go")
+		}
+	})
 	return cpuBackend, cpuErr
 }
 

@@ -28,7 +28,7 @@ const (
 
 	// BatchNormExact is batch normalization written with plain graph ops, differentiated through the batch
 	// statistics (the gradient of XLA's fused op and of PyTorch). It uses the same variables, defaults
-	// (momentum 0.99 with GoMLX's warm-up debiasing, epsilon 1e-3) and inference path as norm.BatchNorm, and
+	// (momentum 0.9 with GoMLX's warm-up debiasing, epsilon 1e-3) and inference path as norm.BatchNorm, and
 	// supports norm.UpdateBatchNormAverages.
 	BatchNormExact
 )
@@ -46,7 +46,11 @@ func (b BatchNormImpl) String() string {
 }
 
 const (
-	bnMomentum = 0.99 // norm.BatchNorm's default.
+	// bnMomentum is the weight of the old moving averages: 0.9, PyTorch's default (its momentum=0.1), rather
+	// than norm.BatchNorm's 0.99. The course trains for a few epochs (a few dozen steps on the CPU), and
+	// with 0.99 the averages used at test time still remember the first steps' very different
+	// activations: test losses came out orders of magnitude above the training loss.
+	bnMomentum = 0.9
 	bnEpsilon  = 1e-3 // norm.BatchNorm's default.
 )
 
