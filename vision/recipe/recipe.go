@@ -152,7 +152,13 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		return nil, err
 	}
 	r.Model = mb
-	cfg := trainer.Config{Model: modelName(o), Dataset: o.Dataset, Epochs: o.Epochs, BatchSize: o.Batch,
+	// Short epochs (CPU-sized runs) re-estimate batch-norm averages before evaluating; see
+	// trainer.Config.RecalibrateBN. Long epochs leave the moving averages enough steps to settle.
+	recalibrate := 0
+	if steps := trainLoader.NumBatches() / p.N(); steps < 200 && !p.Distributed() {
+		recalibrate = min(steps, 20)
+	}
+	cfg := trainer.Config{RecalibrateBN: recalibrate, Model: modelName(o), Dataset: o.Dataset, Epochs: o.Epochs, BatchSize: o.Batch,
 		Optimizer: o.Optimizer, LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay,
 		Nesterov: o.Optimizer == "sgd" && o.Momentum > 0, Schedule: optim.Schedule(o.Schedule),
 		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume, LogEvery: o.LogEvery}

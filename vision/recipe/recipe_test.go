@@ -39,6 +39,9 @@ func TestPrepareAndTrainFashionMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if e := h.Epochs[0]; e.TestLoss <= 0 || e.TestLoss > 10 {
+		t.Errorf("test loss %v: batch-norm averages are not re-estimated before evaluation", e.TestLoss)
+	}
 	if len(h.Epochs) != 1 || h.Epochs[0].Steps != 4 || len(h.Steps) != 4 {
 		t.Fatalf("history: %+v", h.Epochs)
 	}

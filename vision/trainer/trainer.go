@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/layers/norm"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/metric"
@@ -62,6 +64,11 @@ type Config struct {
 	// finer than one point per epoch. Each record waits for its step (a device sync), so keep it off for
 	// throughput runs.
 	LogEvery int `json:"log_every,omitempty"`
+	// RecalibrateBN, when positive, re-estimates the batch-norm averages from that many training batches
+	// before each evaluation ("precise BN"). Evaluation uses these averages instead of batch statistics;
+	// in a short run, or while the weights still change fast, the moving averages lag behind the weights
+	// and test figures come out meaningless. It costs two forward passes over those batches.
+	RecalibrateBN int `json:"recalibrate_bn,omitempty"`
 }
 
 // Validate checks the config, with errors that name the bad value.
@@ -340,6 +347,9 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 		}
 		rec.LR = t.learningRate()
 		evalStart := time.Now()
+		if err := t.recalibrateBN(); err != nil {
+			return h, fmt.Errorf("epoch %d: re-estimating batch-norm averages: %w", epoch+1, err)
+		}
 		res, err := t.gt.Eval(t.data.Test)
 		if err != nil {
 			return h, fmt.Errorf("epoch %d: evaluation: %w", epoch+1, err)
@@ -365,6 +375,42 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 		}
 	}
 	return h, nil
+}
+
+// recalibrateBN re-estimates the batch-norm averages from the first Config.RecalibrateBN training batches
+// (GoMLX's norm.UpdateBatchNormAverages; single-device data only).
+func (t *Trainer) recalibrateBN() error {
+	if t.cfg.RecalibrateBN <= 0 {
+		return nil
+	}
+	if _, ok := t.data.Train.(train.DistributedDataset); ok {
+		return nil
+	}
+	_, err := norm.UpdateBatchNormAverages(t.gt, &firstBatches{src: t.data.Train, n: t.cfg.RecalibrateBN})
+	return err
+}
+
+// firstBatches yields the first n batches of a dataset.
+type firstBatches struct {
+	src train.Dataset
+	n   int
+}
+
+func (f *firstBatches) Name() string { return f.src.Name() + " (first batches)" }
+
+func (f *firstBatches) Iter() iter.Seq2[train.Batch, error] {
+	return func(yield func(train.Batch, error) bool) {
+		i := 0
+		for b, err := range f.src.Iter() {
+			if i >= f.n || !yield(b, err) {
+				if i >= f.n {
+					b.Finalize()
+				}
+				return
+			}
+			i++
+		}
+	}
 }
 
 // learningRate reads the current learning rate variable.
