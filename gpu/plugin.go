@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // PluginEnv names the environment variable that go-xla (and this package) search first for PJRT plugins:
@@ -289,15 +291,7 @@ func ensureSymlink(target, link string) error {
 
 // CacheDir is where gonbgpu keeps machine-local state (plugin links, XLA caches):
 // $GONBGPU_CACHE_DIR, else the user cache dir (~/.cache/gonbgpu).
-func CacheDir() string {
-	if d := os.Getenv("GONBGPU_CACHE_DIR"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "gonbgpu")
-	}
-	return filepath.Join(os.TempDir(), "gonbgpu-cache")
-}
+func CacheDir() string { return fsutil.CacheDir() }
 
 func isRegularFile(p string) bool {
 	fi, err := os.Stat(p)

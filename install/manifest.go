@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // manifestName is the file, inside the kernelspec folder, listing what gonbgpu wrote there.
@@ -156,7 +158,7 @@ func (m *manifest) write(rel string, content []byte, mode os.FileMode) (string, 
 		}
 		verb = "updated"
 	}
-	if err := atomicWrite(path, mode, func(w io.Writer) error { _, err := w.Write(content); return err }); err != nil {
+	if err := fsutil.WriteAtomic(path, mode, func(w io.Writer) error { _, err := w.Write(content); return err }); err != nil {
 		return "", fmt.Errorf("gonbgpu install: writing %s: %w", path, err)
 	}
 	m.Files[rel] = sum(content)
@@ -175,7 +177,7 @@ func (m *manifest) save() error {
 	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
 		return nil
 	}
-	return atomicWrite(path, 0o644, func(w io.Writer) error { _, err := w.Write(data); return err })
+	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error { _, err := w.Write(data); return err })
 }
 
 // removeAll deletes the recorded files, the manifest and the folders gonbgpu created once empty. Files
@@ -215,30 +217,4 @@ func (m *manifest) removeAll() (removed int, kept []string, err error) {
 func sum(data []byte) string {
 	h := sha256.Sum256(data)
 	return hex.EncodeToString(h[:])
-}
-
-// atomicWrite writes a file through a temporary file in the same folder and a rename, so a crash never
-// leaves a half-written file behind.
-func atomicWrite(path string, mode os.FileMode, fill func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := fill(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // fashionClasses are Fashion-MNIST's class names, indexed by label (from the data set's README).
@@ -139,17 +141,8 @@ func LocateFashionMNIST(dataDir string) (dir, how string, err error) {
 }
 
 // CacheDir is where gonbgpu keeps machine-local files: $GONBGPU_CACHE_DIR, else gonbgpu under the
-// user's cache directory (~/.cache/gonbgpu) — the same place package gpu uses, duplicated here so that
-// loading data does not depend on GPU libraries.
-func CacheDir() string {
-	if d := os.Getenv("GONBGPU_CACHE_DIR"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "gonbgpu")
-	}
-	return filepath.Join(os.TempDir(), "gonbgpu-cache")
-}
+// user's cache directory (~/.cache/gonbgpu).
+func CacheDir() string { return fsutil.CacheDir() }
 
 // DownloadFashionMNIST downloads into dir the gzipped Fashion-MNIST files it does not already hold,
 // from [FashionMNISTURL], each verified against [FashionMNISTMD5].

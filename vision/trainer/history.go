@@ -8,10 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // Epoch is one row of the training history.
@@ -169,53 +170,13 @@ func slurmEnv() map[string]string {
 	return m
 }
 
-// WriteFileAtomic writes a file through a temporary file in the same folder, fsync and rename, so that
-// readers (and a run killed at any moment) see either the old content or the new, never a mix.
+// WriteFileAtomic writes a file so that readers, and a run killed at any moment, see either the old
+// content or the new, never a mix (see internal/fsutil).
 func WriteFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.WriteFileAtomic(path, data, 0o644)
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	_ = d.Sync() // some file systems (NFS) refuse; the rename is still atomic
+	fsutil.SyncDir(dir)
 	return nil
-}
-
-// sortedKeys is used for stable printing of maps.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
