@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
 	"github.com/janpfeifer/gonb/gonbui"
 )
 
@@ -64,7 +65,7 @@ func ShowHTML(h string) {
 		gonbui.DisplayHTML(h)
 		return
 	}
-	fmt.Println(stripTags(h))
+	fmt.Println(ipynb.HTMLText(h))
 }
 
 // ShowMarkdown displays Markdown in a notebook, or prints it as is elsewhere.
@@ -74,20 +75,4 @@ func ShowMarkdown(md string) {
 		return
 	}
 	fmt.Println(md)
-}
-
-func stripTags(h string) string {
-	var b strings.Builder
-	in := false
-	for _, r := range h {
-		switch {
-		case r == '<':
-			in = true
-		case r == '>':
-			in = false
-		case !in:
-			b.WriteRune(r)
-		}
-	}
-	return html.UnescapeString(b.String())
 }

@@ -144,7 +144,7 @@ func (nb *Notebook) Errors() []CellError {
 				// GoNB shows compiler errors as HTML in the same cell, before the error itself.
 				for _, d := range c.Outputs {
 					if h, ok := d.Data["text/html"]; ok && strings.Contains(string(h), "application/vnd.jupyter.stderr") {
-						msg += "\n" + strings.TrimSpace(htmlText(string(h)))
+						msg += "\n" + strings.TrimSpace(HTMLText(string(h)))
 					}
 				}
 				errs = append(errs, CellError{i, first, msg})
@@ -208,9 +208,9 @@ func (nb *Notebook) CodeCells() int {
 	return n
 }
 
-// htmlText returns the text of an HTML fragment: tags, <style> and <script> blocks removed, entities
-// decoded, runs of blank lines collapsed.
-func htmlText(h string) string {
+// HTMLText returns the text of an HTML fragment: tags, <style> and <script> blocks removed, entities
+// decoded, runs of blank lines collapsed. It is how notebook outputs read as plain text.
+func HTMLText(h string) string {
 	for _, tag := range []string{"style", "script"} {
 		for {
 			i := strings.Index(h, "<"+tag)
