@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/bench"
 )
@@ -51,6 +52,15 @@ func runBench(args []string) error {
 			opts.Channels = 3
 		}
 	}
-	_, err = bench.TrainBench(os.Stdout, b, opts)
-	return err
+	if _, err := bench.TrainBench(os.Stdout, b, opts); err != nil {
+		return err
+	}
+	if !gpu.IsPureGo(b) {
+		// Mixed precision: bf16 convolutions on the tensor cores (the pure-Go backend has no fast bf16).
+		opts.ComputeDType = dtypes.BFloat16
+		if _, err := bench.TrainBench(os.Stdout, b, opts); err != nil {
+			return err
+		}
+	}
+	return nil
 }

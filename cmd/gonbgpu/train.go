@@ -43,6 +43,7 @@ func runTrain(args []string) error {
 	fs.StringVar(&o.Model, "model", "", "model: "+strings.Join(resnet.Models(), ", ")+" (default resnet18 on a GPU, resnet20 on the CPU)")
 	fs.Float64Var(&o.Width, "width", 1, "width multiplier of every layer")
 	fs.BoolVar(&o.Plain, "plain", false, "the plain twin: no skip connections")
+	fs.StringVar(&o.Precision, "precision", "fp32", "fp32, or bf16 (mixed precision, on a GPU)")
 	fs.IntVar(&o.Epochs, "epochs", 10, "epochs to train (with --resume: the total, counting those done)")
 	fs.IntVar(&o.Batch, "batch", 128, "global batch size, split over the GPUs")
 	fs.Float64Var(&o.LR, "lr", 0, "peak learning rate (default 0.1×batch/128 for sgd, 0.001 for adam)")

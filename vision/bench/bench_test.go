@@ -40,11 +40,11 @@ func TestTrainBenchFormat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
-	want := regexp.MustCompile(`^train resnet20-w0\.25 batch=4 size=12: [0-9]+\.[0-9] img/s, [0-9]+\.[0-9] ms/step\n$`)
+	want := regexp.MustCompile(`^train resnet20-w0\.25 batch=4 size=12: [0-9]+\.[0-9] img/s, [0-9]+\.[0-9] ms/step, first step [0-9]+\.[0-9] s\n$`)
 	if !want.MatchString(out.String()) {
 		t.Errorf("unexpected output:\n%s", out.String())
 	}
-	if res.ImagesPerSecond <= 0 || res.StepMillis <= 0 {
+	if res.ImagesPerSecond <= 0 || res.StepMillis <= 0 || res.FirstSeconds <= 0 {
 		t.Errorf("result %+v", res)
 	}
 	if _, err := TrainBench(&out, goBackend(t), TrainOptions{Model: "resnet19"}); err == nil {

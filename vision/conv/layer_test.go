@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -76,4 +77,44 @@ func variableNames(store *model.Store) []string {
 		names = append(names, v.Path())
 	}
 	return names
+}
+
+// TestLayerBFloat16: with ComputeDType(BFloat16) the weights stay float32, the output is float32, the
+// values agree with the float32 convolution to bf16 precision, and gradients reach the weights.
+func TestLayerBFloat16(t *testing.T) {
+	b := goBackend(t)
+	x := randTensor(rand.New(rand.NewPCG(7, 8)), 2, 6, 6, 8)
+	store := model.NewStore()
+	outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
+		full := New(scope.In("c"), x, 4).NoBias().Done()
+		half := New(scope.Shared("c"), x, 4).NoBias().ComputeDType(dtypes.BFloat16).Done() // same weights
+		w := store.GetVariable("/c/" + WeightsName).NodeValue(x.Graph())
+		grad := Gradient(ReduceAllSum(half), w)[0]
+		return []*Node{full, half, grad}
+	}, x)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	if outs[1].DType() != dtypes.Float32 || outs[2].DType() != dtypes.Float32 {
+		t.Fatalf("dtypes: output %s, gradient %s; want float32", outs[1].DType(), outs[2].DType())
+	}
+	if w := store.GetVariable("/c/" + WeightsName); w.Shape().DType != dtypes.Float32 {
+		t.Fatalf("weights are %s, want float32 master weights", w.Shape().DType)
+	}
+	full, half := tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
+	var maxDiff, maxAbs float64
+	for i := range full {
+		maxDiff = math.Max(maxDiff, math.Abs(float64(full[i]-half[i])))
+		maxAbs = math.Max(maxAbs, math.Abs(float64(full[i])))
+	}
+	if maxDiff > 0.03*maxAbs || maxDiff == 0 {
+		t.Errorf("bf16 result differs by %g (max |y| %g): want a small, nonzero rounding difference", maxDiff, maxAbs)
+	}
+	var gsum float64
+	for _, g := range tensors.MustCopyFlatData[float32](outs[2]) {
+		gsum += math.Abs(float64(g))
+	}
+	if gsum == 0 {
+		t.Errorf("no gradient reached the weights through the bf16 convolution")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/augment"
@@ -46,6 +47,9 @@ type Options struct {
 	Width float64
 	// Plain drops the skip connections (the vanishing-gradient twin).
 	Plain bool
+	// Precision is "fp32" (default) or "bf16": mixed precision, convolutions in bfloat16 with float32
+	// weights, batch norm and loss. It needs the XLA backend: on the pure-Go backend bf16 is far slower.
+	Precision string
 
 	Epochs int // default 10
 	// Batch is the global batch size, split over the devices (default 128).
@@ -148,6 +152,9 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		modelName(o), o.Epochs, o.Optimizer, o.LR, o.Schedule, augText))
 
 	mb := resnet.New(o.Model).Width(o.Width).Plain(o.Plain).NumClasses(len(trainSet.Classes))
+	if o.Precision == "bf16" {
+		mb = mb.ComputeDType(dtypes.BFloat16)
+	}
 	if err := mb.Validate(); err != nil {
 		return nil, err
 	}
@@ -208,6 +215,9 @@ func modelName(o Options) string {
 	if o.Width != 1 {
 		n += fmt.Sprintf("-w%g", o.Width)
 	}
+	if o.Precision == "bf16" {
+		n += "-bf16"
+	}
 	return n
 }
 
@@ -241,6 +251,17 @@ func (o *Options) defaults(b compute.Backend) error {
 	}
 	if o.Width == 0 {
 		o.Width = 1
+	}
+	switch o.Precision = strings.ToLower(o.Precision); o.Precision {
+	case "", "fp32", "float32":
+		o.Precision = "fp32"
+	case "bf16", "bfloat16":
+		o.Precision = "bf16"
+		if gpu.IsPureGo(b) {
+			return fmt.Errorf("--precision bf16 needs the XLA backend (a GPU): on the pure-Go backend bfloat16 matrix products are 20 to 70 times slower than float32")
+		}
+	default:
+		return fmt.Errorf("unknown precision %q: want fp32 or bf16", o.Precision)
 	}
 	if o.Width < 0 || math.IsNaN(o.Width) {
 		return fmt.Errorf("width must be positive, got %v", o.Width)

@@ -90,6 +90,8 @@ func TestOptionErrors(t *testing.T) {
 		"unknown optimizer": {Optimizer: "lbfgs"},
 		"unknown schedule":  {Schedule: "linear"},
 		"no such":           {Dataset: "cifar10", Data: "/nonexistent/cifar"},
+		"needs the XLA":     {Precision: "bf16"},
+		"unknown precision": {Precision: "fp8"},
 	}
 	for want, o := range cases {
 		_, err := Prepare(gpu.Backend(), o)

@@ -34,6 +34,7 @@ package resnet
 
 import (
 	"fmt"
+	"github.com/gomlx/compute/dtypes"
 	"math"
 	"slices"
 	"strings"
@@ -84,6 +85,7 @@ type Builder struct {
 	impl       conv.Impl
 	layout     *conv.Layout
 	bnImpl     BatchNormImpl
+	compute    dtypes.DType
 }
 
 // New starts configuring the model with the given name (see [Models]), at width 1, with skip connections,
@@ -112,6 +114,10 @@ func (b *Builder) BatchNorm(impl BatchNormImpl) *Builder { b.bnImpl = impl; retu
 // backend: CNHW on the pure-Go backend, NHWC elsewhere. The input images are always NHWC.
 func (b *Builder) Layout(l conv.Layout) *Builder { b.layout = &l; return b }
 
+// ComputeDType runs every convolution in dt (e.g. dtypes.BFloat16, mixed precision) with float32 weights,
+// batch norm and logits; see conv.LayerBuilder.ComputeDType. Default: the images' dtype.
+func (b *Builder) ComputeDType(dt dtypes.DType) *Builder { b.compute = dt; return b }
+
 // Name describes the configuration, e.g. "resnet20", "plain20-w0.5".
 func (b *Builder) Name() string {
 	name := b.model
@@ -120,6 +126,9 @@ func (b *Builder) Name() string {
 	}
 	if b.width != 1 {
 		name += fmt.Sprintf("-w%g", b.width)
+	}
+	if b.compute == dtypes.BFloat16 {
+		name += "-bf16"
 	}
 	return name
 }
@@ -215,7 +224,7 @@ func (n *net) convBN(scope *model.Scope, convName, bnName string, x *Node, out, 
 // convBNReLU is convBN followed by a ReLU if relu is set.
 func (n *net) convBNReLU(scope *model.Scope, convName, bnName string, x *Node, out, k, stride int, relu bool) *Node {
 	x = conv.New(scope.In("%s", convName), x, out).Kernel(k).Stride(stride).NoBias().
-		Layout(n.layout).Impl(n.impl).Done()
+		Layout(n.layout).Impl(n.impl).ComputeDType(n.compute).Done()
 	return n.batchNorm(scope.In("%s", bnName), x, n.layout.ChannelsAxis(), relu)
 }
 
