@@ -22,7 +22,8 @@ type Progress interface {
 }
 
 // AutoProgress picks a progress display: a live HTML bar in a notebook cell, a terminal bar when
-// standard error is a terminal, and nothing otherwise (a batch job's log gets only the per-epoch lines).
+// standard error is a terminal, and otherwise (a batch job's log file) a plain line every minute, so that
+// a long epoch still shows the job is alive and how far it got.
 func AutoProgress() Progress {
 	switch {
 	case gonbui.IsNotebook:
@@ -30,8 +31,48 @@ func AutoProgress() Progress {
 	case term.IsTerminal(int(os.Stderr.Fd())):
 		return &termProgress{w: os.Stderr}
 	}
-	return NoProgress{}
+	return &LineProgress{W: os.Stdout, Every: time.Minute}
 }
+
+// LineProgress prints a line at most every Every (and not in the first Every of an epoch):
+//
+//	  epoch 1/10: 117/469 steps (25%), 2.1 steps/s, loss 1.2345, about 2m48s left
+type LineProgress struct {
+	W     io.Writer
+	Every time.Duration
+
+	epoch, total, steps int
+	start, last         time.Time
+	loss                float64
+}
+
+func (p *LineProgress) Start(epoch, epochs, steps int) {
+	p.epoch, p.total, p.steps = epoch, epochs, steps
+	p.start, p.last, p.loss = time.Now(), time.Now(), -1
+}
+
+func (p *LineProgress) Step(done int, loss float64) {
+	if loss >= 0 {
+		p.loss = loss
+	}
+	if time.Since(p.last) < p.Every || done >= p.steps {
+		return
+	}
+	p.last = time.Now()
+	el := time.Since(p.start)
+	rate := float64(done) / el.Seconds()
+	line := fmt.Sprintf("  epoch %d/%d: %d/%d steps (%.0f%%), %.1f steps/s", p.epoch, p.total, done, p.steps,
+		100*float64(done)/float64(p.steps), rate)
+	if p.loss >= 0 {
+		line += fmt.Sprintf(", loss %.4f", p.loss)
+	}
+	if rate > 0 {
+		line += fmt.Sprintf(", about %s left", (time.Duration(float64(p.steps-done)/rate) * time.Second).Round(time.Second))
+	}
+	fmt.Fprintln(p.W, line)
+}
+
+func (p *LineProgress) Done() {}
 
 // NoProgress shows nothing.
 type NoProgress struct{}

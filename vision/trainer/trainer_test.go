@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -303,5 +304,18 @@ func TestLabelSmoothingLoss(t *testing.T) {
 	// target = [0.8, 0.1, 0.1]; -log p ≈ [0, 20, 20] → 0.1·20·2 = 4.
 	if math.Abs(float64(got)-4) > 1e-3 {
 		t.Fatalf("smoothed CE %v, want ≈4", got)
+	}
+}
+
+func TestLineProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := &LineProgress{W: &buf, Every: time.Nanosecond}
+	p.Start(2, 5, 10)
+	time.Sleep(time.Millisecond)
+	p.Step(3, 1.5)
+	p.Step(10, -1) // the last step prints nothing: the epoch line follows
+	out := buf.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "epoch 2/5: 3/10 steps (30%)") || !strings.Contains(out, "loss 1.5000") || !strings.Contains(out, "left") {
+		t.Fatalf("progress line: %q", out)
 	}
 }
