@@ -36,7 +36,7 @@ func AutoProgress() Progress {
 
 // LineProgress prints a line at most every Every (and not in the first Every of an epoch):
 //
-//	  epoch 1/10: 117/469 steps (25%), 2.1 steps/s, loss 1.2345, about 2m48s left
+//	epoch 1/10: 117/469 steps (25%), 2.1 steps/s, loss 1.2345, about 2m48s left
 type LineProgress struct {
 	W     io.Writer
 	Every time.Duration
