@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"html"
 	"strings"
-
-	"github.com/janpfeifer/gonb/gonbui"
 )
 
 // ShowConfusion displays a confusion matrix (counts[true][predicted]) with class names: an HTML table
@@ -13,7 +11,7 @@ import (
 // right; a dark cell off the diagonal is a pair of classes it confuses.
 func ShowConfusion(classes []string, counts [][]int64) {
 	if InNotebook() {
-		gonbui.DisplayHTML(ConfusionHTML(classes, counts))
+		DisplayHTML(ConfusionHTML(classes, counts))
 		return
 	}
 	fmt.Print(ConfusionText(classes, counts))

@@ -22,7 +22,7 @@ func ShowDevices() {
 	devs := gpu.Devices(b)
 	title := fmt.Sprintf("backend %s (%d device(s)): %s", choice.Name, b.NumDevices(), choice.Reason)
 	if InNotebook() {
-		gonbui.DisplayHTML(DevicesHTML(title, devs))
+		DisplayHTML(DevicesHTML(title, devs))
 		return
 	}
 	fmt.Print(gpu.FormatDevices(title, devs))
@@ -52,17 +52,25 @@ func DevicesHTML(title string, devs []gpu.Device) string {
 // ShowError displays an error readably: a red box in a notebook, a line on standard output elsewhere.
 func ShowError(err error) {
 	if InNotebook() {
-		gonbui.DisplayHTML(fmt.Sprintf(`<div style="border-left:4px solid #c00;padding:4px 8px;background:#fff0f0;font-family:monospace;white-space:pre-wrap">%s</div>`,
+		DisplayHTML(fmt.Sprintf(`<div style="border-left:4px solid #c00;padding:4px 8px;background:#fff0f0;font-family:monospace;white-space:pre-wrap">%s</div>`,
 			html.EscapeString(err.Error())))
 		return
 	}
 	fmt.Println("error:", err)
 }
 
+// DisplayHTML shows HTML in the cell's output and waits until GoNB has taken it. A cell program often
+// ends right after displaying its result, and on a busy machine GoNB could otherwise lose what was still
+// in the pipe between them (gonbui.Sync is GoNB's remedy).
+func DisplayHTML(h string) {
+	gonbui.DisplayHTML(h)
+	gonbui.Sync()
+}
+
 // ShowHTML displays raw HTML in a notebook, or its text (tags removed) elsewhere.
 func ShowHTML(h string) {
 	if InNotebook() {
-		gonbui.DisplayHTML(h)
+		DisplayHTML(h)
 		return
 	}
 	fmt.Println(ipynb.HTMLText(h))
@@ -72,6 +80,7 @@ func ShowHTML(h string) {
 func ShowMarkdown(md string) {
 	if InNotebook() {
 		gonbui.DisplayMarkdown(md)
+		gonbui.Sync()
 		return
 	}
 	fmt.Println(md)

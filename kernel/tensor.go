@@ -56,7 +56,7 @@ func (o TensorOptions) withDefaults() TensorOptions {
 func ShowTensor(name string, t *tensors.Tensor) {
 	o := TensorOptions{Name: name}
 	if InNotebook() {
-		gonbui.DisplayHTML(TensorHTML(t, o))
+		DisplayHTML(TensorHTML(t, o))
 		return
 	}
 	fmt.Print(TensorText(t, o))

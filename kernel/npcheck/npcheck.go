@@ -22,7 +22,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/core/tensors/numpy"
 	"github.com/gonbgpu/gonbgpu/kernel"
-	"github.com/janpfeifer/gonb/gonbui"
 )
 
 // Input is a named tensor made available to the numpy expression under its name.
@@ -275,7 +274,7 @@ func (c *Checker) Show(r Result) {
 		fmt.Fprintf(&b, `<div style="color:#555">%s</div>`, html.EscapeString(r.Why))
 	}
 	b.WriteString("</div>")
-	gonbui.DisplayHTML(b.String())
+	kernel.DisplayHTML(b.String())
 }
 
 // CheckAndShow runs Check and shows the result.

@@ -261,6 +261,7 @@ func (f *Figure) Show() error {
 	if gonbui.IsNotebook {
 		// Inline SVG inside HTML, as GoNB does, because Jupyter's HTML export drops image/svg+xml outputs.
 		gonbui.DisplayHTML(`<div class="gonbgpu-figure">` + string(data) + `</div>`)
+		gonbui.Sync() // the cell may end right after; see kernel.DisplayHTML
 		return nil
 	}
 	name := strings.Map(func(r rune) rune {

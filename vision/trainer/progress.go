@@ -143,6 +143,7 @@ func (p *cellProgress) Step(done int, loss float64) {
 
 func (p *cellProgress) Done() {
 	gonbui.UpdateHTML(p.id, "") // the epoch line printed next replaces the bar
+	gonbui.Sync()
 }
 
 func (p *cellProgress) render(done int, loss float64) string {
