@@ -6,20 +6,12 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/gomlx/compute"
 	_ "github.com/gomlx/gomlx/backends/default"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
-func goBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := compute.NewWithConfig("go")
-	if err != nil {
-		t.Fatalf("cannot create the pure-Go backend: %v", err)
-	}
-	gpu.PreventWorkerDeadlock(b) // As gpu.Backend() does.
-	return b
-}
+// goBackend is the pure-Go backend, as gpu.Backend() configures it.
+var goBackend = testutil.GoBackend
 
 func TestConvBenchFormat(t *testing.T) {
 	var out bytes.Buffer

@@ -12,20 +12,11 @@ import (
 	_ "github.com/gomlx/gomlx/backends/default"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
-// goBackend returns GoMLX's pure-Go backend: the lowered convolution exists for it, and its native
-// ConvGeneral is the reference.
-func goBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := compute.NewWithConfig("go")
-	if err != nil {
-		t.Fatalf("cannot create the pure-Go backend: %v", err)
-	}
-	gpu.PreventWorkerDeadlock(b) // As gpu.Backend() does.
-	return b
-}
+// goBackend is the pure-Go backend, as gpu.Backend() configures it.
+var goBackend = testutil.GoBackend
 
 func randTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 	n := 1
