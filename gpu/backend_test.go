@@ -3,6 +3,7 @@ package gpu
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -13,6 +14,7 @@ import (
 // computation on it.
 func TestBackendPureGo(t *testing.T) {
 	isolate(t)
+	backendOnce, backendValue, backendErr = sync.Once{}, nil, nil // a fresh process's state (also under -count)
 	var buf bytes.Buffer
 	Log = &buf
 	t.Setenv(BackendEnv, "")
