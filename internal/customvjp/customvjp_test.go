@@ -1,6 +1,7 @@
 package customvjp
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -31,25 +32,13 @@ func TestApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
-	if got, want := tensors.MustCopyFlatData[float32](outs[0]), []float32{4, 10, 18}; !equal(got, want) {
+	if got, want := tensors.MustCopyFlatData[float32](outs[0]), []float32{4, 10, 18}; !slices.Equal(got, want) {
 		t.Errorf("y = %v, want %v", got, want)
 	}
-	if got, want := tensors.MustCopyFlatData[float32](outs[1]), []float32{10, 20, 30}; !equal(got, want) {
+	if got, want := tensors.MustCopyFlatData[float32](outs[1]), []float32{10, 20, 30}; !slices.Equal(got, want) {
 		t.Errorf("custom gradient = %v, want %v", got, want)
 	}
 	if calledB {
 		t.Errorf("the gradient function of an input whose gradient was not requested was called")
 	}
-}
-
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

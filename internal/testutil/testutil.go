@@ -2,6 +2,8 @@
 package testutil
 
 import (
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -18,4 +20,23 @@ func GoBackend(t testing.TB) compute.Backend {
 		t.Fatalf("cannot create the pure-Go backend: %v", err)
 	}
 	return b
+}
+
+// SyncBuffer is a strings.Builder safe for concurrent writes and reads: a subprocess's output collected
+// while the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -62,7 +63,7 @@ func TestBrowserSetupCheck(t *testing.T) {
 
 	// The browser, with its own profile folder; its cleanup (registered after the TempDir's) runs first.
 	profile := t.TempDir()
-	var browserLog syncBuffer
+	var browserLog testutil.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
@@ -85,7 +86,7 @@ func TestBrowserSetupCheck(t *testing.T) {
 		chromedp.CombinedOutput(&browserLog),
 	)
 	t.Cleanup(cancelAlloc) // waits for the browser to exit
-	var console syncBuffer
+	var console testutil.SyncBuffer
 	bctx, cancelTab := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventConsoleAPICalled:
@@ -320,7 +321,7 @@ func clickMenu(ctx context.Context, top string, path ...string) error {
 type server struct {
 	base, token, version string
 	cmd                  *exec.Cmd
-	log                  *syncBuffer
+	log                  *testutil.SyncBuffer
 }
 
 // startNotebookServer starts `jupyter-notebook` on 127.0.0.1 and a free port, with a random token, its root
@@ -331,7 +332,7 @@ func startNotebookServer(t *testing.T, dataDir, dir string) *server {
 	if _, err := rand.Read(tok); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{token: hex.EncodeToString(tok), log: &syncBuffer{}}
+	s := &server{token: hex.EncodeToString(tok), log: &testutil.SyncBuffer{}}
 	if out, err := exec.Command("jupyter-notebook", "--version").Output(); err == nil {
 		s.version = "notebook " + strings.TrimSpace(string(out))
 	}
@@ -440,21 +441,4 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -19,9 +19,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
 
 	"github.com/gonbgpu/gonbgpu/install"
 	"github.com/gonbgpu/gonbgpu/kernel/spec"
@@ -66,7 +67,7 @@ type Kernel struct {
 	cmd           *exec.Cmd
 	stdin         io.WriteCloser
 	lines         chan string
-	log           *syncBuffer
+	log           *testutil.SyncBuffer
 	DisplayName   string // from the kernelspec, as Jupyter read it
 	InterruptMode string // "message" or "signal"
 	Dir           string // the cells' working directory
@@ -88,7 +89,7 @@ func Start(t testing.TB, dataDir string) *Kernel {
 	if err := os.Mkdir(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	k := &Kernel{lines: make(chan string, 16), log: &syncBuffer{}, Dir: work}
+	k := &Kernel{lines: make(chan string, 16), log: &testutil.SyncBuffer{}, Dir: work}
 	k.cmd = exec.Command(Python, script, spec.Name, work)
 	k.cmd.Env = Env(dataDir)
 	k.cmd.Stderr = k.log
@@ -246,22 +247,4 @@ func (k *Kernel) Run(t testing.TB, code string, o RunOptions) *Reply {
 		t.Fatalf("the cell did not finish within %s:\n%s\n%s\nkernel log:\n%s", o.Timeout, code, r.String(), k.Log(60))
 	}
 	return &r
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (the helper's stderr) and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,6 +3,7 @@ package conv
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -22,14 +23,14 @@ func TestLayer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
-	if got, want := y.Shape().Dimensions, []int{2, 4, 4, 8}; !equalInts(got, want) {
+	if got, want := y.Shape().Dimensions, []int{2, 4, 4, 8}; !slices.Equal(got, want) {
 		t.Errorf("output dims %v, want %v", got, want)
 	}
 	weights := store.GetVariable("/a/" + WeightsName)
 	if weights == nil {
 		t.Fatalf("no variable /a/%s; variables: %v", WeightsName, variableNames(store))
 	}
-	if got, want := weights.Shape().Dimensions, []int{3, 3, 32, 64}; !equalInts(got, want) {
+	if got, want := weights.Shape().Dimensions, []int{3, 3, 32, 64}; !slices.Equal(got, want) {
 		t.Errorf("/a/weights dims %v, want %v", got, want)
 	}
 	if store.GetVariable("/a/"+BiasesName) != nil {
@@ -57,18 +58,6 @@ func TestLayer(t *testing.T) {
 	if want := math.Sqrt(2.0 / (3 * 3 * 32)); math.Abs(std-want) > 0.05*want || math.Abs(mean) > 0.05*want {
 		t.Errorf("weights mean %.4f std %.4f, want He-normal mean 0 std %.4f", mean, std, want)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func variableNames(store *model.Store) []string {
