@@ -39,6 +39,28 @@ func PreventWorkerDeadlock(b compute.Backend) bool {
 	return get.Call(nil)[0].Int() == -1
 }
 
+// WorkerLimitLifted reports whether b is the pure-Go backend with its limit on concurrent operations lifted
+// (PreventWorkerDeadlock, or a "parallelism=-1" configuration): graphs built for it need no scheduling
+// barriers against the deadlock described there, and independent matrix products can overlap.
+func WorkerLimitLifted(b compute.Backend) bool {
+	if !IsPureGo(b) {
+		return false
+	}
+	v := reflect.ValueOf(b)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	workers := v.Elem().FieldByName("Workers")
+	if !workers.IsValid() || workers.Kind() != reflect.Pointer || workers.IsNil() {
+		return false
+	}
+	get := workers.MethodByName("MaxParallelism")
+	if !get.IsValid() || get.Type().NumIn() != 0 || get.Type().NumOut() != 1 || get.Type().Out(0).Kind() != reflect.Int {
+		return false
+	}
+	return get.Call(nil)[0].Int() == -1
+}
+
 // configurePureGo applies PreventWorkerDeadlock unless the configuration sets the parallelism itself.
 func configurePureGo(b compute.Backend, config string) {
 	if IsPureGo(b) && !strings.Contains(config, "parallelism=") {

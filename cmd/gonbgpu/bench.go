@@ -21,7 +21,7 @@ func runBench(args []string) error {
 	size := fs.Int("size", 0, "image side (default 28 on the CPU, 32 on a GPU)")
 	channels := fs.Int("channels", 0, "image channels (default 1 on the CPU, 3 on a GPU)")
 	steps := fs.Int("steps", 10, "timed training steps (after 3 warm-up steps)")
-	noConv := fs.Bool("no-conv", false, "skip the convolution figures")
+	noConv := fs.Bool("no-conv", false, "skip the matrix-product and convolution figures")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,6 +32,14 @@ func runBench(args []string) error {
 	choice, _ := gpu.Chosen()
 	fmt.Printf("backend %s, %d device(s)\n", choice.Name, b.NumDevices())
 	if !*noConv {
+		// The matrix-product rate first: the ceiling of everything below on this backend.
+		n := 1024
+		if !gpu.IsPureGo(b) {
+			n = 8192
+		}
+		if err := bench.MatMulBench(os.Stdout, b, n); err != nil {
+			return err
+		}
 		if err := bench.ConvBench(os.Stdout, b, bench.ConvOptions{}); err != nil {
 			return err
 		}

@@ -25,6 +25,20 @@ func TestConvBenchFormat(t *testing.T) {
 	}
 }
 
+func TestMatMulBenchFormat(t *testing.T) {
+	var out bytes.Buffer
+	if err := MatMulBench(&out, goBackend(t), 64); err != nil {
+		t.Fatalf("%+v", err)
+	}
+	want := regexp.MustCompile(`^matmul n=64 float32: [0-9]+\.[0-9] GFLOP/s \([0-9]+\.[0-9]{2} ms\)\n$`)
+	if !want.MatchString(out.String()) {
+		t.Errorf("unexpected output: %q", out.String())
+	}
+	if err := MatMulBench(&out, goBackend(t), 0); err == nil {
+		t.Errorf("no error for size 0")
+	}
+}
+
 func TestTrainBenchFormat(t *testing.T) {
 	var out bytes.Buffer
 	res, err := TrainBench(&out, goBackend(t), TrainOptions{Model: "resnet20", Width: 0.25, Batch: 4, Size: 12,

@@ -1,5 +1,6 @@
 // Package bench holds the vision benchmarks that `gonbgpu bench` runs: convolution forward+backward times
-// ([ConvBench]) and ResNet training throughput ([TrainBench]), on whatever backend they are given.
+// ([ConvBench]) and ResNet training throughput ([TrainBench]), with the backend's matrix-product rate
+// ([MatMulBench]) as their ceiling, on whatever backend they are given.
 package bench
 
 import (

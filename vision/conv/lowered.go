@@ -28,6 +28,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/support/exceptions"
+	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/internal/customvjp"
 )
 
@@ -174,8 +175,11 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 // convolution's kernel gradient before its input gradient, and this keeps their two matrix products from
 // being ready at the same time: the pure-Go backend (compute v0.1.2) deadlocks when as many DotGenerals as
 // it has worker slots (2×cores) are ready at once, each waiting for workers that the others hold.
+// Backends made by package gpu have that limit lifted (gpu.PreventWorkerDeadlock), and there the barrier is
+// left out: a kernel gradient is off the critical path, and running it beside the next layer's backward
+// pass made a ResNet-20 training step ~10% faster on 2 cores.
 func afterGrad(small, grad *Node) *Node {
-	if grad == nil {
+	if grad == nil || gpu.WorkerLimitLifted(small.Graph().Backend()) {
 		return small
 	}
 	return SchedulingBarrier(small, grad)
