@@ -173,6 +173,14 @@ func create(c Choice) (compute.Backend, Choice, error) {
 			return create(fb)
 		}
 	}
+	if c.Plugin != nil && strings.HasPrefix(c.Config, "xla:") {
+		// Before the plugin loads: XLA reads XLA_FLAGS once.
+		if dir, err := EnableAutotuneCache(c.Plugin, CacheDir()); err != nil {
+			c.Reason += fmt.Sprintf("; no XLA autotuning cache (%v)", err)
+		} else if dir != "" {
+			c.Reason += "; XLA autotuning results kept in " + dir + " (re-runs compile faster)"
+		}
+	}
 	b, err := newWithConfig(c.Config)
 	if err == nil {
 		configurePureGo(b, c.Config)

@@ -56,6 +56,11 @@ run() {
     summary[tests]=$failed
     echo "== GoMLX bench (fp32)"
     "$D/gonbgpu" bench --no-conv --steps 50 | tee /tmp/bench-gomlx.txt
+    echo "== re-run latency: first step with a cold, then a warm XLA autotuning cache (fresh cache folder)"
+    rm -rf /tmp/gonbgpu-rerun-cache
+    for run in cold warm; do
+      GONBGPU_CACHE_DIR=/tmp/gonbgpu-rerun-cache "$D/gonbgpu" bench --no-conv --steps 3 2>&1 | grep -m1 "^train" | sed "s/^/$run: /"
+    done | tee /tmp/bench-rerun.txt
     if [[ -d "$D/bench" ]]; then
       echo "== PyTorch twin"
       for mode in eager compile; do timeout 240 python3 "$D/bench/torch_resnet18.py" 256 32 50 "$mode" 2>&1 | grep RESULT; done | tee /tmp/bench-torch.txt
@@ -65,7 +70,7 @@ run() {
     echo
     echo "== summary"
     printf '%-28s %s\n' "devices exit status" "${summary[devices]}" "test packages failing" "${summary[tests]}"
-    grep -h "img/s" /tmp/bench-gomlx.txt /tmp/bench-torch.txt /tmp/bench-jax.txt 2>/dev/null
+    grep -h "img/s" /tmp/bench-gomlx.txt /tmp/bench-rerun.txt /tmp/bench-torch.txt /tmp/bench-jax.txt 2>/dev/null
   } 2>&1 | tee "$log"
 }
 

@@ -1,0 +1,151 @@
+package gpu
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
+)
+
+// XLA compiles a training step for a GPU by autotuning its fusions (trying kernel configurations and timing
+// them), which is most of the ~12 s a ResNet-18 takes to reach its first step. A notebook cell that trains
+// again is a new process and would autotune again. XLA can keep the results in a folder, one file per
+// fusion and GPU model (see XLA's "Persisted autotuning" document): a re-run then only compiles. gonbgpu
+// turns that on for CUDA plugins that know the flag.
+
+// autotuneFlagName is XLA's flag for a persistent per-fusion autotuning cache.
+const autotuneFlagName = "xla_gpu_per_fusion_autotune_cache_dir"
+
+// AutotuneCacheEnv names the environment variable that controls the autotuning cache: "off" disables it,
+// a folder replaces the default (<cache dir>/xla-autotune).
+const AutotuneCacheEnv = "GONBGPU_XLA_AUTOTUNE_CACHE"
+
+// pluginScanChunk is the read size used to look for a flag's name in a plugin library (a variable so
+// tests can make a name straddle two reads).
+var pluginScanChunk = 8 << 20
+
+// EnableAutotuneCache adds XLA's per-fusion autotuning cache flag to XLA_FLAGS for the given CUDA plugin,
+// before the plugin is loaded (XLA reads XLA_FLAGS once, when it starts). It returns the folder used, or ""
+// when it changed nothing: the cache is off (AutotuneCacheEnv=off), XLA_FLAGS already names such a folder
+// (the user's choice wins; that folder is returned), or the plugin does not know the flag — an unknown
+// flag in XLA_FLAGS makes XLA abort, so the flag is only added when its name is found inside the plugin's
+// library. An error says why a folder could not be used; XLA_FLAGS is then left as it was.
+func EnableAutotuneCache(p *Plugin, cacheDir string) (string, error) {
+	flags := os.Getenv("XLA_FLAGS")
+	if dir, ok := flagValue(flags, autotuneFlagName); ok {
+		return dir, nil
+	}
+	setting := strings.TrimSpace(os.Getenv(AutotuneCacheEnv))
+	if strings.EqualFold(setting, "off") || p == nil {
+		return "", nil
+	}
+	known, err := pluginKnowsFlag(p.Path, autotuneFlagName, cacheDir)
+	if err != nil {
+		return "", err
+	}
+	if !known {
+		return "", nil
+	}
+	dir := setting
+	if dir == "" {
+		dir = filepath.Join(cacheDir, "xla-autotune")
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", err
+	}
+	if err := checkWritableDir(dir); err != nil {
+		return "", fmt.Errorf("XLA autotuning cache %s: %w (set %s to another folder, or to off)", dir, err, AutotuneCacheEnv)
+	}
+	if strings.ContainsAny(dir, " \t\n") {
+		return "", fmt.Errorf("XLA autotuning cache %q: XLA_FLAGS cannot hold a path with spaces (set %s to another folder, or to off)", dir, AutotuneCacheEnv)
+	}
+	os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --"+autotuneFlagName+"="+dir))
+	return dir, nil
+}
+
+// flagValue returns the value of --name=value in an XLA_FLAGS string.
+func flagValue(flags, name string) (string, bool) {
+	for _, f := range strings.Fields(flags) {
+		if v, ok := strings.CutPrefix(f, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// checkWritableDir creates dir if needed and checks that a file can be written in it.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// pluginKnowsFlag reports whether the library at path contains name (XLA registers its flags by name, so a
+// plugin that knows a flag holds its name as a string). Plugins are hundreds of MB: the answer is kept in
+// <cacheDir>/plugin-flags.json, keyed by the library's path, size and modification time.
+func pluginKnowsFlag(path, name, cacheDir string) (bool, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return false, fmt.Errorf("CUDA plugin %s: %w", path, err)
+	}
+	key := fmt.Sprintf("%s|%d|%d|%s", path, info.Size(), info.ModTime().UnixNano(), name)
+	cacheFile := filepath.Join(cacheDir, "plugin-flags.json")
+	known := map[string]bool{}
+	if data, err := os.ReadFile(cacheFile); err == nil {
+		_ = json.Unmarshal(data, &known) // a damaged cache is rebuilt
+	}
+	if v, ok := known[key]; ok {
+		return v, nil
+	}
+	found, err := fileContains(path, []byte(name))
+	if err != nil {
+		return false, fmt.Errorf("CUDA plugin %s: %w", path, err)
+	}
+	known[key] = found
+	_ = fsutil.WriteAtomic(cacheFile, 0o644, func(w io.Writer) error { // only a cache: failures are harmless
+		return json.NewEncoder(w).Encode(known)
+	})
+	return found, nil
+}
+
+// fileContains reports whether the file at path contains needle, reading it in chunks.
+func fileContains(path string, needle []byte) (bool, error) {
+	if len(needle) == 0 {
+		return true, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	buf := make([]byte, pluginScanChunk+len(needle)-1)
+	carry := 0 // bytes kept from the previous read, so a needle across two reads is found
+	for {
+		n, err := io.ReadFull(f, buf[carry:])
+		window := buf[:carry+n]
+		if bytes.Contains(window, needle) {
+			return true, nil
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		carry = min(len(needle)-1, len(window))
+		copy(buf, window[len(window)-carry:])
+	}
+}

@@ -1,0 +1,130 @@
+package gpu
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakePlugin writes a library-like file of size bytes with name (if not "") at offset at, and returns it.
+func fakePlugin(t *testing.T, size, at int, name string) *Plugin {
+	t.Helper()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte('a' + i%7) // no accidental match
+	}
+	copy(data[at:], name)
+	path := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &Plugin{Path: path, Source: "jax"}
+}
+
+func TestFileContainsAcrossReads(t *testing.T) {
+	old := pluginScanChunk
+	pluginScanChunk = 16
+	defer func() { pluginScanChunk = old }()
+	needle := autotuneFlagName
+	for _, at := range []int{0, 5, 14, 15, 16, 17, 31, 40, 100 - len(needle)} {
+		p := fakePlugin(t, 100, at, needle)
+		got, err := fileContains(p.Path, []byte(needle))
+		if err != nil || !got {
+			t.Errorf("needle at %d: found=%v err=%v", at, got, err)
+		}
+	}
+	p := fakePlugin(t, 100, 50, needle[:len(needle)-1]) // one byte short
+	if got, err := fileContains(p.Path, []byte(needle)); err != nil || got {
+		t.Errorf("truncated needle: found=%v err=%v", got, err)
+	}
+}
+
+func TestEnableAutotuneCache(t *testing.T) {
+	t.Setenv(AutotuneCacheEnv, "")
+	cache := t.TempDir()
+
+	t.Run("plugin knows the flag", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "--xla_gpu_enable_latency_hiding_scheduler=true")
+		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 1000, autotuneFlagName), cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := filepath.Join(cache, "xla-autotune")
+		if dir != want {
+			t.Errorf("dir %q, want %q", dir, want)
+		}
+		if got := os.Getenv("XLA_FLAGS"); got != "--xla_gpu_enable_latency_hiding_scheduler=true --"+autotuneFlagName+"="+want {
+			t.Errorf("XLA_FLAGS = %q: the user's flags must be kept and the cache flag added", got)
+		}
+		if st, err := os.Stat(want); err != nil || !st.IsDir() {
+			t.Errorf("cache folder not created: %v", err)
+		}
+	})
+
+	t.Run("plugin without the flag", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "")
+		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 0, ""), cache)
+		if err != nil || dir != "" {
+			t.Errorf("dir %q err %v, want nothing", dir, err)
+		}
+		if got := os.Getenv("XLA_FLAGS"); got != "" {
+			t.Errorf("XLA_FLAGS = %q: an unknown flag would abort XLA", got)
+		}
+	})
+
+	t.Run("the user's folder wins", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "--"+autotuneFlagName+"=/scratch/me/tune")
+		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache)
+		if err != nil || dir != "/scratch/me/tune" {
+			t.Errorf("dir %q err %v", dir, err)
+		}
+		if got := os.Getenv("XLA_FLAGS"); strings.Count(got, autotuneFlagName) != 1 {
+			t.Errorf("XLA_FLAGS = %q", got)
+		}
+	})
+
+	t.Run("off and override", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "")
+		t.Setenv(AutotuneCacheEnv, "off")
+		if dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache); err != nil || dir != "" {
+			t.Errorf("off: dir %q err %v", dir, err)
+		}
+		mine := filepath.Join(t.TempDir(), "tune")
+		t.Setenv(AutotuneCacheEnv, mine)
+		if dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache); err != nil || dir != mine {
+			t.Errorf("override: dir %q err %v", dir, err)
+		}
+	})
+
+	t.Run("unusable folder", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "")
+		blocker := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(AutotuneCacheEnv, filepath.Join(blocker, "tune")) // a folder inside a file: cannot exist
+		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache)
+		if err == nil || dir != "" || !strings.Contains(err.Error(), AutotuneCacheEnv) {
+			t.Errorf("dir %q err %v: want an error naming %s", dir, err, AutotuneCacheEnv)
+		}
+		if got := os.Getenv("XLA_FLAGS"); got != "" {
+			t.Errorf("XLA_FLAGS changed to %q", got)
+		}
+	})
+
+	t.Run("answer cached per library", func(t *testing.T) {
+		p := fakePlugin(t, 4096, 10, autotuneFlagName)
+		c := t.TempDir()
+		if ok, err := pluginKnowsFlag(p.Path, autotuneFlagName, c); err != nil || !ok {
+			t.Fatalf("ok %v err %v", ok, err)
+		}
+		if _, err := os.Stat(filepath.Join(c, "plugin-flags.json")); err != nil {
+			t.Errorf("no cache file: %v", err)
+		}
+		if _, err := pluginKnowsFlag(filepath.Join(t.TempDir(), "missing.so"), autotuneFlagName, c); err == nil ||
+			!strings.Contains(err.Error(), "missing.so") {
+			t.Errorf("missing plugin: err %v, want one naming the file", err)
+		}
+	})
+}
