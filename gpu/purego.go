@@ -19,39 +19,24 @@ import (
 // matrix products still use at most GOMAXPROCS workers each, and never wait for a slot. Training speed
 // measured the same.
 func PreventWorkerDeadlock(b compute.Backend) bool {
-	if !IsPureGo(b) {
-		return false
-	}
-	v := reflect.ValueOf(b)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return false
-	}
-	workers := v.Elem().FieldByName("Workers")
-	if !workers.IsValid() || workers.Kind() != reflect.Pointer || workers.IsNil() {
+	workers, ok := pureGoWorkers(b)
+	if !ok {
 		return false
 	}
 	set := workers.MethodByName("SetMaxParallelism")
-	get := workers.MethodByName("MaxParallelism")
-	if !set.IsValid() || !get.IsValid() || set.Type().NumIn() != 1 || set.Type().In(0).Kind() != reflect.Int {
+	if !set.IsValid() || set.Type().NumIn() != 1 || set.Type().In(0).Kind() != reflect.Int {
 		return false
 	}
 	set.Call([]reflect.Value{reflect.ValueOf(-1)})
-	return get.Call(nil)[0].Int() == -1
+	return WorkerLimitLifted(b)
 }
 
 // WorkerLimitLifted reports whether b is the pure-Go backend with its limit on concurrent operations lifted
 // (PreventWorkerDeadlock, or a "parallelism=-1" configuration): graphs built for it need no scheduling
 // barriers against the deadlock described there, and independent matrix products can overlap.
 func WorkerLimitLifted(b compute.Backend) bool {
-	if !IsPureGo(b) {
-		return false
-	}
-	v := reflect.ValueOf(b)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return false
-	}
-	workers := v.Elem().FieldByName("Workers")
-	if !workers.IsValid() || workers.Kind() != reflect.Pointer || workers.IsNil() {
+	workers, ok := pureGoWorkers(b)
+	if !ok {
 		return false
 	}
 	get := workers.MethodByName("MaxParallelism")
@@ -59,6 +44,23 @@ func WorkerLimitLifted(b compute.Backend) bool {
 		return false
 	}
 	return get.Call(nil)[0].Int() == -1
+}
+
+// pureGoWorkers returns the pure-Go backend's worker pool (its exported Workers field), or false for other
+// backends or if the backend's internals changed.
+func pureGoWorkers(b compute.Backend) (reflect.Value, bool) {
+	if !IsPureGo(b) {
+		return reflect.Value{}, false
+	}
+	v := reflect.ValueOf(b)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	workers := v.Elem().FieldByName("Workers")
+	if !workers.IsValid() || workers.Kind() != reflect.Pointer || workers.IsNil() {
+		return reflect.Value{}, false
+	}
+	return workers, true
 }
 
 // configurePureGo applies PreventWorkerDeadlock unless the configuration sets the parallelism itself.
