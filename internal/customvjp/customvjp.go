@@ -22,24 +22,52 @@ import (
 // Grad builds the gradient of one input from v, the gradient of the output.
 type Grad func(v *Node) *Node
 
+// MultiGrad builds the gradient of one input from vs, the gradients of each output (zeros for an output
+// that receives none).
+type MultiGrad func(vs []*Node) *Node
+
 // Apply returns build(inputs)'s output y, whose gradient with respect to inputs[i] is grads[i](v) for v the
 // gradient with respect to y. build receives stand-ins for the inputs (same values) and must use all of
 // them; it must only use differentiable ops (its automatic gradient is built, then discarded).
 func Apply(inputs []*Node, build func(inputs []*Node) (y *Node, grads []Grad)) *Node {
+	return ApplyMulti(inputs, func(in []*Node) ([]*Node, []MultiGrad) {
+		y, grads := build(in)
+		multi := make([]MultiGrad, len(grads))
+		for i, grad := range grads {
+			multi[i] = func(vs []*Node) *Node { return grad(vs[0]) }
+		}
+		return []*Node{y}, multi
+	})[0]
+}
+
+// ApplyMulti is Apply for a computation with several outputs: grads[i](vs) is the gradient with respect to
+// inputs[i], given the gradient of every output. It serves computations that are cheaper split into
+// independent pieces joined by a few small values, such as batch normalization of a batch processed in
+// parts (the parts share only per-channel statistics), where one output would force a copy to join them.
+func ApplyMulti(inputs []*Node, build func(inputs []*Node) (ys []*Node, grads []MultiGrad)) []*Node {
 	if len(inputs) == 0 {
 		exceptions.Panicf("customvjp.Apply: no inputs")
 	}
-	var v *Node
-	var grads []Grad
+	var raw, vs []*Node // the outputs as built, and the gradients that reached them
+	var grads []MultiGrad
 	g := inputs[0].Graph()
 	var tie *Node
 	smallest := 0
 	for i, x := range inputs {
 		x := IdentityWithCustomGradient(x, func(_, _ *Node) *Node {
-			if v == nil {
-				exceptions.Panicf("customvjp: gradient requested for an input before the output's")
+			full := make([]*Node, len(raw))
+			seen := false
+			for k, v := range vs {
+				if v != nil {
+					full[k], seen = v, true
+				} else {
+					full[k] = ZerosLike(raw[k])
+				}
 			}
-			return grads[i](v)
+			if !seen {
+				exceptions.Panicf("customvjp: gradient requested for an input before the outputs'")
+			}
+			return grads[i](full)
 		})
 		specs := make([]SliceAxisSpec, x.Rank())
 		for j := range specs {
@@ -62,13 +90,20 @@ func Apply(inputs []*Node, build func(inputs []*Node) (y *Node, grads []Grad)) *
 	dtype := inputs[smallest].DType()
 	tie = Where(Const(g, false), ConvertDType(tie, dtype), ScalarZero(g, dtype))
 	stand[smallest] = Add(stand[smallest], tie)
-	var y *Node
-	y, grads = build(stand)
+	raw, grads = build(stand)
 	if len(grads) != len(inputs) {
 		exceptions.Panicf("customvjp.Apply: build returned %d gradient functions for %d inputs", len(grads), len(inputs))
 	}
-	return IdentityWithCustomGradient(y, func(_, vy *Node) *Node {
-		v = vy
-		return vy
-	})
+	if len(raw) == 0 {
+		exceptions.Panicf("customvjp.Apply: build returned no outputs")
+	}
+	vs = make([]*Node, len(raw))
+	ys := make([]*Node, len(raw))
+	for k, y := range raw {
+		ys[k] = IdentityWithCustomGradient(y, func(_, vy *Node) *Node {
+			vs[k] = vy
+			return vy
+		})
+	}
+	return ys
 }

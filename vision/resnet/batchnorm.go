@@ -2,6 +2,7 @@ package resnet
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
@@ -10,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/gomlx/gomlx/ml/train"
+	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/gonbgpu/gonbgpu/internal/customvjp"
 )
 
@@ -54,9 +56,9 @@ const (
 	bnEpsilon  = 1e-3 // norm.BatchNorm's default.
 )
 
-// batchNorm normalizes x over all axes but featureAxis, with variables under scope/batch_normalization,
-// and applies a ReLU if relu is set.
-func (n *net) batchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *Node {
+// batchNorm normalizes the batch (given in parts, see Builder.BatchParts) over all axes but featureAxis,
+// with variables under scope/batch_normalization, and applies a ReLU if relu is set.
+func (n *net) batchNorm(scope *model.Scope, xs []*Node, featureAxis int, relu bool) []*Node {
 	impl := n.bnImpl
 	if impl == BatchNormAuto {
 		impl = BatchNormGoMLX
@@ -65,27 +67,35 @@ func (n *net) batchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool)
 		}
 	}
 	if impl == BatchNormGoMLX {
-		x = norm.BatchNorm(scope, x, featureAxis).Momentum(bnMomentum).Epsilon(bnEpsilon).
+		if len(xs) != 1 {
+			exceptions.Panicf("resnet: GoMLX's batch norm takes the batch in one part, got %d", len(xs))
+		}
+		x := norm.BatchNorm(scope, xs[0], featureAxis).Momentum(bnMomentum).Epsilon(bnEpsilon).
 			UseBackendInference(!n.pureGo).Done()
 		if relu {
-			x = n.relu(x)
+			return n.relu([]*Node{x})
 		}
-		return x
+		return []*Node{x}
 	}
-	return exactBatchNorm(scope, x, featureAxis, relu)
+	return exactBatchNormParts(scope, xs, featureAxis, relu)
 }
 
 // relu is activation.Relu, or on the pure-Go backend Max(x, 0) with the gradient Where(y > 0, v, 0): three
 // elementwise passes instead of the seven of automatic differentiation of Max(x, ZerosLike(x)).
-func (n *net) relu(x *Node) *Node {
-	if !n.pureGo {
-		return activation.Relu(x)
+func (n *net) relu(xs []*Node) []*Node {
+	ys := make([]*Node, len(xs))
+	for p, x := range xs {
+		if !n.pureGo {
+			ys[p] = activation.Relu(x)
+			continue
+		}
+		ys[p] = customvjp.Apply([]*Node{x}, func(in []*Node) (*Node, []customvjp.Grad) {
+			zero := ScalarZero(x.Graph(), x.DType())
+			y := Max(in[0], zero)
+			return y, []customvjp.Grad{func(v *Node) *Node { return Where(GreaterThan(y, zero), v, zero) }}
+		})
 	}
-	return customvjp.Apply([]*Node{x}, func(in []*Node) (*Node, []customvjp.Grad) {
-		zero := ScalarZero(x.Graph(), x.DType())
-		y := Max(in[0], zero)
-		return y, []customvjp.Grad{func(v *Node) *Node { return Where(GreaterThan(y, zero), v, zero) }}
-	})
+	return ys
 }
 
 // exactBatchNorm is batch normalization (optionally followed by a ReLU) with the gradient flowing through
@@ -99,11 +109,24 @@ func (n *net) relu(x *Node) *Node {
 // elementwise passes for forward and backward together, where automatic differentiation of the textbook
 // formula makes ~30.
 func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *Node {
-	g := x.Graph()
-	dtype := x.DType()
-	featureAxis = MustAdjustAxis(featureAxis, x)
-	c := x.Shape().Dimensions[featureAxis]
-	n := x.Shape().Size() / c
+	return exactBatchNormParts(scope, []*Node{x}, featureAxis, relu)[0]
+}
+
+// exactBatchNormParts is exactBatchNorm of a batch given in parts (split along a batch axis, all with the
+// same other dimensions): the statistics are the whole batch's, so the result equals exactBatchNorm of the
+// joined batch, but every pass over the activations is per part, and independent parts run in parallel on
+// the pure-Go backend (which parallelises matrix products but not elementwise operations). The parts meet
+// only in per-channel sums.
+func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu bool) []*Node {
+	x0 := xs[0]
+	g := x0.Graph()
+	dtype := x0.DType()
+	featureAxis = MustAdjustAxis(featureAxis, x0)
+	c := x0.Shape().Dimensions[featureAxis]
+	n := 0 // values per channel, all parts together
+	for _, x := range xs {
+		n += x.Shape().Size() / c
+	}
 	scope.Store().RootScope().SetParam(norm.AveragesUpdatesTriggerParam, true)
 	scope = scope.In(norm.BatchNormalizationScopeName)
 
@@ -114,36 +137,55 @@ func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *No
 	varianceVar := scope.WithInitializer(initializer.One).VariableWithShape("variance", vs).SetTrainable(false)
 	weightVar := scope.WithInitializer(initializer.Zero).VariableWithShape("avg_weight", vs).SetTrainable(false)
 
-	dims := make([]int, x.Rank())
-	for i := range dims {
-		dims[i] = 1
-	}
-	dims[featureAxis] = c
 	// bcast takes a per-channel vector [c] to x's shape. On the pure-Go backend a Mul or Add that broadcasts
 	// a [c, 1, 1, 1] operand walks a generic index iterator (~5 ns per element, measured), while the outer
 	// product v·1ᵀ (a matrix product with one contracting element) followed by a same-shape op costs about
 	// half of that: so with channels first (the layout used there), per-channel vectors are expanded by a
 	// matrix product.
-	bcast := func(v *Node) *Node { return Reshape(v, dims...) }
+	bcast := func(v, x *Node) *Node {
+		dims := make([]int, x.Rank())
+		for i := range dims {
+			dims[i] = 1
+		}
+		dims[featureAxis] = c
+		return Reshape(v, dims...)
+	}
 	if featureAxis == 0 {
-		var onesRow *Node
-		bcast = func(v *Node) *Node {
-			if onesRow == nil || onesRow.Graph() != v.Graph() {
-				onesRow = Ones(v.Graph(), shapes.Make(dtype, 1, n))
+		onesRows := map[int]*Node{}
+		bcast = func(v, x *Node) *Node {
+			m := x.Shape().Size() / c
+			if onesRows[m] == nil || onesRows[m].Graph() != v.Graph() {
+				onesRows[m] = Ones(v.Graph(), shapes.Make(dtype, 1, m))
 			}
-			return Reshape(MatMul(Reshape(v, c, 1), onesRow), x.Shape().Dimensions...)
+			return Reshape(MatMul(Reshape(v, c, 1), onesRows[m]), x.Shape().Dimensions...)
 		}
 	}
-	// sums(a) returns Σa and Σa·x per channel; see channelSums.
-	var withOnes *Node
-	sums := func(a, x *Node) (sumA, sumAX *Node) {
-		if featureAxis != 0 {
-			return channelSumsGeneric(a, x, featureAxis)
+	// sums(as, xs) returns Σa and Σa·x per channel over all parts; see channelSums.
+	withOnes := make([]*Node, len(xs))
+	sums := func(as, xs []*Node) (sumA, sumAX *Node) {
+		for p := range as {
+			var sa, sax *Node
+			if featureAxis != 0 {
+				sa, sax = channelSumsGeneric(as[p], xs[p], featureAxis)
+			} else {
+				if withOnes[p] == nil || withOnes[p].Graph() != as[p].Graph() {
+					withOnes[p] = onesAndX(xs[p])
+				}
+				sa, sax = channelSums(as[p], withOnes[p])
+			}
+			if p == 0 {
+				sumA, sumAX = sa, sax
+			} else {
+				sumA, sumAX = Add(sumA, sa), Add(sumAX, sax)
+			}
 		}
-		if withOnes == nil || withOnes.Graph() != a.Graph() {
-			withOnes = onesAndX(x)
-		}
-		return channelSums(a, withOnes)
+		return sumA, sumAX
+	}
+	statistics := func(xs []*Node) (mean, variance *Node) {
+		sumX, sumX2 := sums(xs, xs)
+		mean = DivScalar(sumX, float64(n))
+		variance = Max(Sub(DivScalar(sumX2, float64(n)), Square(mean)), ScalarZero(g, dtype))
+		return mean, variance
 	}
 
 	updateAverages := func(mean, variance *Node) {
@@ -163,18 +205,20 @@ func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *No
 		}
 		return y
 	}
-	normalizeWith := func(mean, variance *Node) *Node {
+	normalizeWith := func(mean, variance *Node) []*Node {
 		a := Div(scaleVar.NodeValue(g), Sqrt(AddScalar(variance, bnEpsilon)))
 		b := Sub(offsetVar.NodeValue(g), Mul(mean, a))
-		return activation(Add(Mul(x, bcast(a)), bcast(b)))
+		ys := make([]*Node, len(xs))
+		for p, x := range xs {
+			ys[p] = activation(Add(Mul(x, bcast(a, x)), bcast(b, x)))
+		}
+		return ys
 	}
 
 	phase := model.GetGraphParamOr(scope, g, train.BatchNormalizationUpdatePhase, -1)
 	switch {
 	case phase >= 0: // norm.UpdateBatchNormAverages re-estimating the averages.
-		sumX, sumX2 := sums(x, x)
-		mean := DivScalar(sumX, float64(n))
-		variance := Max(Sub(DivScalar(sumX2, float64(n)), Square(mean)), ScalarZero(g, dtype))
+		mean, variance := statistics(xs)
 		updateAverages(mean, variance)
 		if phase > 0 {
 			return normalizeWith(meanVar.NodeValue(g), varianceVar.NodeValue(g))
@@ -185,44 +229,56 @@ func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *No
 	}
 
 	var mean, variance *Node
-	y := customvjp.Apply([]*Node{x, scaleVar.NodeValue(g), offsetVar.NodeValue(g)},
-		func(in []*Node) (*Node, []customvjp.Grad) {
-			x, scale, offset := in[0], in[1], in[2]
-			sumX, sumX2 := sums(x, x)
-			mean = DivScalar(sumX, float64(n))
-			variance = Max(Sub(DivScalar(sumX2, float64(n)), Square(mean)), ScalarZero(g, dtype))
-			sigma := Sqrt(AddScalar(variance, bnEpsilon))
-			a := Div(scale, sigma)
-			b := Sub(offset, Mul(mean, a))
-			y := activation(Add(Mul(x, bcast(a)), bcast(b)))
+	inputs := append(slices.Clone(xs), scaleVar.NodeValue(g), offsetVar.NodeValue(g))
+	ys := customvjp.ApplyMulti(inputs, func(in []*Node) ([]*Node, []customvjp.MultiGrad) {
+		parts := len(in) - 2
+		xs, scale, offset := in[:parts], in[parts], in[parts+1]
+		mean, variance = statistics(xs)
+		sigma := Sqrt(AddScalar(variance, bnEpsilon))
+		a := Div(scale, sigma)
+		b := Sub(offset, Mul(mean, a))
+		ys := make([]*Node, parts)
+		as := make([]*Node, parts) // a expanded to each part's shape, for forward and backward
+		for p, x := range xs {
+			as[p] = bcast(a, x)
+			ys[p] = activation(Add(Mul(x, as[p]), bcast(b, x)))
+		}
 
-			// Per-channel terms of the gradient, built once for whichever gradients are requested.
-			var dz, sumDz, dScale *Node
-			terms := func(v *Node) {
-				if dz != nil {
-					return
-				}
-				dz = v
-				if relu {
-					dz = Where(GreaterThan(y, ScalarZero(g, dtype)), v, ScalarZero(g, dtype))
-				}
-				var sumDzX *Node
-				sumDz, sumDzX = sums(dz, x)
-				dScale = Div(Sub(sumDzX, Mul(mean, sumDz)), sigma) // Σ dz·x̂
+		// Per-channel terms of the gradient, built once for whichever gradients are requested.
+		var dzs []*Node
+		var sumDz, dScale, k1, k0 *Node
+		terms := func(vs []*Node) {
+			if dzs != nil {
+				return
 			}
-			dx := func(v *Node) *Node {
-				terms(v)
-				// dx = a·(dz − Σdz/n − x̂·Σ(dz·x̂)/n) = a·dz + k1·x + k0
-				k1 := Neg(DivScalar(Div(Mul(a, dScale), sigma), float64(n)))
-				k0 := Sub(Neg(DivScalar(Mul(a, sumDz), float64(n))), Mul(k1, mean))
-				return Add(Add(Mul(dz, bcast(a)), Mul(x, bcast(k1))), bcast(k0))
+			dzs = vs
+			if relu {
+				dzs = make([]*Node, parts)
+				for p, v := range vs {
+					dzs[p] = Where(GreaterThan(ys[p], ScalarZero(g, dtype)), v, ScalarZero(g, dtype))
+				}
 			}
-			dscale := func(v *Node) *Node { terms(v); return dScale }
-			doffset := func(v *Node) *Node { terms(v); return sumDz }
-			return y, []customvjp.Grad{dx, dscale, doffset}
-		})
+			var sumDzX *Node
+			sumDz, sumDzX = sums(dzs, xs)
+			dScale = Div(Sub(sumDzX, Mul(mean, sumDz)), sigma) // Σ dz·x̂
+			// dx = a·(dz − Σdz/n − x̂·Σ(dz·x̂)/n) = a·dz + k1·x + k0
+			k1 = Neg(DivScalar(Div(Mul(a, dScale), sigma), float64(n)))
+			k0 = Sub(Neg(DivScalar(Mul(a, sumDz), float64(n))), Mul(k1, mean))
+		}
+		grads := make([]customvjp.MultiGrad, len(in))
+		for p := range parts {
+			grads[p] = func(vs []*Node) *Node {
+				terms(vs)
+				x := xs[p]
+				return Add(Add(Mul(dzs[p], as[p]), Mul(x, bcast(k1, x))), bcast(k0, x))
+			}
+		}
+		grads[parts] = func(vs []*Node) *Node { terms(vs); return dScale }
+		grads[parts+1] = func(vs []*Node) *Node { terms(vs); return sumDz }
+		return ys, grads
+	})
 	updateAverages(mean, variance)
-	return y
+	return ys
 }
 
 // onesAndX returns [c, 2, n]: per channel, a row of ones and x's row (x is [c, ...] with n values per

@@ -128,7 +128,7 @@ func TestExactBatchNorm(t *testing.T) {
 		outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x, r *Node) []*Node {
 			scope.Store().SetTraining(x.Graph(), training)
 			n := &net{Builder: New("resnet20").BatchNorm(impl), pureGo: true}
-			y := n.batchNorm(scope.In("bn"), x, 0, false)
+			y := n.batchNorm(scope.In("bn"), []*Node{x}, 0, false)[0]
 			return []*Node{y, Gradient(ReduceAllSum(Mul(y, r)), x)[0]}
 		}, x, r)
 		if err != nil {

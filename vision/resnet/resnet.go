@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"github.com/gomlx/compute/dtypes"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -86,6 +87,7 @@ type Builder struct {
 	layout     *conv.Layout
 	bnImpl     BatchNormImpl
 	compute    dtypes.DType
+	parts      int
 }
 
 // New starts configuring the model with the given name (see [Models]), at width 1, with skip connections,
@@ -118,6 +120,16 @@ func (b *Builder) Layout(l conv.Layout) *Builder { b.layout = &l; return b }
 // batch norm and logits; see conv.LayerBuilder.ComputeDType. Default: the images' dtype.
 func (b *Builder) ComputeDType(dt dtypes.DType) *Builder { b.compute = dt; return b }
 
+// BatchParts splits each batch into n equal parts inside the graph, on the pure-Go backend with the exact
+// batch norm (elsewhere it is ignored). The parts share the weights and their batch-norm statistics are the
+// whole batch's, so the model computes the same function and the same gradients (up to float rounding);
+// what changes is speed: that backend runs independent operations concurrently but each elementwise
+// operation on one core, so two parts keep two cores busy where one batch leaves one idle between matrix
+// products. Measured on 2 cores, ResNet-20 at batch 128: 94 img/s in one part, 121 in two, 118 in four.
+// Default 0: automatic, as many parts as CPU cores (at most 4) that divide the batch, each of at least 16
+// images. 1 turns it off.
+func (b *Builder) BatchParts(n int) *Builder { b.parts = n; return b }
+
 // Name describes the configuration, e.g. "resnet20", "plain20-w0.5".
 func (b *Builder) Name() string {
 	name := b.model
@@ -143,6 +155,9 @@ func (b *Builder) Validate() error {
 	}
 	if b.numClasses < 1 {
 		return fmt.Errorf("resnet: invalid number of classes %d", b.numClasses)
+	}
+	if b.parts < 0 {
+		return fmt.Errorf("resnet: invalid number of batch parts %d (0: automatic)", b.parts)
 	}
 	return nil
 }
@@ -188,9 +203,27 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 	}
 	n.channel = func(c int) int { return max(1, int(math.Round(float64(c)*b.width))) }
 	s := specs[b.model]
+	batch := images.Shape().Dimensions[0]
+	parts := 1
+	if n.pureGo && (b.bnImpl == BatchNormAuto || b.bnImpl == BatchNormExact) {
+		parts = b.parts
+		if parts == 0 {
+			parts = autoParts(batch, runtime.NumCPU())
+		}
+		if batch%parts != 0 {
+			exceptions.Panicf("resnet: batch %d cannot be split into %d equal parts", batch, parts)
+		}
+	}
+	xs := make([]*Node, parts)
+	for p := range xs {
+		xs[p] = images
+		if parts > 1 {
+			xs[p] = Slice(images, AxisRange(p*batch/parts, (p+1)*batch/parts))
+		}
+		xs[p] = n.layout.FromNHWC(xs[p])
+	}
 
-	x := n.layout.FromNHWC(images)
-	x = n.convBNReLU(scope.In("stem"), "conv", "bn", x, n.channel(s.stem), 3, 1, true)
+	xs = n.convBNReLU(scope.In("stem"), "conv", "bn", xs, n.channel(s.stem), 3, 1, true)
 	n.stats.convs++
 	for stage := range s.widths {
 		stageScope := scope.In("stage%d", stage+1)
@@ -201,63 +234,92 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 			}
 			blockScope := stageScope.In("block%d", block)
 			if s.block == basic {
-				x = n.basicBlock(blockScope, x, n.channel(s.widths[stage]), stride)
+				xs = n.basicBlock(blockScope, xs, n.channel(s.widths[stage]), stride)
 			} else {
-				x = n.bottleneckBlock(blockScope, x, n.channel(s.widths[stage]), stride)
+				xs = n.bottleneckBlock(blockScope, xs, n.channel(s.widths[stage]), stride)
 			}
 		}
 	}
 	h, w := n.layout.SpatialAxes()
-	x = ReduceMean(x, h, w) // global average pooling: [C, B] (CNHW) or [B, C] (NHWC)
-	if n.layout == conv.CNHW {
-		x = Transpose(x, 0, 1)
+	for p, x := range xs {
+		x = ReduceMean(x, h, w) // global average pooling: [C, B] (CNHW) or [B, C] (NHWC)
+		if n.layout == conv.CNHW {
+			x = Transpose(x, 0, 1)
+		}
+		xs[p] = x
+	}
+	x := xs[0]
+	if parts > 1 {
+		x = Concatenate(xs, 0)
 	}
 	logits := layers.Dense(scope.In("head"), x, true, b.numClasses)
 	return logits, n.stats
 }
 
+// autoParts is the automatic number of batch parts: the most, up to min(cores, 4), that divide the batch
+// into parts of at least 16 images.
+func autoParts(batch, cores int) int {
+	for p := min(cores, 4); p > 1; p-- {
+		if batch%p == 0 && batch/p >= 16 {
+			return p
+		}
+	}
+	return 1
+}
+
+// Every layer below takes and returns the batch as a list of parts (see Builder.BatchParts); a layer's
+// variables are created once and shared by the parts.
+
 // convBN is a bias-free convolution followed by batch norm, in scopes convName and bnName.
-func (n *net) convBN(scope *model.Scope, convName, bnName string, x *Node, out, k, stride int) *Node {
-	return n.convBNReLU(scope, convName, bnName, x, out, k, stride, false)
+func (n *net) convBN(scope *model.Scope, convName, bnName string, xs []*Node, out, k, stride int) []*Node {
+	return n.convBNReLU(scope, convName, bnName, xs, out, k, stride, false)
 }
 
 // convBNReLU is convBN followed by a ReLU if relu is set.
-func (n *net) convBNReLU(scope *model.Scope, convName, bnName string, x *Node, out, k, stride int, relu bool) *Node {
-	x = conv.New(scope.In("%s", convName), x, out).Kernel(k).Stride(stride).NoBias().
-		Layout(n.layout).Impl(n.impl).ComputeDType(n.compute).Done()
-	return n.batchNorm(scope.In("%s", bnName), x, n.layout.ChannelsAxis(), relu)
+func (n *net) convBNReLU(scope *model.Scope, convName, bnName string, xs []*Node, out, k, stride int, relu bool) []*Node {
+	convScope := scope.In("%s", convName)
+	ys := make([]*Node, len(xs))
+	for p, x := range xs {
+		ys[p] = conv.New(convScope, x, out).Kernel(k).Stride(stride).NoBias().
+			Layout(n.layout).Impl(n.impl).ComputeDType(n.compute).Done()
+	}
+	return n.batchNorm(scope.In("%s", bnName), ys, n.layout.ChannelsAxis(), relu)
 }
 
 // residual adds the (possibly projected) shortcut to y and applies the final ReLU; plain models skip the
 // shortcut.
-func (n *net) residual(scope *model.Scope, x, y *Node, stride int) *Node {
+func (n *net) residual(scope *model.Scope, xs, ys []*Node, stride int) []*Node {
 	if n.plain {
-		return n.relu(y)
+		return n.relu(ys)
 	}
-	inC := x.Shape().Dimensions[n.layout.ChannelsAxis()]
-	outC := y.Shape().Dimensions[n.layout.ChannelsAxis()]
-	shortcut := x
+	inC := xs[0].Shape().Dimensions[n.layout.ChannelsAxis()]
+	outC := ys[0].Shape().Dimensions[n.layout.ChannelsAxis()]
+	shortcuts := xs
 	if stride != 1 || inC != outC {
 		n.stats.projections++
-		shortcut = n.convBN(scope.In("shortcut"), "conv", "bn", x, outC, 1, stride)
+		shortcuts = n.convBN(scope.In("shortcut"), "conv", "bn", xs, outC, 1, stride)
 	}
 	n.stats.residualAdds++
-	return n.relu(Add(y, shortcut))
+	sums := make([]*Node, len(ys))
+	for p := range ys {
+		sums[p] = Add(ys[p], shortcuts[p])
+	}
+	return n.relu(sums)
 }
 
-func (n *net) basicBlock(scope *model.Scope, x *Node, out, stride int) *Node {
+func (n *net) basicBlock(scope *model.Scope, xs []*Node, out, stride int) []*Node {
 	n.stats.convs += 2
-	y := n.convBNReLU(scope, "conv1", "bn1", x, out, 3, stride, true)
-	y = n.convBN(scope, "conv2", "bn2", y, out, 3, 1)
-	return n.residual(scope, x, y, stride)
+	ys := n.convBNReLU(scope, "conv1", "bn1", xs, out, 3, stride, true)
+	ys = n.convBN(scope, "conv2", "bn2", ys, out, 3, 1)
+	return n.residual(scope, xs, ys, stride)
 }
 
-func (n *net) bottleneckBlock(scope *model.Scope, x *Node, width, stride int) *Node {
+func (n *net) bottleneckBlock(scope *model.Scope, xs []*Node, width, stride int) []*Node {
 	n.stats.convs += 3
-	y := n.convBNReLU(scope, "conv1", "bn1", x, width, 1, 1, true)
-	y = n.convBNReLU(scope, "conv2", "bn2", y, width, 3, stride, true)
-	y = n.convBN(scope, "conv3", "bn3", y, 4*width, 1, 1)
-	return n.residual(scope, x, y, stride)
+	ys := n.convBNReLU(scope, "conv1", "bn1", xs, width, 1, 1, true)
+	ys = n.convBNReLU(scope, "conv2", "bn2", ys, width, 3, stride, true)
+	ys = n.convBN(scope, "conv3", "bn3", ys, 4*width, 1, 1)
+	return n.residual(scope, xs, ys, stride)
 }
 
 // IsValidModel reports whether name is one of [Models].

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -407,4 +408,111 @@ func maxAbs(a []float32) float64 {
 		m = max(m, math.Abs(float64(v)))
 	}
 	return m
+}
+
+// TestBatchPartsAgree: a batch split into parts inside the graph (Builder.BatchParts) computes the same
+// logits, gradients and batch-norm moving averages as the whole batch, since the parts share their
+// batch-norm statistics.
+func TestBatchPartsAgree(t *testing.T) {
+	b := goBackend(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	images := randomImages(rng, 8, 12, 12, 1)
+	store := model.NewStore()
+	type result struct {
+		logits   []float32
+		grads    [][]float32
+		averages map[string][]float32
+	}
+	// Moving averages are restored to this snapshot before each training run, so that every run starts
+	// from the same state and makes exactly one update.
+	var snapshot map[string][]float32
+	averages := func() map[string][]float32 {
+		m := map[string][]float32{}
+		for v := range store.IterVariables() {
+			if !v.Trainable && v.DType() == dtypes.Float32 && strings.Contains(v.Path(), "batch_normalization") {
+				m[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
+			}
+		}
+		return m
+	}
+	run := func(parts int, training bool) result {
+		builder := New("resnet20").Width(0.25).NumClasses(3).BatchParts(parts)
+		if snapshot != nil {
+			for v := range store.IterVariables() {
+				if s, ok := snapshot[v.Path()]; ok {
+					if err := v.SetValue(tensors.FromFlatDataAndDimensions(slices.Clone(s), v.Shape().Dimensions...)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
+			g := x.Graph()
+			scope.Store().SetTraining(g, training)
+			logits := builder.Build(scope, x)
+			res := []*Node{logits}
+			if training {
+				var vars []*Node
+				for v := range store.IterVariables() {
+					if v.Trainable && v.InUseByGraph(g) {
+						vars = append(vars, v.NodeValue(g))
+					}
+				}
+				res = append(res, Gradient(ReduceAllSum(Square(logits)), vars...)...)
+			}
+			return res
+		}, images)
+		if err != nil {
+			t.Fatalf("%d parts: %+v", parts, err)
+		}
+		var r result
+		r.logits = tensors.MustCopyFlatData[float32](outs[0])
+		for _, o := range outs[1:] {
+			r.grads = append(r.grads, tensors.MustCopyFlatData[float32](o))
+		}
+		r.averages = averages()
+		return r
+	}
+	run(1, false) // creates the variables
+	snapshot = averages()
+	whole := run(1, true)
+	if len(whole.grads) == 0 || len(whole.averages) == 0 {
+		t.Fatalf("no gradients (%d) or moving averages (%d)", len(whole.grads), len(whole.averages))
+	}
+	for _, parts := range []int{2, 4} {
+		split := run(parts, true)
+		if d := maxAbsDiff(whole.logits, split.logits); d > 1e-4 {
+			t.Errorf("%d parts: training logits differ by %g", parts, d)
+		}
+		if len(split.grads) != len(whole.grads) {
+			t.Fatalf("%d parts: %d gradients, want %d", parts, len(split.grads), len(whole.grads))
+		}
+		for i := range whole.grads {
+			if d := maxAbsDiff(whole.grads[i], split.grads[i]); d > 1e-3*max(1, maxAbs(whole.grads[i])) {
+				t.Errorf("%d parts: gradient #%d differs by %g (max |g| %g)", parts, i, d, maxAbs(whole.grads[i]))
+			}
+		}
+		for name, want := range whole.averages {
+			if d := maxAbsDiff(want, split.averages[name]); d > 1e-4 {
+				t.Errorf("%d parts: moving average %s differs by %g", parts, name, d)
+			}
+		}
+	}
+	// Inference (after the same updates) agrees too.
+	if d := maxAbsDiff(run(1, false).logits, run(4, false).logits); d > 1e-4 {
+		t.Errorf("inference logits differ by %g", d)
+	}
+	if err := New("resnet20").BatchParts(-1).Validate(); err == nil {
+		t.Errorf("no error for BatchParts(-1)")
+	}
+}
+
+func TestAutoParts(t *testing.T) {
+	for _, c := range []struct{ batch, cores, want int }{
+		{128, 2, 2}, {128, 16, 4}, {128, 1, 1}, {64, 3, 2}, {48, 4, 3}, {20, 2, 1}, {32, 2, 2}, {7, 2, 1},
+	} {
+		if got := autoParts(c.batch, c.cores); got != c.want {
+			t.Errorf("autoParts(batch %d, %d cores) = %d, want %d", c.batch, c.cores, got, c.want)
+		}
+	}
 }
