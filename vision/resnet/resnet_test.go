@@ -351,30 +351,7 @@ func TestConfigurationsAgree(t *testing.T) {
 	xlaLike := New("resnet20").Width(0.25).NumClasses(3).Layout(conv.NHWC).ConvImpl(conv.Native).BatchNorm(BatchNormGoMLX)
 	nhwcExact := New("resnet20").Width(0.25).NumClasses(3).Layout(conv.NHWC).ConvImpl(conv.Native).BatchNorm(BatchNormExact)
 	run := func(builder *Builder, training bool) (logits []float32, grads [][]float32) {
-		outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
-			g := x.Graph()
-			scope.Store().SetTraining(g, training)
-			logits := builder.Build(scope, x)
-			res := []*Node{logits}
-			if training {
-				var vars []*Node
-				for v := range store.IterVariables() {
-					if v.Trainable && v.InUseByGraph(g) {
-						vars = append(vars, v.NodeValue(g))
-					}
-				}
-				res = append(res, Gradient(ReduceAllSum(Square(logits)), vars...)...)
-			}
-			return res
-		}, images)
-		if err != nil {
-			t.Fatalf("%s: %+v", builder.Name(), err)
-		}
-		logits = tensors.MustCopyFlatData[float32](outs[0])
-		for _, o := range outs[1:] {
-			grads = append(grads, tensors.MustCopyFlatData[float32](o))
-		}
-		return
+		return logitsAndGrads(t, b, store, builder, images, training)
 	}
 	// Training mode first (it also updates the moving averages: each run below does one update, in the same
 	// order for every configuration, so compare inference right after the same number of updates).
@@ -400,6 +377,38 @@ func TestConfigurationsAgree(t *testing.T) {
 	if d := maxAbsDiff(inferA, inferB); d > 1e-4 {
 		t.Errorf("inference logits: pure-Go configuration vs XLA-like differ by %g", d)
 	}
+}
+
+// logitsAndGrads runs builder's model once on images with the variables of store and returns its logits
+// and, in training mode, the gradients of Σ logits² with respect to every trainable variable it uses (one
+// training-mode run also updates the batch-norm moving averages).
+func logitsAndGrads(t *testing.T, b compute.Backend, store *model.Store, builder *Builder, images *tensors.Tensor,
+	training bool) (logits []float32, grads [][]float32) {
+	t.Helper()
+	outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
+		g := x.Graph()
+		scope.Store().SetTraining(g, training)
+		logits := builder.Build(scope, x)
+		res := []*Node{logits}
+		if training {
+			var vars []*Node
+			for v := range store.IterVariables() {
+				if v.Trainable && v.InUseByGraph(g) {
+					vars = append(vars, v.NodeValue(g))
+				}
+			}
+			res = append(res, Gradient(ReduceAllSum(Square(logits)), vars...)...)
+		}
+		return res
+	}, images)
+	if err != nil {
+		t.Fatalf("%s: %+v", builder.Name(), err)
+	}
+	logits = tensors.MustCopyFlatData[float32](outs[0])
+	for _, o := range outs[1:] {
+		grads = append(grads, tensors.MustCopyFlatData[float32](o))
+	}
+	return logits, grads
 }
 
 func maxAbs(a []float32) float64 {
@@ -446,30 +455,8 @@ func TestBatchPartsAgree(t *testing.T) {
 				}
 			}
 		}
-		outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
-			g := x.Graph()
-			scope.Store().SetTraining(g, training)
-			logits := builder.Build(scope, x)
-			res := []*Node{logits}
-			if training {
-				var vars []*Node
-				for v := range store.IterVariables() {
-					if v.Trainable && v.InUseByGraph(g) {
-						vars = append(vars, v.NodeValue(g))
-					}
-				}
-				res = append(res, Gradient(ReduceAllSum(Square(logits)), vars...)...)
-			}
-			return res
-		}, images)
-		if err != nil {
-			t.Fatalf("%d parts: %+v", parts, err)
-		}
 		var r result
-		r.logits = tensors.MustCopyFlatData[float32](outs[0])
-		for _, o := range outs[1:] {
-			r.grads = append(r.grads, tensors.MustCopyFlatData[float32](o))
-		}
+		r.logits, r.grads = logitsAndGrads(t, b, store, builder, images, training)
 		r.averages = averages()
 		return r
 	}
