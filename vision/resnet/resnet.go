@@ -126,8 +126,8 @@ func (b *Builder) ComputeDType(dt dtypes.DType) *Builder { b.compute = dt; retur
 // what changes is speed: that backend runs independent operations concurrently but each elementwise
 // operation on one core, so two parts keep two cores busy where one batch leaves one idle between matrix
 // products. Measured on 2 cores, ResNet-20 at batch 128: 94 img/s in one part, 121 in two, 118 in four.
-// Default 0: automatic, as many parts as CPU cores (at most 4) that divide the batch, each of at least 16
-// images. 1 turns it off.
+// Default 0: automatic, as many parts as usable CPU cores (GOMAXPROCS, at most 4) that divide the batch,
+// each of at least 16 images. 1 turns it off.
 func (b *Builder) BatchParts(n int) *Builder { b.parts = n; return b }
 
 // Name describes the configuration, e.g. "resnet20", "plain20-w0.5".
@@ -208,7 +208,7 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 	if n.pureGo && (b.bnImpl == BatchNormAuto || b.bnImpl == BatchNormExact) {
 		parts = b.parts
 		if parts == 0 {
-			parts = autoParts(batch, runtime.NumCPU())
+			parts = autoParts(batch, runtime.GOMAXPROCS(0)) // cores this process may use (affinity, cgroup quota)
 		}
 		if batch%parts != 0 {
 			exceptions.Panicf("resnet: batch %d cannot be split into %d equal parts", batch, parts)
