@@ -125,7 +125,7 @@ func (b *Builder) ComputeDType(dt dtypes.DType) *Builder { b.compute = dt; retur
 // whole batch's, so the model computes the same function and the same gradients (up to float rounding);
 // what changes is speed: that backend runs independent operations concurrently but each elementwise
 // operation on one core, so two parts keep two cores busy where one batch leaves one idle between matrix
-// products. Measured on 2 cores, ResNet-20 at batch 128: 94 img/s in one part, 121 in two, 118 in four.
+// products. Measured on 2 cores, ResNet-20 at batch 128: ~90 img/s in one part, ~120 in two.
 // Default 0: automatic, as many parts as usable CPU cores (GOMAXPROCS, at most 4) that divide the batch,
 // each of at least 16 images. 1 turns it off.
 func (b *Builder) BatchParts(n int) *Builder { b.parts = n; return b }
