@@ -9,7 +9,6 @@ package gradnorm
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -17,6 +16,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/loss"
+
+	"github.com/gonbgpu/gonbgpu/internal/tensorutil"
 )
 
 // Layer is one layer's gradient norm.
@@ -79,7 +80,7 @@ func Measure(b compute.Backend, store *model.Store, scopeName string, modelFn Mo
 	}
 	layers := make([]Layer, len(names))
 	for i := range names {
-		g, w := value(outs[2*i]), value(outs[2*i+1])
+		g, w := tensorutil.Float64(outs[2*i]), tensorutil.Float64(outs[2*i+1])
 		layers[i] = Layer{Name: names[i], Depth: i + 1, Norm: g}
 		if w > 0 {
 			layers[i].RelNorm = g / w
@@ -90,14 +91,4 @@ func Measure(b compute.Backend, store *model.Store, scopeName string, modelFn Mo
 
 func norm(x *graph.Node) *graph.Node {
 	return graph.Sqrt(graph.ReduceAllSum(graph.Square(x)))
-}
-
-func value(t *tensors.Tensor) float64 {
-	switch v := t.Value().(type) {
-	case float32:
-		return float64(v)
-	case float64:
-		return v
-	}
-	return math.NaN()
 }

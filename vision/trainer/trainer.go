@@ -27,7 +27,9 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/tensorutil"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
 )
 
@@ -247,17 +249,6 @@ func (t *Trainer) environment() Environment {
 	return e
 }
 
-// scalar reads a metric tensor as a float64.
-func scalar(t *tensors.Tensor) float64 {
-	switch v := t.Value().(type) {
-	case float32:
-		return float64(v)
-	case float64:
-		return v
-	}
-	return math.NaN()
-}
-
 // Run trains until cfg.Epochs epochs are done or ctx is cancelled. On cancellation it checkpoints where it
 // stands and returns ErrInterrupted (with the history so far).
 func (t *Trainer) Run(ctx context.Context) (*History, error) {
@@ -315,11 +306,11 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			images += n
 			loss := -1.0
 			if done%20 == 0 || done == steps {
-				loss = scalar(metrics[2]) // epoch mean loss so far; reading it waits for the step
+				loss = tensorutil.Float64(metrics[2]) // epoch mean loss so far; reading it waits for the step
 			}
 			if t.cfg.LogEvery > 0 && done%t.cfg.LogEvery == 0 {
 				h.Steps = append(h.Steps, StepRecord{Step: epoch*steps + done, Epoch: float64(epoch) + float64(done)/float64(steps),
-					Loss: scalar(metrics[0]), Accuracy: scalar(metrics[3])})
+					Loss: tensorutil.Float64(metrics[0]), Accuracy: tensorutil.Float64(metrics[3])})
 			}
 			t.Progress.Step(done, loss)
 			if ctx.Err() != nil && done < steps {
@@ -341,7 +332,7 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			return h, fmt.Errorf("epoch %d: the training dataset yielded no batches", epoch+1)
 		}
 		rec := Epoch{Epoch: epoch + 1, Seconds: elapsed, Images: images, Steps: done,
-			TrainLoss: scalar(last[2]), TrainAcc: scalar(last[3]), Interrupted: resumedAt > 0}
+			TrainLoss: tensorutil.Float64(last[2]), TrainAcc: tensorutil.Float64(last[3]), Interrupted: resumedAt > 0}
 		if elapsed > 0 {
 			rec.ImagesPerSec = float64(images) / elapsed
 		}
@@ -355,7 +346,7 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			return h, fmt.Errorf("epoch %d: evaluation: %w", epoch+1, err)
 		}
 		rec.EvalSeconds = time.Since(evalStart).Seconds()
-		rec.TestLoss, rec.TestAcc = scalar(res[0]), scalar(res[1])
+		rec.TestLoss, rec.TestAcc = tensorutil.Float64(res[0]), tensorutil.Float64(res[1])
 		h.Confusion = t.conf.read(t.store)
 		rec.FinishedAt = time.Now()
 		h.Epochs = append(h.Epochs, rec)
@@ -423,7 +414,7 @@ func (t *Trainer) learningRate() float64 {
 	if err != nil {
 		return math.NaN()
 	}
-	return scalar(val)
+	return tensorutil.Float64(val)
 }
 
 // checkpoint saves the model and state, and the history files.
@@ -443,5 +434,5 @@ func (t *Trainer) Evaluate(ds train.Dataset) (loss, acc float64, confusion [][]i
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	return scalar(res[0]), scalar(res[1]), t.conf.read(t.store), nil
+	return tensorutil.Float64(res[0]), tensorutil.Float64(res[1]), t.conf.read(t.store), nil
 }
