@@ -59,14 +59,7 @@ const (
 // batchNorm normalizes the batch (given in parts, see Builder.BatchParts) over all axes but featureAxis,
 // with variables under scope/batch_normalization, and applies a ReLU if relu is set.
 func (n *net) batchNorm(scope *model.Scope, xs []*Node, featureAxis int, relu bool) []*Node {
-	impl := n.bnImpl
-	if impl == BatchNormAuto {
-		impl = BatchNormGoMLX
-		if n.pureGo {
-			impl = BatchNormExact
-		}
-	}
-	if impl == BatchNormGoMLX {
+	if n.batchNormImpl() == BatchNormGoMLX {
 		if len(xs) != 1 {
 			exceptions.Panicf("resnet: GoMLX's batch norm takes the batch in one part, got %d", len(xs))
 		}
@@ -78,6 +71,17 @@ func (n *net) batchNorm(scope *model.Scope, xs []*Node, featureAxis int, relu bo
 		return []*Node{x}
 	}
 	return exactBatchNormParts(scope, xs, featureAxis, relu)
+}
+
+// batchNormImpl resolves BatchNormAuto: GoMLX's on XLA, the exact one on the pure-Go backend.
+func (n *net) batchNormImpl() BatchNormImpl {
+	if n.bnImpl != BatchNormAuto {
+		return n.bnImpl
+	}
+	if n.pureGo {
+		return BatchNormExact
+	}
+	return BatchNormGoMLX
 }
 
 // relu is activation.Relu, or on the pure-Go backend Max(x, 0) with the gradient Where(y > 0, v, 0): three
@@ -154,8 +158,8 @@ func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu b
 		onesRows := map[int]*Node{}
 		bcast = func(v, x *Node) *Node {
 			m := x.Shape().Size() / c
-			if onesRows[m] == nil || onesRows[m].Graph() != v.Graph() {
-				onesRows[m] = Ones(v.Graph(), shapes.Make(dtype, 1, m))
+			if onesRows[m] == nil {
+				onesRows[m] = Ones(g, shapes.Make(dtype, 1, m))
 			}
 			return Reshape(MatMul(Reshape(v, c, 1), onesRows[m]), x.Shape().Dimensions...)
 		}
@@ -168,7 +172,7 @@ func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu b
 			if featureAxis != 0 {
 				sa, sax = channelSumsGeneric(as[p], xs[p], featureAxis)
 			} else {
-				if withOnes[p] == nil || withOnes[p].Graph() != as[p].Graph() {
+				if withOnes[p] == nil {
 					withOnes[p] = onesAndX(xs[p])
 				}
 				sa, sax = channelSums(as[p], withOnes[p])

@@ -205,7 +205,7 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 	s := specs[b.model]
 	batch := images.Shape().Dimensions[0]
 	parts := 1
-	if n.pureGo && (b.bnImpl == BatchNormAuto || b.bnImpl == BatchNormExact) {
+	if n.pureGo && n.batchNormImpl() == BatchNormExact {
 		parts = b.parts
 		if parts == 0 {
 			parts = autoParts(batch, runtime.GOMAXPROCS(0)) // cores this process may use (affinity, cgroup quota)
