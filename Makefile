@@ -11,12 +11,12 @@ BIN := bin/gonbgpu
 
 # The pure-Go backend's SIMD matrix products need GOEXPERIMENT=simd (about 10x faster); NVML's cgo
 # headers warn about deprecations we don't use; go-xla must never try to download plugins; and the
-# machine's Go toolchain is used as is.
+# Go toolchain is go.mod's (1.27.3): any Go >= 1.21 on PATH fetches it once through the module proxy.
 export GOEXPERIMENT := simd
 export CGO_ENABLED := 1
 export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 export GOMLX_NO_AUTO_INSTALL := 1
-export GOTOOLCHAIN := local
+export GOTOOLCHAIN := go1.27.3
 
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m

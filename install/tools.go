@@ -81,7 +81,7 @@ func lastLines(s string, n int) string {
 
 // buildEnv is the environment for building the kernel's tools: the machine's own Go toolchain, and
 // NVML's deprecation warnings silenced.
-var buildEnv = []string{"GOTOOLCHAIN=local", "GOFLAGS=", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"}
+var buildEnv = []string{"GOTOOLCHAIN=go1.27.3", "GOFLAGS=", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"}
 
 // buildTools builds GoNB and goimports (pinned by go.mod's tool directives) and gopls into binDir.
 func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
@@ -173,7 +173,7 @@ func cellEnv(o *Options, goCmd, checkout, binDir string) (map[string]string, err
 		"GOPROXY":               proxy,
 		"GOEXPERIMENT":          "simd",
 		"GOMLX_NO_AUTO_INSTALL": "1",
-		"GOTOOLCHAIN":           "local",
+		"GOTOOLCHAIN":           "go1.27.3",
 		"CGO_CFLAGS":            "-O2 -g -Wno-deprecated-declarations",
 		"GONBGPU_CHECKOUT":      checkout,
 	}

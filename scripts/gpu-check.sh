@@ -17,7 +17,7 @@ PKGS=(gpu vision/conv vision/resnet vision/optim vision/trainer vision/gradnorm)
 
 build() {
   set -e
-  export GOEXPERIMENT=simd CGO_ENABLED=1 CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations" GOTOOLCHAIN=local
+  export GOEXPERIMENT=simd CGO_ENABLED=1 CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations" GOTOOLCHAIN=go1.27.3
   [[ -d "$D" ]] && chmod -R u+w "$D"
   rm -rf "$D" && mkdir -p "$D/tests"
   # Stripped and gzipped: what travels to the device machine is limited to 64 MiB.
