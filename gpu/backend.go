@@ -183,7 +183,6 @@ func create(c Choice) (compute.Backend, Choice, error) {
 	}
 	b, err := newWithConfig(c.Config)
 	if err == nil {
-		configurePureGo(b, c.Config)
 		return b, c, nil
 	}
 	if c.Explicit || c.Config == "go" {

@@ -27,9 +27,6 @@ func CPUBackend() (compute.Backend, error) {
 	}
 	cpuOnce.Do(func() {
 		cpuBackend, cpuErr = newWithConfig("go")
-		if cpuErr == nil {
-			configurePureGo(cpuBackend, "go")
-		}
 	})
 	return cpuBackend, cpuErr
 }

@@ -108,7 +108,7 @@ func Install(o Options) (*Result, error) {
 	if err := buildTools(&o, m, goCmd, checkout, binDir); err != nil {
 		return nil, err
 	}
-	env, err := cellEnv(&o, goCmd, checkout, binDir)
+	env, err := cellEnv(&o, m, goCmd, checkout, binDir)
 	if err != nil {
 		return nil, err
 	}

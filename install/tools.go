@@ -150,9 +150,13 @@ func firstLine(s string) string {
 }
 
 // cellEnv downloads the modules cells need and returns the environment notebook cells run with.
-func cellEnv(o *Options, goCmd, checkout, binDir string) (map[string]string, error) {
+func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[string]string, error) {
 	if _, err := goRun(goCmd, checkout, buildEnv, "mod", "download"); err != nil {
 		return nil, fmt.Errorf("gonbgpu install: downloading modules: %w", err)
+	}
+	pinned, mods, err := writePinnedProxy(m, goCmd, checkout)
+	if err != nil {
+		return nil, err
 	}
 	out, err := goRun(goCmd, checkout, buildEnv, "env", "GOMODCACHE", "GOPROXY")
 	if err != nil {
@@ -163,14 +167,16 @@ func cellEnv(o *Options, goCmd, checkout, binDir string) (map[string]string, err
 		return nil, fmt.Errorf("gonbgpu install: unexpected `go env` output %q", out)
 	}
 	modCache, userProxy := strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1])
-	proxy := "file://" + filepath.ToSlash(filepath.Join(modCache, "cache", "download"))
+	proxy := "file://" + filepath.ToSlash(pinned) + ",file://" + filepath.ToSlash(filepath.Join(modCache, "cache", "download"))
 	if userProxy != "" && userProxy != "off" {
 		proxy += "," + userProxy
 	}
-	o.step("modules", "all of go.mod's modules are in %s; cells resolve imports offline", modCache)
+	o.step("modules", "all of go.mod's modules are in %s; cells resolve imports offline, pinned to the checkout's %d module versions (%s)",
+		modCache, len(mods), pinned)
 	env := map[string]string{
 		"PATH":                  binDir + string(os.PathListSeparator) + filepath.Dir(goCmd) + string(os.PathListSeparator) + "${PATH}",
 		"GOPROXY":               proxy,
+		"GONOSUMDB":             noSumDB(mods),
 		"GOEXPERIMENT":          "simd",
 		"GOMLX_NO_AUTO_INSTALL": "1",
 		"GOTOOLCHAIN":           "go1.27.3",

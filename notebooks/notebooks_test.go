@@ -24,6 +24,7 @@ type check func(t *testing.T, nb *ipynb.Notebook, text string)
 // checks holds one entry per notebook: a notebook without one fails, so none goes unchecked.
 var checks = map[string]check{
 	"00-setup-check.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		mustContain(t, text, "built with "+pinnedVersions) // not the newer versions the module cache lists
 		mustContain(t, text,
 			"the gonbgpu kernel compiled and ran this cell",
 			"gonbgpu: backend go",
@@ -167,9 +168,11 @@ func TestNotebooks(t *testing.T) {
 	data := t.TempDir()
 	var log bytes.Buffer
 	wd, _ := os.Getwd()
-	if _, err := install.Install(install.Options{DataDir: data, Checkout: filepath.Dir(wd), Out: &log, NoSystemPackages: true}); err != nil {
+	res, err := install.Install(install.Options{DataDir: data, Checkout: filepath.Dir(wd), Out: &log, NoSystemPackages: true})
+	if err != nil {
 		t.Fatalf("installing the kernelspec: %v\n%s", err, log.String())
 	}
+	newerModulesListed(t, res.KernelDir, filepath.Dir(wd))
 	out := t.TempDir()
 	if d := os.Getenv("GONBGPU_NOTEBOOK_OUT"); d != "" {
 		out = d // keep the executed notebooks, e.g. for CI artefacts

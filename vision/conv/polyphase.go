@@ -114,7 +114,6 @@ func (geo geometry) buildStrided(x, kernel *Node) (y *Node, dx, dw func(v *Node)
 		ql, qt := leadTrail(vg, allOffs)
 		nImages := ql + geo.B + qt
 		grads := make([]*Node, 0, s*s)
-		var prev *Node // The phases' matrix products run one after the other (see afterGrad).
 		for _, pt := range all {
 			var d *Node // [C, nImages·G]
 			if len(pt.offs) == 0 {
@@ -124,8 +123,7 @@ func (geo geometry) buildStrided(x, kernel *Node) (y *Node, dx, dw func(v *Node)
 				for i := range srcs {
 					srcs[i] = vg
 				}
-				d = MatMul(afterGrad(pt.kernelPart, prev), shiftStackMulti(srcs, pt.offs, ql, qt))
-				prev = d
+				d = MatMul(pt.kernelPart, shiftStackMulti(srcs, pt.offs, ql, qt))
 			}
 			grads = append(grads, Reshape(d, 1, geo.C*nImages*G))
 		}

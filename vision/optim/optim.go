@@ -9,6 +9,7 @@
 package optim
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path"
@@ -153,7 +154,14 @@ func New(c Config) (optimizer.Interface, error) {
 
 // learningRate sets the learning-rate variable to its scheduled value for this step and returns it.
 // It must run before the global step is incremented (so the first step is step 0).
+//
+// It panics when g is not marked as training: the optimizer updates variables, and on a backend that
+// prefers constants for variables (the pure-Go one) GoMLX would otherwise embed their values (step count,
+// learning rate, momentum) in the compiled graph, which then repeats its first step forever.
 func learningRate(scope *model.Scope, g *graph.Graph, dtype dtypes.DType, c Config) *graph.Node {
+	if !scope.IsTraining(g) {
+		panic(errors.New("optim: the optimizer's update must be built in a training graph: call scope.SetTraining(g, true) before the graph reads any variable"))
+	}
 	lrVar := optimizer.LearningRateVar(scope, dtype, c.LR)
 	step := graph.ConvertDType(optimizer.GetGlobalStepVar(scope).NodeValue(g), dtype)
 	lr := graph.MulScalar(c.Schedule.factorGraph(step, c.TotalSteps, c.WarmupSteps), c.LR)

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -22,6 +23,7 @@ func steps(t *testing.T, c Config, w0 []float32, n int) (ws [][]float32, lrs []f
 	store := model.NewStore()
 	w := store.RootScope().In("layer").VariableWithValue("w", w0)
 	exec := model.MustNewExec(gpu.Backend(), store, func(scope *model.Scope, g *graph.Graph) *graph.Node {
+		scope.SetTraining(g, true) // before any variable is read: this graph updates them
 		wn := w.NodeValue(g)
 		loss := graph.MulScalar(graph.ReduceAllSum(graph.Square(wn)), 0.5)
 		opt.UpdateGraph(scope, g, loss)
@@ -116,5 +118,24 @@ func TestBadConfigs(t *testing.T) {
 		if _, err := New(c); err == nil {
 			t.Errorf("%+v: want an error", c)
 		}
+	}
+}
+
+// TestUpdateNeedsTrainingGraph: an optimizer update built in a graph not marked as training is refused
+// (on the pure-Go backend its variables would be frozen as constants).
+func TestUpdateNeedsTrainingGraph(t *testing.T) {
+	opt, err := New(Config{Name: "sgd", LR: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := model.NewStore()
+	w := store.RootScope().In("layer").VariableWithValue("w", []float32{1})
+	exec := model.MustNewExec(gpu.Backend(), store, func(scope *model.Scope, g *graph.Graph) *graph.Node {
+		loss := graph.ReduceAllSum(graph.Square(w.NodeValue(g)))
+		opt.UpdateGraph(scope, g, loss)
+		return loss
+	})
+	if _, err := exec.Exec(); err == nil || !strings.Contains(err.Error(), "training graph") {
+		t.Fatalf("want an error about the training graph, got %v", err)
 	}
 }

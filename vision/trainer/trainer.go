@@ -218,6 +218,7 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 			return metric.SparseCategoricalAccuracyGraph(nil, labels, predictions)
 		}}
 	wrapped := func(scope *model.Scope, spec any, inputs []*graph.Node) []*graph.Node {
+		variablesAsParameters(scope.Store(), inputs[0].Graph())
 		return []*graph.Node{modelFn(scope.In("model"), inputs[0])}
 	}
 	t.gt = train.NewTrainer(backend, t.store, wrapped, CrossEntropy(cfg.LabelSmoothing), opt,
