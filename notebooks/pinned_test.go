@@ -1,7 +1,10 @@
 package notebooks_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,10 +22,11 @@ var pinnedVersions string
 // of GoMLX's modules than the checkout pins — as a student's shared module cache does once any other Go
 // work downloaded one — and returns the versions cells must still be built with.
 //
-// A file proxy naming a newer version of each stack module (v0.99.0, which does not exist) is put in
-// the cells' GOPROXY right before the module cache's own entry, where a newer download would be listed.
-// A cell's `go get` that took the newest listed version would fail to find it; cells built against the
-// pinned versions print them (notebook 00 checks).
+// A file proxy serving a newer version of each stack module (v0.99.0: a go.mod that needs Go 1.99, like
+// the GoMLX release that needed a newer Go than the project's) is put in the cells' GOPROXY right before
+// the module cache's own entry, where a newer download would be listed. A cell whose `go get` took the
+// newest listed version would fail with "requires go >= 1.99"; cells built against the pinned versions
+// print them (notebook 00 checks).
 func newerModulesListed(t *testing.T, kernelDir, checkout string) string {
 	t.Helper()
 	var want []string
@@ -42,9 +46,7 @@ func newerModulesListed(t *testing.T, kernelDir, checkout string) string {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "list"), []byte(pinned+"\nv0.99.0\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		newerVersion(t, dir, m, "v0.99.0", pinned)
 	}
 	path := filepath.Join(kernelDir, "kernel.json")
 	data, err := os.ReadFile(path)
@@ -79,4 +81,36 @@ func newerModulesListed(t *testing.T, kernelDir, checkout string) string {
 	pinnedVersions = strings.Join(want, ", ")
 	t.Logf("cells' GOPROXY: %s", env["GOPROXY"])
 	return pinnedVersions
+}
+
+// newerVersion writes, into a file proxy's @v folder for module m, the list (pinned and newer) and a real
+// module version newer: its .info, a go.mod that needs Go 1.99, and the zip holding that go.mod.
+func newerVersion(t *testing.T, dir, m, newer, pinned string) {
+	t.Helper()
+	gomod := fmt.Sprintf("module %s\n\ngo 1.99\n", m)
+	files := map[string]string{
+		"list":          pinned + "\n" + newer + "\n",
+		newer + ".info": fmt.Sprintf(`{"Version":%q,"Time":"2026-11-01T00:00:00Z"}`, newer),
+		newer + ".mod":  gomod,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(m + "@" + newer + "/go.mod")
+	if err == nil {
+		_, err = w.Write([]byte(gomod))
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, newer+".zip"), buf.Bytes(), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
