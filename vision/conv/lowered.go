@@ -136,17 +136,12 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 	}
 
 	dw = func(v *Node) *Node {
-		var dwt *Node // [O, K]
 		if !compact {
 			// v on P's grid: separators, and the nl/nt zero images.
 			vfull := padImages(Reshape(vsepOf(v), geo.O, geo.B*geo.G), nl*geo.G, nt*geo.G)
-			dwt = DotGeneral(vfull, []int{1}, nil, P, []int{1}, nil)
-		} else {
-			vf := Reshape(v, geo.O, -1)
-			dwt = DotGeneral(vf, []int{1}, nil, Psub, []int{1}, nil)
+			return kernelGradient(vfull, P, geo.C, geo.k, geo.O)
 		}
-		dwt = Reshape(dwt, geo.O, geo.C, kk)
-		return Reshape(TransposeAllAxes(dwt, 2, 1, 0), geo.k, geo.k, geo.C, geo.O)
+		return kernelGradient(Reshape(v, geo.O, -1), Psub, geo.C, geo.k, geo.O)
 	}
 
 	dx = func(v *Node) *Node {
@@ -165,6 +160,18 @@ func (geo geometry) build(x, kernel *Node) (y *Node, dx, dw func(v *Node) *Node)
 		return cropImages(dxt, ql, geo.B, geo.H1, geo.W1, geo.H, geo.W)
 	}
 	return y, dx, dw
+}
+
+// kernelGradient returns a convolution's kernel gradient [k, k, C, O] from the output gradient v [O, n] and
+// the im2col matrix P [C·k², n] on the same n columns: dW = P·vᵀ, a product contracting over the long n axis.
+//
+// Why P on the left: a product's right operand with its contracting axis last is packed by the pure-Go
+// backend's generic (non-SIMD) routine, its left operand by an AVX-512 one. P is the larger of the two (k²·C
+// rows against O), so it goes left and only the smaller v takes the slow path.
+func kernelGradient(v, P *Node, c, k, o int) *Node {
+	dw := DotGeneral(P, []int{1}, nil, v, []int{1}, nil) // [C·k², O], row c·k²+t
+	dw = Reshape(dw, c, k*k, o)
+	return Reshape(TransposeAllAxes(dw, 1, 0, 2), k, k, c, o)
 }
 
 // worthCompacting decides whether to slice the im2col matrix down to the output positions before a matrix

@@ -72,15 +72,11 @@ func (geo geometry) buildStrided(x, kernel *Node) (y *Node, dx, dw func(v *Node)
 	}
 
 	dw = func(v *Node) *Node {
-		var dwt *Node // [O, K]
 		if compact {
-			dwt = DotGeneral(Reshape(v, geo.O, n), []int{1}, nil, Psub, []int{1}, nil)
-		} else {
-			vfull := padImages(Reshape(vgridOf(v), geo.O, geo.B*G), nl*G, nt*G)
-			dwt = DotGeneral(vfull, []int{1}, nil, P, []int{1}, nil)
+			return kernelGradient(Reshape(v, geo.O, n), Psub, geo.C, k, geo.O)
 		}
-		dwt = Reshape(dwt, geo.O, geo.C, kk)
-		return Reshape(TransposeAllAxes(dwt, 2, 1, 0), k, k, geo.C, geo.O)
+		vfull := padImages(Reshape(vgridOf(v), geo.O, geo.B*G), nl*G, nt*G)
+		return kernelGradient(vfull, P, geo.C, k, geo.O)
 	}
 
 	dx = func(v *Node) *Node {
