@@ -1,0 +1,214 @@
+package pretrained
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gomlx/compute-onnx/support/protos"
+	"google.golang.org/protobuf/proto"
+)
+
+// genOptions describe a torchvision-layout ResNet written as ONNX by the tests.
+type genOptions struct {
+	model   string // resnet18, resnet34 or resnet50
+	divisor int    // channels are torchvision's / divisor (16: 4…32 channels, a ~100 KB file)
+	folded  bool   // batch norms folded into the convolutions (torch.onnx.export in eval mode)
+	classes int
+	size    int // input side
+	seed    uint64
+	fp16    bool // store the weights as float16 (the reader refuses them)
+}
+
+// onnxGen writes a graph node by node, as torch.onnx.export lays out torchvision's ResNet: the same
+// operators, attributes and data flow, and initializers named like torch's parameters.
+type onnxGen struct {
+	g     *protos.GraphProto
+	rng   *rand.Rand
+	n     int
+	o     genOptions
+	names map[string]bool
+}
+
+// genResNet returns the bytes of an ONNX file holding the ResNet of o, with random weights.
+func genResNet(o genOptions) []byte {
+	return genResNetBlocks(o, map[string][]int{"resnet18": {2, 2, 2, 2}, "resnet34": {3, 4, 6, 3}, "resnet50": {3, 4, 6, 3}}[o.model])
+}
+
+// genResNetBlocks is genResNet with the given blocks per stage (bottlenecks for o.model "resnet50").
+func genResNetBlocks(o genOptions, blocks []int) []byte {
+	gen := &onnxGen{g: &protos.GraphProto{Name: "main_graph"}, rng: rand.New(rand.NewPCG(o.seed, 7)), o: o, names: map[string]bool{}}
+	g := gen.g
+	g.Input = []*protos.ValueInfoProto{valueInfo("input", []any{"batch", int64(3), int64(o.size), int64(o.size)})}
+	x := "input"
+	ch := func(c int) int { return c / o.divisor }
+	x = gen.convBN("conv1", "bn1", x, 3, ch(64), 7, 2)
+	x = gen.node("Relu", []string{x}, nil)
+	x = gen.node("MaxPool", []string{x}, []*protos.AttributeProto{ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1),
+		ints("strides", 2, 2), intAttr("ceil_mode", 0)})
+	bottleneck := o.model == "resnet50"
+	in := ch(64)
+	for s, n := range blocks {
+		width := ch(64 << s)
+		for b := range n {
+			stride := 1
+			if b == 0 && s > 0 {
+				stride = 2
+			}
+			p := fmt.Sprintf("layer%d.%d.", s+1, b)
+			var y string
+			out := width
+			if bottleneck {
+				out = 4 * width
+				y = gen.node("Relu", []string{gen.convBN(p+"conv1", p+"bn1", x, in, width, 1, 1)}, nil)
+				y = gen.node("Relu", []string{gen.convBN(p+"conv2", p+"bn2", y, width, width, 3, stride)}, nil)
+				y = gen.convBN(p+"conv3", p+"bn3", y, width, out, 1, 1)
+			} else {
+				y = gen.node("Relu", []string{gen.convBN(p+"conv1", p+"bn1", x, in, width, 3, stride)}, nil)
+				y = gen.convBN(p+"conv2", p+"bn2", y, width, width, 3, 1)
+			}
+			skip := x
+			if stride != 1 || in != out {
+				skip = gen.convBN(p+"downsample.0", p+"downsample.1", x, in, out, 1, stride)
+			}
+			x = gen.node("Relu", []string{gen.node("Add", []string{y, skip}, nil)}, nil)
+			in = out
+		}
+	}
+	x = gen.node("GlobalAveragePool", []string{x}, nil)
+	x = gen.node("Flatten", []string{x}, []*protos.AttributeProto{intAttr("axis", 1)})
+	gen.weight("fc.weight", []int{o.classes, in}, 1/math.Sqrt(float64(in)), 0)
+	gen.weight("fc.bias", []int{o.classes}, 0.1, 0)
+	x = gen.node("Gemm", []string{x, "fc.weight", "fc.bias"}, []*protos.AttributeProto{floatAttr("alpha", 1), floatAttr("beta", 1), intAttr("transB", 1)})
+	g.Output = []*protos.ValueInfoProto{valueInfo(x, []any{"batch", int64(o.classes)})}
+	return gen.marshal()
+}
+
+// genMLP returns an ONNX model that is not a ResNet: Flatten → Gemm → Relu → Gemm on 8×8 RGB images.
+func genMLP() []byte {
+	gen := &onnxGen{g: &protos.GraphProto{Name: "mlp"}, rng: rand.New(rand.NewPCG(1, 2)), names: map[string]bool{}}
+	gen.g.Input = []*protos.ValueInfoProto{valueInfo("input", []any{"batch", int64(3), int64(8), int64(8)})}
+	x := gen.node("Flatten", []string{"input"}, []*protos.AttributeProto{intAttr("axis", 1)})
+	gen.weight("fc1.weight", []int{16, 192}, 0.1, 0)
+	x = gen.node("Relu", []string{gen.node("Gemm", []string{x, "fc1.weight"}, []*protos.AttributeProto{intAttr("transB", 1)})}, nil)
+	gen.weight("fc2.weight", []int{4, 16}, 0.1, 0)
+	x = gen.node("Gemm", []string{x, "fc2.weight"}, []*protos.AttributeProto{intAttr("transB", 1)})
+	gen.g.Output = []*protos.ValueInfoProto{valueInfo(x, []any{"batch", int64(4)})}
+	return gen.marshal()
+}
+
+func (gen *onnxGen) marshal() []byte {
+	g := gen.g
+	m := &protos.ModelProto{IrVersion: 8, ProducerName: "gonbgpu-test", Graph: g,
+		OpsetImport: []*protos.OperatorSetIdProto{{Domain: "", Version: 13}}}
+	data, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
+// convBN adds a bias-free convolution and its batch norm (or, folded, a convolution with a bias) and
+// returns the output's name.
+func (gen *onnxGen) convBN(convName, bnName, x string, in, out, k, stride int) string {
+	attrs := []*protos.AttributeProto{ints("dilations", 1, 1), intAttr("group", 1), ints("kernel_shape", int64(k), int64(k)),
+		ints("pads", int64(k/2), int64(k/2), int64(k/2), int64(k/2)), ints("strides", int64(stride), int64(stride))}
+	w := convName + ".weight"
+	if gen.o.folded {
+		w = fmt.Sprintf("onnx::Conv_%d", 500+len(gen.g.Initializer)) // what the exporter calls folded weights
+	}
+	gen.weight(w, []int{out, in, k, k}, math.Sqrt(2/float64(in*k*k)), 0)
+	if gen.o.folded {
+		b := fmt.Sprintf("onnx::Conv_%d", 500+len(gen.g.Initializer))
+		gen.weight(b, []int{out}, 0.2, 0)
+		return gen.node("Conv", []string{x, w, b}, attrs)
+	}
+	y := gen.node("Conv", []string{x, w}, attrs)
+	gen.weight(bnName+".weight", []int{out}, 0.1, 0.5) // γ below 1 keeps activations (and logits) of order 1
+	gen.weight(bnName+".bias", []int{out}, 0.2, 0)
+	gen.weight(bnName+".running_mean", []int{out}, 0.2, 0)
+	gen.weightUniform(bnName+".running_var", []int{out}, 0.5, 1.5)
+	return gen.node("BatchNormalization", []string{y, bnName + ".weight", bnName + ".bias", bnName + ".running_mean", bnName + ".running_var"},
+		[]*protos.AttributeProto{floatAttr("epsilon", 1e-5), floatAttr("momentum", 0.9)})
+}
+
+// node appends a node and returns its (single) output.
+func (gen *onnxGen) node(op string, inputs []string, attrs []*protos.AttributeProto) string {
+	gen.n++
+	name := fmt.Sprintf("/%s_%d", op, gen.n)
+	out := fmt.Sprintf("/%s_%d_output_0", op, gen.n)
+	gen.g.Node = append(gen.g.Node, &protos.NodeProto{Name: name, OpType: op, Input: inputs, Output: []string{out}, Attribute: attrs})
+	return out
+}
+
+// weight adds a float32 initializer of normal values with the given std and mean.
+func (gen *onnxGen) weight(name string, dims []int, std, mean float64) {
+	vals := make([]float32, prod(dims))
+	for i := range vals {
+		vals[i] = float32(mean + std*gen.rng.NormFloat64())
+	}
+	gen.initializer(name, dims, vals)
+}
+
+func (gen *onnxGen) weightUniform(name string, dims []int, lo, hi float64) {
+	vals := make([]float32, prod(dims))
+	for i := range vals {
+		vals[i] = float32(lo + (hi-lo)*gen.rng.Float64())
+	}
+	gen.initializer(name, dims, vals)
+}
+
+func (gen *onnxGen) initializer(name string, dims []int, vals []float32) {
+	if gen.names[name] {
+		panic("duplicate initializer " + name)
+	}
+	gen.names[name] = true
+	raw := make([]byte, 4*len(vals))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
+	}
+	d := make([]int64, len(dims))
+	for i, v := range dims {
+		d[i] = int64(v)
+	}
+	dtype := protos.TensorProto_FLOAT
+	if gen.o.fp16 {
+		dtype, raw = protos.TensorProto_FLOAT16, raw[:2*len(vals)] // the values do not matter: the reader refuses the type
+	}
+	gen.g.Initializer = append(gen.g.Initializer, &protos.TensorProto{Name: name, Dims: d, DataType: int32(dtype), RawData: raw})
+}
+
+func prod(dims []int) int {
+	p := 1
+	for _, d := range dims {
+		p *= d
+	}
+	return p
+}
+
+func valueInfo(name string, dims []any) *protos.ValueInfoProto {
+	shape := &protos.TensorShapeProto{}
+	for _, d := range dims {
+		switch v := d.(type) {
+		case string:
+			shape.Dim = append(shape.Dim, &protos.TensorShapeProto_Dimension{Value: &protos.TensorShapeProto_Dimension_DimParam{DimParam: v}})
+		case int64:
+			shape.Dim = append(shape.Dim, &protos.TensorShapeProto_Dimension{Value: &protos.TensorShapeProto_Dimension_DimValue{DimValue: v}})
+		}
+	}
+	return &protos.ValueInfoProto{Name: name, Type: &protos.TypeProto{Value: &protos.TypeProto_TensorType{
+		TensorType: &protos.TypeProto_Tensor{ElemType: int32(protos.TensorProto_FLOAT), Shape: shape}}}}
+}
+
+func ints(name string, v ...int64) *protos.AttributeProto {
+	return &protos.AttributeProto{Name: name, Type: protos.AttributeProto_INTS, Ints: v}
+}
+
+func intAttr(name string, v int64) *protos.AttributeProto {
+	return &protos.AttributeProto{Name: name, Type: protos.AttributeProto_INT, I: v}
+}
+
+func floatAttr(name string, v float32) *protos.AttributeProto {
+	return &protos.AttributeProto{Name: name, Type: protos.AttributeProto_FLOAT, F: v}
+}
