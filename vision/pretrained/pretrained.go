@@ -361,7 +361,9 @@ func (w *Weights) describe() string {
 }
 
 // String describes the weights read.
-func (w *Weights) String() string { return fmt.Sprintf("%s from %s: %s", w.Model, w.File, w.describe()) }
+func (w *Weights) String() string {
+	return fmt.Sprintf("%s from %s: %s", w.Model, w.File, w.describe())
+}
 
 // Name describes the model, e.g. "resnet18-pretrained-frozen".
 func (m *Model) Name() string {

@@ -312,7 +312,7 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 	}
 	if b.freezeBackbone {
 		x = StopGradient(x)
-		head := scope.In("head").Scope() + model.ScopeSeparator
+		head := model.JoinPath(scope.Scope(), "head") + model.ScopeSeparator
 		for v := range scope.IterVariables() {
 			if !strings.HasPrefix(v.Path(), head) {
 				v.SetTrainable(false)
