@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/onnx-gomlx/onnx/parser"
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 	"github.com/gonbgpu/gonbgpu/vision/conv"
+	"github.com/gonbgpu/gonbgpu/internal/onnxtest"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
@@ -116,7 +117,7 @@ func TestLogitsMatchONNX(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			const size, classes = 32, 7
-			contents := genResNet(genOptions{model: tc.model, divisor: 16, folded: tc.folded, classes: classes, size: size, seed: 5})
+			contents := onnxtest.ResNet(onnxtest.Options{Model: tc.model, Divisor: 16, Folded: tc.folded, Classes: classes, Size: size, Seed: 5})
 			w, err := Parse("generated.onnx", contents)
 			if err != nil {
 				t.Fatal(err)
@@ -152,7 +153,7 @@ func TestLogitsMatchONNX(t *testing.T) {
 func TestGrayscaleAndNewHead(t *testing.T) {
 	b := testutil.GoBackend(t)
 	const size = 32
-	contents := genResNet(genOptions{model: "resnet18", divisor: 16, classes: 5, size: size, seed: 8})
+	contents := onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 5, Size: size, Seed: 8})
 	w, err := Parse("generated.onnx", contents)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestGrayscaleAndNewHead(t *testing.T) {
 // TestResize: InputSize resizes inside the model, so 28×28 images go through a model configured for 32.
 func TestResize(t *testing.T) {
 	b := testutil.GoBackend(t)
-	contents := genResNet(genOptions{model: "resnet18", divisor: 16, classes: 4, size: 32, seed: 2})
+	contents := onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 4, Size: 32, Seed: 2})
 	w, err := Parse("generated.onnx", contents)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func TestResize(t *testing.T) {
 // TestBadFiles: every bad file gets one error that names the file and what did not match; no panics.
 func TestBadFiles(t *testing.T) {
 	dir := t.TempDir()
-	good := genResNet(genOptions{model: "resnet18", divisor: 16, classes: 4, size: 32, seed: 1})
+	good := onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 4, Size: 32, Seed: 1})
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -256,11 +257,11 @@ func TestBadFiles(t *testing.T) {
 		}
 		return p
 	}
-	// A non-ResNet ONNX model: the generator's stem replaced by a Gemm classifier on the input.
-	mlp := genMLP()
+	// A non-ResNet ONNX model: a two-layer perceptron.
+	mlp := onnxtest.MLP()
 	// ResNet-101's layout ([3 4 23 3] bottlenecks) is a ResNet, but not one gonbgpu has.
-	r101 := genResNetBlocks(genOptions{model: "resnet50", divisor: 16, classes: 4, size: 32, seed: 1}, []int{3, 4, 23, 3})
-	fp16 := genResNet(genOptions{model: "resnet18", divisor: 16, classes: 4, size: 32, seed: 1, fp16: true})
+	r101 := onnxtest.ResNetBlocks(onnxtest.Options{Model: "resnet50", Divisor: 16, Classes: 4, Size: 32, Seed: 1}, []int{3, 4, 23, 3})
+	fp16 := onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 4, Size: 32, Seed: 1, FP16: true})
 	for _, tc := range []struct {
 		name, path string
 		opt        Options
@@ -299,10 +300,10 @@ func TestBadFiles(t *testing.T) {
 // FuzzParse: no input makes the reader panic (Parse would turn a panic into an error; this calls the
 // reader directly so that one shows up).
 func FuzzParse(f *testing.F) {
-	good := genResNet(genOptions{model: "resnet18", divisor: 32, classes: 3, size: 32, seed: 1})
+	good := onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 32, Classes: 3, Size: 32, Seed: 1})
 	f.Add(good)
 	f.Add(good[:len(good)/3])
-	f.Add(genMLP())
+	f.Add(onnxtest.MLP())
 	f.Add([]byte("\x08\x07\x12\x04test"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := parseONNX(data)

@@ -12,11 +12,13 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/augment"
 	"github.com/gonbgpu/gonbgpu/vision/data"
 	"github.com/gonbgpu/gonbgpu/vision/gradnorm"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
+	"github.com/gonbgpu/gonbgpu/vision/pretrained"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
 )
@@ -77,6 +79,16 @@ type Options struct {
 	Resume bool
 	// LogEvery records the batch loss every LogEvery steps in the history (0: off).
 	LogEvery int
+
+	// Pretrained is an ONNX file of a torchvision ResNet-18/34/50 (see package vision/pretrained) to
+	// fine-tune instead of training from scratch. The model comes from the file (Model, when set, must
+	// match it), with a new classifier for the dataset's classes and ImageNet's normalisation.
+	Pretrained string
+	// FreezeBackbone trains only the pretrained model's new classifier.
+	FreezeBackbone bool
+	// PretrainedSize is the side images are resized to inside a pretrained model (0: the size the file
+	// was exported with, usually 224; smaller is faster on a CPU).
+	PretrainedSize int
 }
 
 // Run is a prepared training run.
@@ -88,6 +100,8 @@ type Run struct {
 	Trainer  *trainer.Trainer
 	// Model builds the network being trained.
 	Model *resnet.Builder
+	// Pretrained is the imported model, when Options.Pretrained is set.
+	Pretrained *pretrained.Model
 	// TrainLoader and TestLoader serve the (normalised) images, one device's batch at a time.
 	TrainLoader, TestLoader *data.Loader
 	backend                 compute.Backend
@@ -126,6 +140,18 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		p.N(), deviceName(b, choice.Name), p.GlobalBatch, p.PerDevice, p.Why))
 
 	mean, std := trainSet.MeanStd()
+	var pm *pretrained.Model
+	if o.Pretrained != "" {
+		pm, err = pretrained.Load(o.Pretrained, pretrained.Options{Model: o.Model, NumClasses: len(trainSet.Classes),
+			Channels: trainSet.C, InputSize: o.PretrainedSize, FreezeBackbone: o.FreezeBackbone})
+		if err != nil {
+			return nil, err
+		}
+		r.Pretrained, o.Model, r.Options.Model = pm, pm.Model, pm.Model
+		mean, std = pm.Mean, pm.Std // the normalisation the weights were trained with
+		r.Lines = append(r.Lines, fmt.Sprintf("pretrained: %s; new %d-class head, images resized to %d×%d in the model, ImageNet normalisation%s",
+			pm.Weights, len(trainSet.Classes), pm.Options.InputSize, pm.Options.InputSize, map[bool]string{true: ", backbone frozen"}[o.FreezeBackbone]))
+	}
 	var aug *augment.Pipeline
 	if !o.NoAugment {
 		aug = Augmentation(trainSet.H)
@@ -152,6 +178,9 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		modelName(o), o.Epochs, o.Optimizer, o.LR, o.Schedule, augText))
 
 	mb := resnet.New(o.Model).Width(o.Width).Plain(o.Plain).NumClasses(len(trainSet.Classes))
+	if pm != nil {
+		mb = pm.Builder
+	}
 	if o.Precision == "bf16" {
 		mb = mb.ComputeDType(dtypes.BFloat16)
 	}
@@ -174,7 +203,29 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		return nil, err
 	}
 	r.Trainer = t
+	if pm != nil && !resumed(t.Store()) {
+		if err := pm.Apply(t.Store().Scope("/model")); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// resumed reports whether the store was restored from a checkpoint. Checkpoints load lazily (the
+// variables appear when the first graph asks for them), so this asks the store's loader for a variable
+// every model has, and puts the value it hands over (loaders hand each value out once) in the store.
+func resumed(store *model.Store) bool {
+	const probe = "/model/stem/conv/weights"
+	l := store.Loader()
+	if l == nil || store.GetVariable(probe) != nil {
+		return store.GetVariable(probe) != nil
+	}
+	value, found := l.LoadVariable(store, probe)
+	if !found || value == nil {
+		return false
+	}
+	_, err := store.CreateVariable(probe, value)
+	return err == nil
 }
 
 // SampleBatch returns the first test batch, normalised as the model sees it: a fixed batch on which to
@@ -209,6 +260,12 @@ func deviceName(b compute.Backend, backendName string) string {
 // modelName is the model's full name, e.g. "resnet20-plain-w0.5".
 func modelName(o Options) string {
 	n := o.Model
+	if o.Pretrained != "" {
+		n += "-pretrained"
+		if o.FreezeBackbone {
+			n += "-frozen"
+		}
+	}
 	if o.Plain {
 		n += "-plain"
 	}
@@ -240,13 +297,22 @@ func (o *Options) defaults(b compute.Backend) error {
 	if !valid {
 		return fmt.Errorf("unknown dataset %q: want one of %v", o.Dataset, Datasets)
 	}
-	if o.Model == "" {
+	if o.Pretrained == "" && (o.FreezeBackbone || o.PretrainedSize != 0) {
+		return fmt.Errorf("--freeze-backbone and --pretrained-size need --pretrained FILE.onnx")
+	}
+	if o.Pretrained != "" && (o.Width != 0 && o.Width != 1 || o.Plain) {
+		return fmt.Errorf("--width and --plain do not apply to --pretrained %s: the architecture comes from the file", o.Pretrained)
+	}
+	if o.PretrainedSize < 0 {
+		return fmt.Errorf("--pretrained-size must be positive, got %d", o.PretrainedSize)
+	}
+	if o.Model == "" && o.Pretrained == "" {
 		o.Model = "resnet18"
 		if gpu.IsPureGo(b) {
 			o.Model = "resnet20"
 		}
 	}
-	if !resnet.IsValidModel(o.Model) {
+	if o.Model != "" && !resnet.IsValidModel(o.Model) {
 		return fmt.Errorf("unknown model %q: want one of %v", o.Model, resnet.Models())
 	}
 	if o.Width == 0 {

@@ -1,4 +1,8 @@
-package pretrained
+// Package onnxtest writes torchvision-layout ResNets (and a model that is not one) as ONNX files, with
+// random weights, for the tests of package vision/pretrained and of its users: the same operators,
+// attributes, data flow and initializer names as torch.onnx.export gives for torchvision's ResNets, at any
+// width, so test models stay small.
+package onnxtest
 
 import (
 	"encoding/binary"
@@ -10,15 +14,15 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// genOptions describe a torchvision-layout ResNet written as ONNX by the tests.
-type genOptions struct {
-	model   string // resnet18, resnet34 or resnet50
-	divisor int    // channels are torchvision's / divisor (16: 4…32 channels, a ~100 KB file)
-	folded  bool   // batch norms folded into the convolutions (torch.onnx.export in eval mode)
-	classes int
-	size    int // input side
-	seed    uint64
-	fp16    bool // store the weights as float16 (the reader refuses them)
+// Options describe a torchvision-layout ResNet written as ONNX by the tests.
+type Options struct {
+	Model   string // resnet18, resnet34 or resnet50
+	Divisor int    // channels are torchvision's / divisor (16: 4…32 channels, a ~100 KB file)
+	Folded  bool   // batch norms folded into the convolutions (torch.onnx.export in eval mode)
+	Classes int
+	Size    int // input side
+	Seed    uint64
+	FP16    bool // store the weights as float16 (the reader refuses them)
 }
 
 // onnxGen writes a graph node by node, as torch.onnx.export lays out torchvision's ResNet: the same
@@ -27,27 +31,27 @@ type onnxGen struct {
 	g     *protos.GraphProto
 	rng   *rand.Rand
 	n     int
-	o     genOptions
+	o     Options
 	names map[string]bool
 }
 
-// genResNet returns the bytes of an ONNX file holding the ResNet of o, with random weights.
-func genResNet(o genOptions) []byte {
-	return genResNetBlocks(o, map[string][]int{"resnet18": {2, 2, 2, 2}, "resnet34": {3, 4, 6, 3}, "resnet50": {3, 4, 6, 3}}[o.model])
+// ResNet returns the bytes of an ONNX file holding the ResNet of o, with random weights.
+func ResNet(o Options) []byte {
+	return ResNetBlocks(o, map[string][]int{"resnet18": {2, 2, 2, 2}, "resnet34": {3, 4, 6, 3}, "resnet50": {3, 4, 6, 3}}[o.Model])
 }
 
-// genResNetBlocks is genResNet with the given blocks per stage (bottlenecks for o.model "resnet50").
-func genResNetBlocks(o genOptions, blocks []int) []byte {
-	gen := &onnxGen{g: &protos.GraphProto{Name: "main_graph"}, rng: rand.New(rand.NewPCG(o.seed, 7)), o: o, names: map[string]bool{}}
+// ResNetBlocks is ResNet with the given blocks per stage (bottlenecks for o.Model "resnet50").
+func ResNetBlocks(o Options, blocks []int) []byte {
+	gen := &onnxGen{g: &protos.GraphProto{Name: "main_graph"}, rng: rand.New(rand.NewPCG(o.Seed, 7)), o: o, names: map[string]bool{}}
 	g := gen.g
-	g.Input = []*protos.ValueInfoProto{valueInfo("input", []any{"batch", int64(3), int64(o.size), int64(o.size)})}
+	g.Input = []*protos.ValueInfoProto{valueInfo("input", []any{"batch", int64(3), int64(o.Size), int64(o.Size)})}
 	x := "input"
-	ch := func(c int) int { return c / o.divisor }
+	ch := func(c int) int { return c / o.Divisor }
 	x = gen.convBN("conv1", "bn1", x, 3, ch(64), 7, 2)
 	x = gen.node("Relu", []string{x}, nil)
 	x = gen.node("MaxPool", []string{x}, []*protos.AttributeProto{ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1),
 		ints("strides", 2, 2), intAttr("ceil_mode", 0)})
-	bottleneck := o.model == "resnet50"
+	bottleneck := o.Model == "resnet50"
 	in := ch(64)
 	for s, n := range blocks {
 		width := ch(64 << s)
@@ -78,15 +82,15 @@ func genResNetBlocks(o genOptions, blocks []int) []byte {
 	}
 	x = gen.node("GlobalAveragePool", []string{x}, nil)
 	x = gen.node("Flatten", []string{x}, []*protos.AttributeProto{intAttr("axis", 1)})
-	gen.weight("fc.weight", []int{o.classes, in}, 1/math.Sqrt(float64(in)), 0)
-	gen.weight("fc.bias", []int{o.classes}, 0.1, 0)
+	gen.weight("fc.weight", []int{o.Classes, in}, 1/math.Sqrt(float64(in)), 0)
+	gen.weight("fc.bias", []int{o.Classes}, 0.1, 0)
 	x = gen.node("Gemm", []string{x, "fc.weight", "fc.bias"}, []*protos.AttributeProto{floatAttr("alpha", 1), floatAttr("beta", 1), intAttr("transB", 1)})
-	g.Output = []*protos.ValueInfoProto{valueInfo(x, []any{"batch", int64(o.classes)})}
+	g.Output = []*protos.ValueInfoProto{valueInfo(x, []any{"batch", int64(o.Classes)})}
 	return gen.marshal()
 }
 
-// genMLP returns an ONNX model that is not a ResNet: Flatten → Gemm → Relu → Gemm on 8×8 RGB images.
-func genMLP() []byte {
+// MLP returns an ONNX model that is not a ResNet: Flatten → Gemm → Relu → Gemm on 8×8 RGB images.
+func MLP() []byte {
 	gen := &onnxGen{g: &protos.GraphProto{Name: "mlp"}, rng: rand.New(rand.NewPCG(1, 2)), names: map[string]bool{}}
 	gen.g.Input = []*protos.ValueInfoProto{valueInfo("input", []any{"batch", int64(3), int64(8), int64(8)})}
 	x := gen.node("Flatten", []string{"input"}, []*protos.AttributeProto{intAttr("axis", 1)})
@@ -115,11 +119,11 @@ func (gen *onnxGen) convBN(convName, bnName, x string, in, out, k, stride int) s
 	attrs := []*protos.AttributeProto{ints("dilations", 1, 1), intAttr("group", 1), ints("kernel_shape", int64(k), int64(k)),
 		ints("pads", int64(k/2), int64(k/2), int64(k/2), int64(k/2)), ints("strides", int64(stride), int64(stride))}
 	w := convName + ".weight"
-	if gen.o.folded {
+	if gen.o.Folded {
 		w = fmt.Sprintf("onnx::Conv_%d", 500+len(gen.g.Initializer)) // what the exporter calls folded weights
 	}
 	gen.weight(w, []int{out, in, k, k}, math.Sqrt(2/float64(in*k*k)), 0)
-	if gen.o.folded {
+	if gen.o.Folded {
 		b := fmt.Sprintf("onnx::Conv_%d", 500+len(gen.g.Initializer))
 		gen.weight(b, []int{out}, 0.2, 0)
 		return gen.node("Conv", []string{x, w, b}, attrs)
@@ -173,7 +177,7 @@ func (gen *onnxGen) initializer(name string, dims []int, vals []float32) {
 		d[i] = int64(v)
 	}
 	dtype := protos.TensorProto_FLOAT
-	if gen.o.fp16 {
+	if gen.o.FP16 {
 		dtype, raw = protos.TensorProto_FLOAT16, raw[:2*len(vals)] // the values do not matter: the reader refuses the type
 	}
 	gen.g.Initializer = append(gen.g.Initializer, &protos.TensorProto{Name: name, Dims: d, DataType: int32(dtype), RawData: raw})
