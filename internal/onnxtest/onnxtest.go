@@ -23,6 +23,9 @@ type Options struct {
 	Size    int // input side
 	Seed    uint64
 	FP16    bool // store the weights as float16 (the reader refuses them)
+	// MatMulHead ends the model as other exporters do: ReduceMean over axes 2, 3 given as an input
+	// (opset 18) and MatMul + Add for the classifier, instead of GlobalAveragePool, Flatten and Gemm.
+	MatMulHead bool
 }
 
 // onnxGen writes a graph node by node, as torch.onnx.export lays out torchvision's ResNet: the same
@@ -80,13 +83,26 @@ func ResNetBlocks(o Options, blocks []int) []byte {
 			in = out
 		}
 	}
-	x = gen.node("GlobalAveragePool", []string{x}, nil)
-	x = gen.node("Flatten", []string{x}, []*protos.AttributeProto{intAttr("axis", 1)})
-	gen.weight("fc.weight", []int{o.Classes, in}, 1/math.Sqrt(float64(in)), 0)
-	gen.weight("fc.bias", []int{o.Classes}, 0.1, 0)
-	x = gen.node("Gemm", []string{x, "fc.weight", "fc.bias"}, []*protos.AttributeProto{floatAttr("alpha", 1), floatAttr("beta", 1), intAttr("transB", 1)})
+	opset := int64(13)
+	if o.MatMulHead {
+		opset = 18
+		raw := make([]byte, 16)
+		binary.LittleEndian.PutUint64(raw, 2)
+		binary.LittleEndian.PutUint64(raw[8:], 3)
+		g.Initializer = append(g.Initializer, &protos.TensorProto{Name: "axes", Dims: []int64{2}, DataType: int32(protos.TensorProto_INT64), RawData: raw})
+		x = gen.node("ReduceMean", []string{x, "axes"}, []*protos.AttributeProto{intAttr("keepdims", 0)})
+		gen.weight("fc.weight_t", []int{in, o.Classes}, 1/math.Sqrt(float64(in)), 0)
+		gen.weight("fc.bias", []int{o.Classes}, 0.1, 0)
+		x = gen.node("Add", []string{gen.node("MatMul", []string{x, "fc.weight_t"}, nil), "fc.bias"}, nil)
+	} else {
+		x = gen.node("GlobalAveragePool", []string{x}, nil)
+		x = gen.node("Flatten", []string{x}, []*protos.AttributeProto{intAttr("axis", 1)})
+		gen.weight("fc.weight", []int{o.Classes, in}, 1/math.Sqrt(float64(in)), 0)
+		gen.weight("fc.bias", []int{o.Classes}, 0.1, 0)
+		x = gen.node("Gemm", []string{x, "fc.weight", "fc.bias"}, []*protos.AttributeProto{floatAttr("alpha", 1), floatAttr("beta", 1), intAttr("transB", 1)})
+	}
 	g.Output = []*protos.ValueInfoProto{valueInfo(x, []any{"batch", int64(o.Classes)})}
-	return gen.marshal()
+	return gen.marshal(opset)
 }
 
 // MLP returns an ONNX model that is not a ResNet: Flatten → Gemm → Relu → Gemm on 8×8 RGB images.
@@ -99,13 +115,13 @@ func MLP() []byte {
 	gen.weight("fc2.weight", []int{4, 16}, 0.1, 0)
 	x = gen.node("Gemm", []string{x, "fc2.weight"}, []*protos.AttributeProto{intAttr("transB", 1)})
 	gen.g.Output = []*protos.ValueInfoProto{valueInfo(x, []any{"batch", int64(4)})}
-	return gen.marshal()
+	return gen.marshal(13)
 }
 
-func (gen *onnxGen) marshal() []byte {
+func (gen *onnxGen) marshal(opset int64) []byte {
 	g := gen.g
 	m := &protos.ModelProto{IrVersion: 8, ProducerName: "gonbgpu-test", Graph: g,
-		OpsetImport: []*protos.OperatorSetIdProto{{Domain: "", Version: 13}}}
+		OpsetImport: []*protos.OperatorSetIdProto{{Domain: "", Version: opset}}}
 	data, err := proto.Marshal(m)
 	if err != nil {
 		panic(err)

@@ -163,7 +163,7 @@ func findResNet(g *protos.GraphProto) (*resnetGraph, error) {
 	x := pool.GetOutput()[0]
 	for {
 		cons := r.consumers[x]
-		if len(cons) == 1 && isGlobalPool(cons[0]) {
+		if len(cons) == 1 && r.isGlobalPool(cons[0]) {
 			x = cons[0].GetOutput()[0]
 			break
 		}
@@ -189,26 +189,42 @@ func findResNet(g *protos.GraphProto) (*resnetGraph, error) {
 			return nil, err
 		}
 	}
-	if next.GetOpType() != "Gemm" || len(next.GetInput()) < 2 {
+	switch {
+	case next.GetOpType() == "Gemm" && len(next.GetInput()) >= 2:
+		if attrFloat(next, "alpha", 1) != 1 || attrFloat(next, "beta", 1) != 1 || attrInt(next, "transA", 0) != 0 {
+			return nil, fmt.Errorf("the classifier Gemm %q has alpha, beta or transA other than torch's Linear (1, 1, 0)", next.GetName())
+		}
+		if rg.fcW, err = r.tensor(next.GetInput()[1], 2); err != nil {
+			return nil, fmt.Errorf("the classifier's weights: %w", err)
+		}
+		if attrInt(next, "transB", 0) == 0 { // stored [features, classes]: make it torch's [classes, features]
+			rg.fcW = rg.fcW.transpose2()
+		}
+		if len(next.GetInput()) > 2 && next.GetInput()[2] != "" {
+			if rg.fcB, err = r.tensor(next.GetInput()[2], 1); err != nil {
+				return nil, fmt.Errorf("the classifier's bias: %w", err)
+			}
+		}
+	case next.GetOpType() == "MatMul" && len(next.GetInput()) == 2 && next.GetInput()[0] == x: // x·W [+ b]
+		if rg.fcW, err = r.tensor(next.GetInput()[1], 2); err != nil {
+			return nil, fmt.Errorf("the classifier's weights: %w", err)
+		}
+		rg.fcW = rg.fcW.transpose2()
+		if cons := r.consumers[next.GetOutput()[0]]; len(cons) == 1 && cons[0].GetOpType() == "Add" {
+			for _, in := range cons[0].GetInput() {
+				if in != next.GetOutput()[0] {
+					if rg.fcB, err = r.tensor(in, 1); err != nil {
+						return nil, fmt.Errorf("the classifier's bias: %w", err)
+					}
+				}
+			}
+		}
+	default:
 		return nil, fmt.Errorf("the pooled features go to %s %q; torchvision's ResNet ends with a Gemm (its fc layer)", next.GetOpType(), next.GetName())
 	}
-	if attrFloat(next, "alpha", 1) != 1 || attrFloat(next, "beta", 1) != 1 || attrInt(next, "transA", 0) != 0 {
-		return nil, fmt.Errorf("the classifier Gemm %q has alpha, beta or transA other than torch's Linear (1, 1, 0)", next.GetName())
-	}
-	if rg.fcW, err = r.tensor(next.GetInput()[1], 2); err != nil {
-		return nil, fmt.Errorf("the classifier's weights: %w", err)
-	}
-	if attrInt(next, "transB", 0) == 0 { // stored [features, classes]: make it torch's [classes, features]
-		rg.fcW = rg.fcW.transpose2()
-	}
 	rg.numClasses = rg.fcW.dims[0]
-	if len(next.GetInput()) > 2 && next.GetInput()[2] != "" {
-		if rg.fcB, err = r.tensor(next.GetInput()[2], 1); err != nil {
-			return nil, fmt.Errorf("the classifier's bias: %w", err)
-		}
-		if rg.fcB.dims[0] != rg.numClasses {
-			return nil, fmt.Errorf("the classifier's bias has %d values for %d classes", rg.fcB.dims[0], rg.numClasses)
-		}
+	if rg.fcB != nil && rg.fcB.dims[0] != rg.numClasses {
+		return nil, fmt.Errorf("the classifier's bias has %d values for %d classes", rg.fcB.dims[0], rg.numClasses)
 	}
 	return rg, nil
 }
@@ -464,12 +480,23 @@ func (t *tensorF32) transpose2() *tensorF32 {
 	return out
 }
 
-func isGlobalPool(n *protos.NodeProto) bool {
+// isGlobalPool reports whether n averages over the spatial axes: GlobalAveragePool, or ReduceMean over
+// axes 2 and 3 (an attribute before opset 18, a constant input since).
+func (r *onnxReader) isGlobalPool(n *protos.NodeProto) bool {
 	switch n.GetOpType() {
 	case "GlobalAveragePool":
 		return true
-	case "ReduceMean": // axes as an attribute (opset < 18); keepdims either way
-		return slices.Equal(attrInts(n, "axes"), []int64{2, 3}) || slices.Equal(attrInts(n, "axes"), []int64{-2, -1})
+	case "ReduceMean":
+		axes := attrInts(n, "axes")
+		if len(n.GetInput()) > 1 {
+			if t, ok := r.consts[n.GetInput()[1]]; ok && len(t.GetRawData()) == 16 && t.GetDataType() == int32(protos.TensorProto_INT64) {
+				raw := t.GetRawData()
+				axes = []int64{int64(binary.LittleEndian.Uint64(raw)), int64(binary.LittleEndian.Uint64(raw[8:]))}
+			} else if ok {
+				axes = t.GetInt64Data()
+			}
+		}
+		return slices.Equal(axes, []int64{2, 3}) || slices.Equal(axes, []int64{-2, -1})
 	}
 	return false
 }

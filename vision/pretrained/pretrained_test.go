@@ -15,9 +15,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/onnx-gomlx/onnx/parser"
+	"github.com/gonbgpu/gonbgpu/internal/onnxtest"
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 	"github.com/gonbgpu/gonbgpu/vision/conv"
-	"github.com/gonbgpu/gonbgpu/internal/onnxtest"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
@@ -108,16 +108,20 @@ func stdDev(a []float32) float64 {
 func TestLogitsMatchONNX(t *testing.T) {
 	b := testutil.GoBackend(t)
 	for _, tc := range []struct {
-		model  string
-		folded bool
-	}{{"resnet18", false}, {"resnet18", true}, {"resnet34", true}, {"resnet50", false}, {"resnet50", true}} {
+		model          string
+		folded, matMul bool
+	}{{"resnet18", false, false}, {"resnet18", true, false}, {"resnet18", false, true}, {"resnet34", true, false},
+		{"resnet50", false, false}, {"resnet50", true, false}} {
 		name := tc.model
 		if tc.folded {
 			name += "-folded"
 		}
+		if tc.matMul {
+			name += "-matmul-head"
+		}
 		t.Run(name, func(t *testing.T) {
 			const size, classes = 32, 7
-			contents := onnxtest.ResNet(onnxtest.Options{Model: tc.model, Divisor: 16, Folded: tc.folded, Classes: classes, Size: size, Seed: 5})
+			contents := onnxtest.ResNet(onnxtest.Options{Model: tc.model, Divisor: 16, Folded: tc.folded, Classes: classes, Size: size, Seed: 5, MatMulHead: tc.matMul})
 			w, err := Parse("generated.onnx", contents)
 			if err != nil {
 				t.Fatal(err)
