@@ -89,6 +89,9 @@ type Options struct {
 	// PretrainedSize is the side images are resized to inside a pretrained model (0: the size the file
 	// was exported with, usually 224; smaller is faster on a CPU).
 	PretrainedSize int
+	// FromScratch, with Pretrained, trains the same network (architecture, input size, normalisation)
+	// from random weights: the baseline a fine-tuning is compared with.
+	FromScratch bool
 }
 
 // Run is a prepared training run.
@@ -149,8 +152,14 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		}
 		r.Pretrained, o.Model, r.Options.Model = pm, pm.Model, pm.Model
 		mean, std = pm.Mean, pm.Std // the normalisation the weights were trained with
-		r.Lines = append(r.Lines, fmt.Sprintf("pretrained: %s; new %d-class head, images resized to %d×%d in the model, ImageNet normalisation%s",
-			pm.Weights, len(trainSet.Classes), pm.Options.InputSize, pm.Options.InputSize, map[bool]string{true: ", backbone frozen"}[o.FreezeBackbone]))
+		if o.FromScratch {
+			pm.Builder.FrozenBatchNorm(false) // random weights: ordinary batch norms
+			r.Lines = append(r.Lines, fmt.Sprintf("model:    %s's network from scratch (random weights), images resized to %d×%d in the model, ImageNet normalisation",
+				o.Pretrained, pm.Options.InputSize, pm.Options.InputSize))
+		} else {
+			r.Lines = append(r.Lines, fmt.Sprintf("pretrained: %s; new %d-class head, images resized to %d×%d in the model, ImageNet normalisation%s",
+				pm.Weights, len(trainSet.Classes), pm.Options.InputSize, pm.Options.InputSize, map[bool]string{true: ", backbone frozen"}[o.FreezeBackbone]))
+		}
 	}
 	var aug *augment.Pipeline
 	if !o.NoAugment {
@@ -203,7 +212,7 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		return nil, err
 	}
 	r.Trainer = t
-	if pm != nil && !resumed(t.Store()) {
+	if pm != nil && !o.FromScratch && !resumed(t.Store()) {
 		if err := pm.Apply(t.Store().Scope("/model")); err != nil {
 			return nil, err
 		}
@@ -260,7 +269,9 @@ func deviceName(b compute.Backend, backendName string) string {
 // modelName is the model's full name, e.g. "resnet20-plain-w0.5".
 func modelName(o Options) string {
 	n := o.Model
-	if o.Pretrained != "" {
+	if o.Pretrained != "" && o.FromScratch {
+		n += "-imagenet-scratch"
+	} else if o.Pretrained != "" {
 		n += "-pretrained"
 		if o.FreezeBackbone {
 			n += "-frozen"
@@ -297,8 +308,11 @@ func (o *Options) defaults(b compute.Backend) error {
 	if !valid {
 		return fmt.Errorf("unknown dataset %q: want one of %v", o.Dataset, Datasets)
 	}
-	if o.Pretrained == "" && (o.FreezeBackbone || o.PretrainedSize != 0) {
-		return fmt.Errorf("--freeze-backbone and --pretrained-size need --pretrained FILE.onnx")
+	if o.Pretrained == "" && (o.FreezeBackbone || o.PretrainedSize != 0 || o.FromScratch) {
+		return fmt.Errorf("--freeze-backbone, --pretrained-size and FromScratch need --pretrained FILE.onnx")
+	}
+	if o.FromScratch && o.FreezeBackbone {
+		return fmt.Errorf("FromScratch trains every layer: it does not go with --freeze-backbone")
 	}
 	if o.Pretrained != "" && (o.Width != 0 && o.Width != 1 || o.Plain) {
 		return fmt.Errorf("--width and --plain do not apply to --pretrained %s: the architecture comes from the file", o.Pretrained)

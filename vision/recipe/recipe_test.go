@@ -235,7 +235,7 @@ func TestPretrainedOptionErrors(t *testing.T) {
 	}
 	folder := func(o Options) Options { o.Dataset, o.Data, o.Epochs, o.Batch = "folder", dir, 1, 4; return o }
 	for want, o := range map[string]Options{
-		"need --pretrained":                folder(Options{FreezeBackbone: true}),
+		"need --pretrained FILE.onnx":      folder(Options{FreezeBackbone: true}),
 		"do not apply to --pretrained":     folder(Options{Pretrained: file, Width: 0.5}),
 		"holds a resnet18":                 folder(Options{Pretrained: file, Model: "resnet50"}),
 		bad + ": not a torchvision ResNet": folder(Options{Pretrained: bad}),
@@ -245,5 +245,42 @@ func TestPretrainedOptionErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: want an error containing %q, got %v", o, want, err)
 		}
+	}
+}
+
+// TestPretrainedFromScratch: FromScratch trains the file's network (ImageNet stem, same size and
+// normalisation) from random weights, with ordinary (not frozen) batch norms even for a folded file.
+func TestPretrainedFromScratch(t *testing.T) {
+	dir := twoClassFolder(t, 10)
+	file := filepath.Join(t.TempDir(), "resnet18.onnx")
+	if err := os.WriteFile(file, onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Folded: true, Classes: 1000, Size: 32, Seed: 3}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Pretrained: file, FromScratch: true,
+		PretrainedSize: 32, Epochs: 1, Batch: 8, Optimizer: "adam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined := strings.Join(r.Lines, "\n"); !strings.Contains(joined, "resnet18-imagenet-scratch") || !strings.Contains(joined, "from scratch") {
+		t.Errorf("summary:\n%s", joined)
+	}
+	if n := r.Trainer.Store().Scope("/model").NumVariables(); n != 0 {
+		t.Errorf("%d variables set before training: the file's weights were applied", n)
+	}
+	r.Trainer.Log = io.Discard
+	if _, err := r.Trainer.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := values(r.Trainer.Store())
+	if w := after["/model/stem/conv/weights"]; len(w) != 7*7*3*4 {
+		t.Errorf("stem kernel has %d values, want the ImageNet stem's 7·7·3·4", len(w))
+	}
+	mean := after["/model/stage1/block0/bn1/batch_normalization/mean"]
+	if len(mean) == 0 || slices.Max(mean) == 0 && slices.Min(mean) == 0 {
+		t.Errorf("batch-norm averages were not updated: frozen batch norms from scratch")
+	}
+	if _, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, Pretrained: file, FromScratch: true, FreezeBackbone: true}); err == nil ||
+		!strings.Contains(err.Error(), "does not go with --freeze-backbone") {
+		t.Errorf("FromScratch with FreezeBackbone: %v", err)
 	}
 }
