@@ -220,21 +220,10 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	return r, nil
 }
 
-// resumed reports whether the store was restored from a checkpoint. Checkpoints load lazily (the
-// variables appear when the first graph asks for them), so this asks the store's loader for a variable
-// every model has, and puts the value it hands over (loaders hand each value out once) in the store.
+// resumed reports whether the store was restored from a checkpoint: checkpoints load lazily, and
+// Store.GetVariable asks the checkpoint for a variable every model has.
 func resumed(store *model.Store) bool {
-	const probe = "/model/stem/conv/weights"
-	l := store.Loader()
-	if l == nil || store.GetVariable(probe) != nil {
-		return store.GetVariable(probe) != nil
-	}
-	value, found := l.LoadVariable(store, probe)
-	if !found || value == nil {
-		return false
-	}
-	_, err := store.CreateVariable(probe, value)
-	return err == nil
+	return store.GetVariable("/model/stem/conv/weights") != nil
 }
 
 // SampleBatch returns the first test batch, normalised as the model sees it: a fixed batch on which to
