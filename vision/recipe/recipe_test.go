@@ -169,6 +169,9 @@ func TestPretrained(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
 			o := Options{Dataset: "folder", Data: dir, ImageSize: 16, Pretrained: file, FreezeBackbone: freeze,
 				PretrainedSize: 32, Epochs: 1, Batch: 8, Optimizer: "adam", Out: out}
+			if freeze {
+				o.Optimizer = "sgd" // with weight decay, which must not touch the frozen weights either
+			}
 			r, err := Prepare(gpu.Backend(), o)
 			if err != nil {
 				t.Fatal(err)

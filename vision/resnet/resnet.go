@@ -2,7 +2,9 @@
 // ResNet-18/34 (basic blocks) and ResNet-50 (bottleneck blocks) with the small-image stem d2l uses (one 3×3
 // stride-1 convolution, no max-pool), the CIFAR ResNet-20/32/56 of He et al. (3 stages of 16/32/64 channels,
 // 3/5/9 basic blocks each), a width multiplier, and "plain" twins of each: the same layers without the skip
-// connections, for the vanishing-gradient chapter.
+// connections, for the vanishing-gradient chapter. Builder.ImageNetStem gives ResNet-18/34/50 torchvision's
+// ImageNet stem instead (7×7 stride-2 convolution and max-pool), whose weights package vision/pretrained
+// imports.
 //
 //	logits := resnet.New("resnet20").Width(0.5).Plain(true).NumClasses(10).Build(scope, images)
 //
@@ -18,7 +20,7 @@
 // Every layer has its own scope, so that per-layer statistics (e.g. gradient norms) can be grouped by the
 // path prefix of the variables. Under the scope given to Build:
 //
-//	stem/conv/weights                            the first 3×3 convolution
+//	stem/conv/weights                            the first 3×3 (ImageNet stem: 7×7) convolution
 //	stem/bn/batch_normalization/{scale,offset,…} its batch norm
 //	stage<s>/block<b>/conv<i>/weights            the i-th convolution (1-based) of block b (0-based) of
 //	stage<s>/block<b>/bn<i>/batch_normalization/…   stage s (1-based), and its batch norm;
