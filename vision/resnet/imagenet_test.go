@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors/images"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
@@ -205,5 +206,41 @@ func TestFrozenBatchNorm(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxPoolSeparable: the pure-Go stem max-pool (separable, slices and maxima) equals GoMLX's MaxPool
+// (3×3, stride 2, padding 1) on non-negative inputs of odd and even sizes, in value and gradient.
+func TestMaxPoolSeparable(t *testing.T) {
+	b := goBackend(t)
+	rng := rand.New(rand.NewPCG(8, 9))
+	for _, dims := range [][]int{{2, 3, 8, 6}, {3, 2, 7, 9}, {1, 1, 1, 2}} {
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
+		tensors.MutableFlatData(x, func(flat []float32) {
+			for i := range flat {
+				flat[i] = float32(0.01 + rng.Float64()) // positive: no ties, as after a ReLU away from 0
+			}
+		})
+		outs, err := model.CallOnceN(b, model.NewStore(), func(_ *model.Scope, x *Node) []*Node {
+			// x as CNHW [C, B, H, W]: spatial axes 2, 3.
+			want := MaxPool(x).ChannelsAxis(images.ChannelsFirst).Window(3).Strides(2).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
+			got := maxPoolSeparable(maxPoolSeparable(x, 2), 3)
+			weights := Iota(x.Graph(), want.Shape(), 3)
+			gradWant := Gradient(ReduceAllSum(Mul(want, weights)), x)[0]
+			gradGot := Gradient(ReduceAllSum(Mul(got, weights)), x)[0]
+			return []*Node{want, got, gradWant, gradGot}
+		}, x)
+		if err != nil {
+			t.Fatalf("%v: %+v", dims, err)
+		}
+		if !outs[0].Shape().Equal(outs[1].Shape()) {
+			t.Fatalf("%v: shape %s, want %s", dims, outs[1].Shape(), outs[0].Shape())
+		}
+		if d := maxAbsDiff(tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])); d != 0 {
+			t.Errorf("%v: values differ by %g", dims, d)
+		}
+		if d := maxAbsDiff(tensors.MustCopyFlatData[float32](outs[2]), tensors.MustCopyFlatData[float32](outs[3])); d > 1e-6 {
+			t.Errorf("%v: gradients differ by %g", dims, d)
+		}
 	}
 }
