@@ -222,13 +222,16 @@ func TestMaxPoolSeparable(t *testing.T) {
 			}
 		})
 		outs, err := model.CallOnceN(b, model.NewStore(), func(_ *model.Scope, x *Node) []*Node {
-			// x as CNHW [C, B, H, W]: spatial axes 2, 3.
+			// x as CNHW [C, B, H, W] (spatial axes 2, 3) and as NHWC (axes 1, 2): the layouts net.maxPool
+			// pools on XLA, against the separable form of the pure-Go backend.
 			want := MaxPool(x).ChannelsAxis(images.ChannelsFirst).Window(3).Strides(2).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
 			got := maxPoolSeparable(maxPoolSeparable(x, 2), 3)
 			weights := Iota(x.Graph(), want.Shape(), 3)
 			gradWant := Gradient(ReduceAllSum(Mul(want, weights)), x)[0]
 			gradGot := Gradient(ReduceAllSum(Mul(got, weights)), x)[0]
-			return []*Node{want, got, gradWant, gradGot}
+			wantNHWC := MaxPool(x).Window(3).Strides(2).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
+			gotNHWC := maxPoolSeparable(maxPoolSeparable(x, 1), 2)
+			return []*Node{want, got, gradWant, gradGot, wantNHWC, gotNHWC}
 		}, x)
 		if err != nil {
 			t.Fatalf("%v: %+v", dims, err)
@@ -241,6 +244,9 @@ func TestMaxPoolSeparable(t *testing.T) {
 		}
 		if d := maxAbsDiff(tensors.MustCopyFlatData[float32](outs[2]), tensors.MustCopyFlatData[float32](outs[3])); d > 1e-6 {
 			t.Errorf("%v: gradients differ by %g", dims, d)
+		}
+		if d := maxAbsDiff(tensors.MustCopyFlatData[float32](outs[4]), tensors.MustCopyFlatData[float32](outs[5])); d != 0 || !outs[4].Shape().Equal(outs[5].Shape()) {
+			t.Errorf("%v as NHWC: values differ by %g (shapes %s, %s)", dims, d, outs[4].Shape(), outs[5].Shape())
 		}
 	}
 }
