@@ -47,6 +47,7 @@ var Requirements = []Requirement{
 // them too, while `make run` and `make install-kernel` (plain `gonbgpu setup`) do not ask for them.
 var TestRequirements = []Requirement{
 	{"chromium", "the headless browser of the browser test (make test-browser)", fileExists("/usr/bin/chromium")},
+	{"python3-torchvision", "PyTorch's ONNX export checked against vision/pretrained (pulls python3-torch)", pythonModule("torchvision")},
 }
 
 // Setup makes sure the system packages of [Requirements] are there: it installs the missing ones with

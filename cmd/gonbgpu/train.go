@@ -57,6 +57,10 @@ func runTrain(args []string) error {
 	fs.Int64Var(&o.Seed, "seed", 1, "random seed (initial weights, shuffling, augmentation)")
 	fs.StringVar(&o.Out, "out", "", "output `DIR` for history.json, history.csv and checkpoints (default runs/MODEL-DATASET)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue from the checkpoint in --out")
+	// Transfer learning: fine-tune a torchvision ResNet exported to ONNX (see package vision/pretrained).
+	fs.StringVar(&o.Pretrained, "pretrained", "", "fine-tune the torchvision ResNet-18/34/50 in `FILE.onnx` (new head for the dataset's classes)")
+	fs.BoolVar(&o.FreezeBackbone, "freeze-backbone", false, "with --pretrained: train only the new head")
+	fs.IntVar(&o.PretrainedSize, "pretrained-size", 0, "with --pretrained: resize images to `N`×N in the model (default: the file's input size, 224)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +73,9 @@ func runTrain(args []string) error {
 	}
 	if o.Out == "" {
 		model := o.Model
+		if o.Pretrained != "" { // runs/resnet18-pretrained-cifar10
+			model = strings.TrimSuffix(filepath.Base(o.Pretrained), filepath.Ext(o.Pretrained)) + "-pretrained"
+		}
 		if model == "" {
 			model = "resnet18"
 			if gpu.IsPureGo(backend) {

@@ -12,11 +12,13 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/augment"
 	"github.com/gonbgpu/gonbgpu/vision/data"
 	"github.com/gonbgpu/gonbgpu/vision/gradnorm"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
+	"github.com/gonbgpu/gonbgpu/vision/pretrained"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
 )
@@ -77,6 +79,19 @@ type Options struct {
 	Resume bool
 	// LogEvery records the batch loss every LogEvery steps in the history (0: off).
 	LogEvery int
+
+	// Pretrained is an ONNX file of a torchvision ResNet-18/34/50 (see package vision/pretrained) to
+	// fine-tune instead of training from scratch. The model comes from the file (Model, when set, must
+	// match it), with a new classifier for the dataset's classes and ImageNet's normalisation.
+	Pretrained string
+	// FreezeBackbone trains only the pretrained model's new classifier.
+	FreezeBackbone bool
+	// PretrainedSize is the side images are resized to inside a pretrained model (0: the size the file
+	// was exported with, usually 224; smaller is faster on a CPU).
+	PretrainedSize int
+	// FromScratch, with Pretrained, trains the same network (architecture, input size, normalisation)
+	// from random weights: the baseline a fine-tuning is compared with.
+	FromScratch bool
 }
 
 // Run is a prepared training run.
@@ -88,6 +103,8 @@ type Run struct {
 	Trainer  *trainer.Trainer
 	// Model builds the network being trained.
 	Model *resnet.Builder
+	// Pretrained is the imported model, when Options.Pretrained is set.
+	Pretrained *pretrained.Model
 	// TrainLoader and TestLoader serve the (normalised) images, one device's batch at a time.
 	TrainLoader, TestLoader *data.Loader
 	backend                 compute.Backend
@@ -126,6 +143,24 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		p.N(), deviceName(b, choice.Name), p.GlobalBatch, p.PerDevice, p.Why))
 
 	mean, std := trainSet.MeanStd()
+	var pm *pretrained.Model
+	if o.Pretrained != "" {
+		pm, err = pretrained.Load(o.Pretrained, pretrained.Options{Model: o.Model, NumClasses: len(trainSet.Classes),
+			Channels: trainSet.C, InputSize: o.PretrainedSize, FreezeBackbone: o.FreezeBackbone})
+		if err != nil {
+			return nil, err
+		}
+		r.Pretrained, o.Model, r.Options.Model = pm, pm.Model, pm.Model
+		mean, std = pm.Mean, pm.Std // the normalisation the weights were trained with
+		if o.FromScratch {
+			pm.Builder.FrozenBatchNorm(false) // random weights: ordinary batch norms
+			r.Lines = append(r.Lines, fmt.Sprintf("model:    %s's network from scratch (random weights), images resized to %d×%d in the model, ImageNet normalisation",
+				o.Pretrained, pm.Options.InputSize, pm.Options.InputSize))
+		} else {
+			r.Lines = append(r.Lines, fmt.Sprintf("pretrained: %s; new %d-class head, images resized to %d×%d in the model, ImageNet normalisation%s",
+				pm.Weights, len(trainSet.Classes), pm.Options.InputSize, pm.Options.InputSize, map[bool]string{true: ", backbone frozen"}[o.FreezeBackbone]))
+		}
+	}
 	var aug *augment.Pipeline
 	if !o.NoAugment {
 		aug = Augmentation(trainSet.H)
@@ -152,6 +187,9 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		modelName(o), o.Epochs, o.Optimizer, o.LR, o.Schedule, augText))
 
 	mb := resnet.New(o.Model).Width(o.Width).Plain(o.Plain).NumClasses(len(trainSet.Classes))
+	if pm != nil {
+		mb = pm.Builder
+	}
 	if o.Precision == "bf16" {
 		mb = mb.ComputeDType(dtypes.BFloat16)
 	}
@@ -174,7 +212,18 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		return nil, err
 	}
 	r.Trainer = t
+	if pm != nil && !o.FromScratch && !resumed(t.Store()) {
+		if err := pm.Apply(t.Store().Scope("/model")); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// resumed reports whether the store was restored from a checkpoint: checkpoints load lazily, and
+// Store.GetVariable asks the checkpoint for a variable every model has.
+func resumed(store *model.Store) bool {
+	return store.GetVariable("/model/stem/conv/weights") != nil
 }
 
 // SampleBatch returns the first test batch, normalised as the model sees it: a fixed batch on which to
@@ -209,6 +258,14 @@ func deviceName(b compute.Backend, backendName string) string {
 // modelName is the model's full name, e.g. "resnet20-plain-w0.5".
 func modelName(o Options) string {
 	n := o.Model
+	if o.Pretrained != "" && o.FromScratch {
+		n += "-imagenet-scratch"
+	} else if o.Pretrained != "" {
+		n += "-pretrained"
+		if o.FreezeBackbone {
+			n += "-frozen"
+		}
+	}
 	if o.Plain {
 		n += "-plain"
 	}
@@ -240,13 +297,25 @@ func (o *Options) defaults(b compute.Backend) error {
 	if !valid {
 		return fmt.Errorf("unknown dataset %q: want one of %v", o.Dataset, Datasets)
 	}
-	if o.Model == "" {
+	if o.Pretrained == "" && (o.FreezeBackbone || o.PretrainedSize != 0 || o.FromScratch) {
+		return fmt.Errorf("--freeze-backbone, --pretrained-size and FromScratch need --pretrained FILE.onnx")
+	}
+	if o.FromScratch && o.FreezeBackbone {
+		return fmt.Errorf("FromScratch trains every layer: it does not go with --freeze-backbone")
+	}
+	if o.Pretrained != "" && (o.Width != 0 && o.Width != 1 || o.Plain) {
+		return fmt.Errorf("--width and --plain do not apply to --pretrained %s: the architecture comes from the file", o.Pretrained)
+	}
+	if o.PretrainedSize < 0 {
+		return fmt.Errorf("--pretrained-size must be positive, got %d", o.PretrainedSize)
+	}
+	if o.Model == "" && o.Pretrained == "" {
 		o.Model = "resnet18"
 		if gpu.IsPureGo(b) {
 			o.Model = "resnet20"
 		}
 	}
-	if !resnet.IsValidModel(o.Model) {
+	if o.Model != "" && !resnet.IsValidModel(o.Model) {
 		return fmt.Errorf("unknown model %q: want one of %v", o.Model, resnet.Models())
 	}
 	if o.Width == 0 {

@@ -2,16 +2,23 @@ package recipe
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/onnxtest"
+	"github.com/gonbgpu/gonbgpu/vision/pretrained"
 )
 
 func TestPrepareAndTrainFashionMNIST(t *testing.T) {
@@ -98,5 +105,185 @@ func TestOptionErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: want an error containing %q, got %v", o, want, err)
 		}
+	}
+}
+
+// twoClassFolder writes a folder dataset of n dark and n light 20×12 PNGs (one marked pixel each).
+func twoClassFolder(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	for ci, class := range []string{"dark", "light"} {
+		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			img := image.NewRGBA(image.Rect(0, 0, 20, 12))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(40 + 170*ci)
+			}
+			img.Set(i%20, 3, color.RGBA{255, 0, 0, 255})
+			f, err := os.Create(filepath.Join(dir, class, fmt.Sprintf("%02d.png", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := png.Encode(f, img); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+	}
+	return dir
+}
+
+// values copies the float32 variables under /model.
+func values(store *model.Store) map[string][]float32 {
+	out := map[string][]float32{}
+	for v := range store.Scope("/model").IterVariables() {
+		if v.Shape().DType == dtypes.Float32 {
+			out[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
+		}
+	}
+	return out
+}
+
+// TestPretrained fine-tunes an imported ResNet-18 (narrow, random weights) on a folder: the run starts from
+// the file's weights with a new 2-class head and ImageNet's normalisation, --freeze-backbone trains only the
+// head, and without it the backbone trains too; a resumed run keeps its checkpoint's weights.
+func TestPretrained(t *testing.T) {
+	dir := twoClassFolder(t, 10)
+	file := filepath.Join(t.TempDir(), "resnet18.onnx")
+	if err := os.WriteFile(file, onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 1000, Size: 32, Seed: 3}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := pretrained.Load(file, pretrained.Options{NumClasses: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refStore := model.NewStore()
+	if err := ref.Apply(refStore.Scope("/model")); err != nil {
+		t.Fatal(err)
+	}
+	fileValues := values(refStore)
+	for _, freeze := range []bool{true, false} {
+		t.Run(fmt.Sprintf("freeze=%v", freeze), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			o := Options{Dataset: "folder", Data: dir, ImageSize: 16, Pretrained: file, FreezeBackbone: freeze,
+				PretrainedSize: 32, Epochs: 1, Batch: 8, Optimizer: "adam", Out: out}
+			if freeze {
+				o.Optimizer = "sgd" // with weight decay, which must not touch the frozen weights either
+			}
+			r, err := Prepare(gpu.Backend(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined := strings.Join(r.Lines, "\n")
+			wantName := "resnet18-pretrained"
+			if freeze {
+				wantName += "-frozen"
+			}
+			for _, w := range []string{"pretrained: resnet18 from " + file, "new 2-class head", "32×32", wantName} {
+				if !strings.Contains(joined, w) {
+					t.Errorf("summary lacks %q:\n%s", w, joined)
+				}
+			}
+			if r.TrainLoader == nil || r.Pretrained == nil || r.Pretrained.Mean[0] != pretrained.ImageNetMean[0] {
+				t.Fatalf("pretrained run not set up: %+v", r.Pretrained)
+			}
+			start := values(r.Trainer.Store())
+			for path, want := range fileValues {
+				if got, ok := start[path]; !ok || !slices.Equal(got, want) {
+					t.Errorf("%s does not hold the file's weights", path)
+				}
+			}
+			r.Trainer.Log = io.Discard
+			if _, err := r.Trainer.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			after := values(r.Trainer.Store())
+			headChanged, backboneChanged := false, false
+			for path, v := range after {
+				changed := !slices.Equal(v, start[path])
+				if strings.HasPrefix(path, "/model/head/") {
+					headChanged = headChanged || changed
+				} else if !strings.HasSuffix(path, "/mean") && !strings.HasSuffix(path, "/variance") && !strings.HasSuffix(path, "/avg_weight") {
+					backboneChanged = backboneChanged || changed
+				}
+			}
+			if !headChanged || backboneChanged != !freeze {
+				t.Errorf("freeze=%v: head changed %v, backbone weights changed %v", freeze, headChanged, backboneChanged)
+			}
+			// Resuming (one more epoch) continues from the checkpoint, not from the file.
+			o.Resume, o.Epochs = true, 2
+			r2, err := Prepare(gpu.Backend(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resumed := values(r2.Trainer.Store())
+			if p := "/model/stem/conv/weights"; !freeze && slices.Equal(resumed[p], fileValues[p]) {
+				t.Errorf("resumed run overwritten with the file's weights")
+			}
+		})
+	}
+}
+
+func TestPretrainedOptionErrors(t *testing.T) {
+	dir := twoClassFolder(t, 4)
+	file := filepath.Join(t.TempDir(), "r18.onnx")
+	if err := os.WriteFile(file, onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 10, Size: 32, Seed: 3}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "mlp.onnx")
+	if err := os.WriteFile(bad, onnxtest.MLP(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	folder := func(o Options) Options { o.Dataset, o.Data, o.Epochs, o.Batch = "folder", dir, 1, 4; return o }
+	for want, o := range map[string]Options{
+		"need --pretrained FILE.onnx":      folder(Options{FreezeBackbone: true}),
+		"do not apply to --pretrained":     folder(Options{Pretrained: file, Width: 0.5}),
+		"holds a resnet18":                 folder(Options{Pretrained: file, Model: "resnet50"}),
+		bad + ": not a torchvision ResNet": folder(Options{Pretrained: bad}),
+		"no such file":                     folder(Options{Pretrained: file + ".missing"}),
+	} {
+		_, err := Prepare(gpu.Backend(), o)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: want an error containing %q, got %v", o, want, err)
+		}
+	}
+}
+
+// TestPretrainedFromScratch: FromScratch trains the file's network (ImageNet stem, same size and
+// normalisation) from random weights, with ordinary (not frozen) batch norms even for a folded file.
+func TestPretrainedFromScratch(t *testing.T) {
+	dir := twoClassFolder(t, 10)
+	file := filepath.Join(t.TempDir(), "resnet18.onnx")
+	if err := os.WriteFile(file, onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Folded: true, Classes: 1000, Size: 32, Seed: 3}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Pretrained: file, FromScratch: true,
+		PretrainedSize: 32, Epochs: 1, Batch: 8, Optimizer: "adam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined := strings.Join(r.Lines, "\n"); !strings.Contains(joined, "resnet18-imagenet-scratch") || !strings.Contains(joined, "from scratch") {
+		t.Errorf("summary:\n%s", joined)
+	}
+	if n := r.Trainer.Store().Scope("/model").NumVariables(); n != 0 {
+		t.Errorf("%d variables set before training: the file's weights were applied", n)
+	}
+	r.Trainer.Log = io.Discard
+	if _, err := r.Trainer.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := values(r.Trainer.Store())
+	if w := after["/model/stem/conv/weights"]; len(w) != 7*7*3*4 {
+		t.Errorf("stem kernel has %d values, want the ImageNet stem's 7·7·3·4", len(w))
+	}
+	mean := after["/model/stage1/block0/bn1/batch_normalization/mean"]
+	if len(mean) == 0 || slices.Max(mean) == 0 && slices.Min(mean) == 0 {
+		t.Errorf("batch-norm averages were not updated: frozen batch norms from scratch")
+	}
+	if _, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, Pretrained: file, FromScratch: true, FreezeBackbone: true}); err == nil ||
+		!strings.Contains(err.Error(), "does not go with --freeze-backbone") {
+		t.Errorf("FromScratch with FreezeBackbone: %v", err)
 	}
 }

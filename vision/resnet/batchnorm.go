@@ -63,14 +63,28 @@ func (n *net) batchNorm(scope *model.Scope, xs []*Node, featureAxis int, relu bo
 		if len(xs) != 1 {
 			exceptions.Panicf("resnet: GoMLX's batch norm takes the batch in one part, got %d", len(xs))
 		}
-		x := norm.BatchNorm(scope, xs[0], featureAxis).Momentum(bnMomentum).Epsilon(bnEpsilon).
-			UseBackendInference(!n.pureGo).Done()
+		x := norm.BatchNorm(scope, xs[0], featureAxis).Momentum(bnMomentum).Epsilon(n.epsilon()).
+			FrozenAverages(n.frozenBN || n.freezeBackbone).UseBackendInference(!n.pureGo).Done()
 		if relu {
 			return n.relu([]*Node{x})
 		}
 		return []*Node{x}
 	}
-	return exactBatchNormParts(scope, xs, featureAxis, relu)
+	return exactBatchNormPartsWith(scope, xs, featureAxis, relu, bnOptions{epsilon: n.epsilon(), frozen: n.frozenBN || n.freezeBackbone})
+}
+
+// epsilon is the batch norms' epsilon: Builder.BatchNormEpsilon, or bnEpsilon.
+func (n *net) epsilon() float64 {
+	if n.bnEpsilon > 0 {
+		return n.bnEpsilon
+	}
+	return bnEpsilon
+}
+
+// bnOptions are the batch-norm settings of Builder.BatchNormEpsilon and Builder.FrozenBatchNorm.
+type bnOptions struct {
+	epsilon float64
+	frozen  bool // normalise with the moving averages, in training too, and never update them
 }
 
 // batchNormImpl resolves BatchNormAuto: GoMLX's on XLA, the exact one on the pure-Go backend.
@@ -122,6 +136,11 @@ func exactBatchNorm(scope *model.Scope, x *Node, featureAxis int, relu bool) *No
 // the pure-Go backend (which parallelises matrix products but not elementwise operations). The parts meet
 // only in per-channel sums.
 func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu bool) []*Node {
+	return exactBatchNormPartsWith(scope, xs, featureAxis, relu, bnOptions{epsilon: bnEpsilon})
+}
+
+// exactBatchNormPartsWith is exactBatchNormParts with the given epsilon, or frozen (see bnOptions).
+func exactBatchNormPartsWith(scope *model.Scope, xs []*Node, featureAxis int, relu bool, opt bnOptions) []*Node {
 	x0 := xs[0]
 	g := x0.Graph()
 	dtype := x0.DType()
@@ -131,7 +150,9 @@ func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu b
 	for _, x := range xs {
 		n += x.Shape().Size() / c
 	}
-	scope.Store().RootScope().SetParam(norm.AveragesUpdatesTriggerParam, true)
+	if !opt.frozen {
+		scope.Store().RootScope().SetParam(norm.AveragesUpdatesTriggerParam, true)
+	}
 	scope = scope.In(norm.BatchNormalizationScopeName)
 
 	vs := shapes.Make(dtype, c)
@@ -210,7 +231,7 @@ func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu b
 		return y
 	}
 	normalizeWith := func(mean, variance *Node) []*Node {
-		a := Div(scaleVar.NodeValue(g), Sqrt(AddScalar(variance, bnEpsilon)))
+		a := Div(scaleVar.NodeValue(g), Sqrt(AddScalar(variance, opt.epsilon)))
 		b := Sub(offsetVar.NodeValue(g), Mul(mean, a))
 		ys := make([]*Node, len(xs))
 		for p, x := range xs {
@@ -221,6 +242,8 @@ func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu b
 
 	phase := model.GetGraphParamOr(scope, g, train.BatchNormalizationUpdatePhase, -1)
 	switch {
+	case opt.frozen: // a fixed affine map; automatic differentiation gives the scale's and offset's gradients.
+		return normalizeWith(meanVar.NodeValue(g), varianceVar.NodeValue(g))
 	case phase >= 0: // norm.UpdateBatchNormAverages re-estimating the averages.
 		mean, variance := statistics(xs)
 		updateAverages(mean, variance)
@@ -238,7 +261,7 @@ func exactBatchNormParts(scope *model.Scope, xs []*Node, featureAxis int, relu b
 		parts := len(in) - 2
 		xs, scale, offset := in[:parts], in[parts], in[parts+1]
 		mean, variance = statistics(xs)
-		sigma := Sqrt(AddScalar(variance, bnEpsilon))
+		sigma := Sqrt(AddScalar(variance, opt.epsilon))
 		a := Div(scale, sigma)
 		b := Sub(offset, Mul(mean, a))
 		ys := make([]*Node, parts)

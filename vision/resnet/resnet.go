@@ -2,7 +2,9 @@
 // ResNet-18/34 (basic blocks) and ResNet-50 (bottleneck blocks) with the small-image stem d2l uses (one 3×3
 // stride-1 convolution, no max-pool), the CIFAR ResNet-20/32/56 of He et al. (3 stages of 16/32/64 channels,
 // 3/5/9 basic blocks each), a width multiplier, and "plain" twins of each: the same layers without the skip
-// connections, for the vanishing-gradient chapter.
+// connections, for the vanishing-gradient chapter. Builder.ImageNetStem gives ResNet-18/34/50 torchvision's
+// ImageNet stem instead (7×7 stride-2 convolution and max-pool), whose weights package vision/pretrained
+// imports.
 //
 //	logits := resnet.New("resnet20").Width(0.5).Plain(true).NumClasses(10).Build(scope, images)
 //
@@ -18,7 +20,7 @@
 // Every layer has its own scope, so that per-layer statistics (e.g. gradient norms) can be grouped by the
 // path prefix of the variables. Under the scope given to Build:
 //
-//	stem/conv/weights                            the first 3×3 convolution
+//	stem/conv/weights                            the first 3×3 (ImageNet stem: 7×7) convolution
 //	stem/bn/batch_normalization/{scale,offset,…} its batch norm
 //	stage<s>/block<b>/conv<i>/weights            the i-th convolution (1-based) of block b (0-based) of
 //	stage<s>/block<b>/bn<i>/batch_normalization/…   stage s (1-based), and its batch norm;
@@ -35,12 +37,14 @@ package resnet
 import (
 	"fmt"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"math"
 	"runtime"
 	"slices"
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
+	"github.com/gomlx/gomlx/core/tensors/images"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
@@ -88,6 +92,13 @@ type Builder struct {
 	bnImpl     BatchNormImpl
 	compute    dtypes.DType
 	parts      int
+
+	// Options for torchvision's (ImageNet) ResNets, as package vision/pretrained imports them.
+	imageNetStem   bool
+	bnEpsilon      float64 // 0: bnEpsilon
+	frozenBN       bool
+	freezeBackbone bool
+	inputSize      int
 }
 
 // New starts configuring the model with the given name (see [Models]), at width 1, with skip connections,
@@ -130,6 +141,34 @@ func (b *Builder) ComputeDType(dt dtypes.DType) *Builder { b.compute = dt; retur
 // each of at least 16 images. 1 turns it off.
 func (b *Builder) BatchParts(n int) *Builder { b.parts = n; return b }
 
+// ImageNetStem replaces the small-image stem (one 3×3 stride-1 convolution) with torchvision's ImageNet
+// stem: a 7×7 stride-2 convolution (padding 3), batch norm, ReLU and a 3×3 stride-2 max-pool (padding 1),
+// so that images are 4× smaller when they reach the first stage. With it, ResNet-18/34/50 have exactly
+// torchvision's layers (bottlenecks stride in their 3×3 convolution, "ResNet v1.5"), which is what lets
+// package vision/pretrained load torchvision's weights one to one. Only for resnet18, resnet34 and resnet50.
+func (b *Builder) ImageNetStem(on bool) *Builder { b.imageNetStem = on; return b }
+
+// BatchNormEpsilon sets the epsilon added to the variance in every batch norm. Default 1e-3 (GoMLX's);
+// PyTorch uses 1e-5, and weights trained there need it.
+func (b *Builder) BatchNormEpsilon(eps float64) *Builder { b.bnEpsilon = eps; return b }
+
+// FrozenBatchNorm makes every batch norm normalise with its moving averages, in training too, and never
+// update them: a fixed per-channel affine map whose scale and offset still train (PyTorch's
+// FrozenBatchNorm2d). Pretrained weights whose batch norms were folded into the convolutions (what
+// torch.onnx.export does in eval mode) need it; so do fine-tuning runs with small batches.
+func (b *Builder) FrozenBatchNorm(frozen bool) *Builder { b.frozenBN = frozen; return b }
+
+// FreezeBackbone trains only the classifier (head/): every other variable is marked not trainable, batch
+// norms use their moving averages (FrozenBatchNorm), and the gradient stops at the pooled features, so a
+// training step is a forward pass of the backbone plus the head's update. It is the "feature extraction"
+// form of transfer learning.
+func (b *Builder) FreezeBackbone(freeze bool) *Builder { b.freezeBackbone = freeze; return b }
+
+// InputSize resizes the images (bilinear) to n×n inside the model before the stem, when they have another
+// size: pretrained ImageNet models see their objects at the scale they were trained on (224×224), while the
+// course's datasets are 28×28 or 32×32. Default 0: no resizing.
+func (b *Builder) InputSize(n int) *Builder { b.inputSize = n; return b }
+
 // Name describes the configuration, e.g. "resnet20", "plain20-w0.5".
 func (b *Builder) Name() string {
 	name := b.model
@@ -138,6 +177,9 @@ func (b *Builder) Name() string {
 	}
 	if b.width != 1 {
 		name += fmt.Sprintf("-w%g", b.width)
+	}
+	if b.imageNetStem {
+		name += "-imagenet"
 	}
 	if b.compute == dtypes.BFloat16 {
 		name += "-bf16"
@@ -158,6 +200,15 @@ func (b *Builder) Validate() error {
 	}
 	if b.parts < 0 {
 		return fmt.Errorf("resnet: invalid number of batch parts %d (0: automatic)", b.parts)
+	}
+	if b.imageNetStem && specs[b.model].stem != 64 {
+		return fmt.Errorf("resnet: the ImageNet stem is for resnet18, resnet34 and resnet50, not %s", b.model)
+	}
+	if b.bnEpsilon < 0 || math.IsNaN(b.bnEpsilon) || math.IsInf(b.bnEpsilon, 0) {
+		return fmt.Errorf("resnet: invalid batch-norm epsilon %g", b.bnEpsilon)
+	}
+	if b.inputSize < 0 {
+		return fmt.Errorf("resnet: invalid input size %d", b.inputSize)
 	}
 	return nil
 }
@@ -214,6 +265,11 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 			exceptions.Panicf("resnet: batch %d cannot be split into %d equal parts", batch, parts)
 		}
 	}
+	if size := b.inputSize; size > 0 {
+		if dims := images.Shape().Dimensions; dims[1] != size || dims[2] != size {
+			images = Interpolate(images, -1, size, size, -1).Bilinear().Done()
+		}
+	}
 	xs := make([]*Node, parts)
 	for p := range xs {
 		xs[p] = images
@@ -223,7 +279,12 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 		xs[p] = n.layout.FromNHWC(xs[p])
 	}
 
-	xs = n.convBNReLU(scope.In("stem"), "conv", "bn", xs, n.channel(s.stem), 3, 1, true)
+	if b.imageNetStem {
+		xs = n.convBNReLU(scope.In("stem"), "conv", "bn", xs, n.channel(s.stem), 7, 2, true)
+		xs = n.maxPool(xs)
+	} else {
+		xs = n.convBNReLU(scope.In("stem"), "conv", "bn", xs, n.channel(s.stem), 3, 1, true)
+	}
 	n.stats.convs++
 	for stage := range s.widths {
 		stageScope := scope.In("stage%d", stage+1)
@@ -252,8 +313,68 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 	if parts > 1 {
 		x = Concatenate(xs, 0)
 	}
+	if b.freezeBackbone {
+		x = StopGradient(x)
+		head := model.JoinPath(scope.Scope(), "head") + model.ScopeSeparator
+		for v := range scope.IterVariables() {
+			if !strings.HasPrefix(v.Path(), head) {
+				v.SetTrainable(false)
+			}
+		}
+	}
 	logits := layers.Dense(scope.In("head"), x, true, b.numClasses)
 	return logits, n.stats
+}
+
+// maxPool is torchvision's stem max-pool: 3×3 windows, stride 2, padding 1. Its inputs follow a ReLU, so
+// padding with zeros (or −∞) gives the same maxima. On the pure-Go backend, whose ReduceWindow walks a
+// generic iterator (~30 ns per window element: a third of a frozen ResNet-18's forward pass at 64×64),
+// it is computed as maxPoolSeparable instead.
+func (n *net) maxPool(xs []*Node) []*Node {
+	ys := make([]*Node, len(xs))
+	for p, x := range xs {
+		if n.pureGo {
+			h, w := n.layout.SpatialAxes()
+			ys[p] = maxPoolSeparable(maxPoolSeparable(x, h), w)
+			continue
+		}
+		pool := MaxPool(x).Window(3).Strides(2).PaddingPerDim([][2]int{{1, 1}, {1, 1}})
+		if n.layout == conv.CNHW {
+			// [C, B, H, W] pools like channels-first [B, C, H, W]: the two leading axes are independent.
+			pool = pool.ChannelsAxis(images.ChannelsFirst)
+		}
+		ys[p] = pool.Done()
+	}
+	return ys
+}
+
+// maxPoolSeparable max-pools x ≥ 0 along one axis with windows of 3, stride 2 and one zero of padding on
+// each side: out[i] = max(x[2i−1], x[2i], x[2i+1]), ceil(n/2) outputs (3×3 max-pooling is this along
+// both axes). Zero-padded to an even length 2·(out+1) and split into pairs q[j] = (x[2j−1], x[2j]),
+// out[i] = max(q[i][0], q[i][1], q[i+1][0]): contiguous slices and elementwise maxima, no strides.
+func maxPoolSeparable(x *Node, axis int) *Node {
+	dims := x.Shape().Dimensions
+	n := dims[axis]
+	out := (n + 1) / 2
+	zeros := func(k int) *Node {
+		d := slices.Clone(dims)
+		d[axis] = k
+		return Zeros(x.Graph(), shapes.Make(x.DType(), d...))
+	}
+	padded := Concatenate([]*Node{zeros(1), x, zeros(2*out + 1 - n)}, axis) // length 2·(out+1)
+	pairs := slices.Concat(dims[:axis], []int{out + 1, 2}, dims[axis+1:])
+	q := Reshape(padded, pairs...)
+	pick := func(from, pos int) *Node {
+		specs := make([]SliceAxisSpec, len(pairs))
+		for i := range specs {
+			specs[i] = AxisRange()
+		}
+		specs[axis] = AxisRange(from, from+out)
+		specs[axis+1] = AxisElem(pos)
+		return Slice(q, specs...)
+	}
+	y := Max(Max(pick(0, 0), pick(0, 1)), pick(1, 0))
+	return Reshape(y, slices.Concat(dims[:axis], []int{out}, dims[axis+1:])...)
 }
 
 // autoParts is the automatic number of batch parts: the most, up to min(cores, 4), that divide the batch
