@@ -70,6 +70,21 @@ type History struct {
 	// Confusion is the test confusion matrix after the last epoch: Confusion[true][predicted].
 	Confusion [][]int64 `json:"confusion,omitempty"`
 	Started   time.Time `json:"started"`
+	// Divergences records every time this run stopped because the training loss stopped being a finite
+	// number (kept across resumptions).
+	Divergences []Divergence `json:"divergences,omitempty"`
+}
+
+// Divergence is where a run stopped because its training loss became NaN or infinite.
+type Divergence struct {
+	Epoch      int     `json:"epoch"`       // 1-based
+	Step       int     `json:"step"`        // within the epoch, 1-based
+	GlobalStep int     `json:"global_step"` // from the start of the run, 1-based
+	Loss       float64 `json:"loss"`        // the batch loss: NaN or ±Inf, written as null
+	LR         float64 `json:"lr"`          // the peak learning rate of the run (Config.LR)
+	// Checkpoint is the last good checkpoint, kept: the run resumes from there ("" if none was written).
+	Checkpoint string    `json:"checkpoint,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // Last returns the last epoch, or nil before the first one ends.
