@@ -20,8 +20,8 @@ import (
 func TestHistoryNonFinite(t *testing.T) {
 	out := t.TempDir()
 	h := &History{Model: "m", Dataset: "d", Started: time.Now().UTC(),
-		Epochs: []Epoch{{Epoch: 1, TrainLoss: math.NaN(), TestLoss: math.Inf(1), TestAcc: 0.5, LR: math.Inf(-1), Interrupted: true}},
-		Steps:  []StepRecord{{Step: 1, Epoch: 0.5, Loss: math.NaN(), Accuracy: 0.25}},
+		Epochs:      []Epoch{{Epoch: 1, TrainLoss: math.NaN(), TestLoss: math.Inf(1), TestAcc: 0.5, LR: math.Inf(-1), Interrupted: true}},
+		Steps:       []StepRecord{{Step: 1, Epoch: 0.5, Loss: math.NaN(), Accuracy: 0.25}},
 		Divergences: []Divergence{{Epoch: 1, Step: 2, GlobalStep: 2, Loss: math.Inf(1), LR: 10}}}
 	if err := h.Save(out); err != nil {
 		t.Fatal(err)
