@@ -36,7 +36,7 @@ func (b *Builder) Footprint(h, w, c int) Footprint {
 			hh, ww = math.Ceil(hh/float64(stride)), math.Ceil(ww/float64(stride))
 		}
 		add(&f.Params, float64(k*k)*float64(in)*float64(out)+5*float64(out)) // kernel; scale, offset, mean, variance, average weight
-		add(&f.Activations, 2*hh*ww*float64(out))                             // convolution and batch-norm outputs
+		add(&f.Activations, 2*hh*ww*float64(out))                            // convolution and batch-norm outputs
 	}
 	in := int64(c)
 	convBN(in, channel(s.stem), 3, 1)
