@@ -53,8 +53,7 @@ func (e *DivergedError) Error() string {
 		kept = "nothing was saved (no output folder)"
 	}
 	return fmt.Sprintf("training diverged: the loss is %v at epoch %d, step %d (step %d of the run); %s, "+
-		"with a lower learning rate (--lr, now %.3g; try %.3g) or gradient-friendlier settings (--label-smoothing, --schedule)",
-		e.Loss, e.Epoch, e.Step, e.GlobalStep, kept, e.LR, e.LR/10)
+		"with a lower learning rate (--lr, now %.3g; try %.3g)", e.Loss, e.Epoch, e.Step, e.GlobalStep, kept, e.LR, e.LR/10)
 }
 
 // Setting is one named value a run depends on, as the user gave it (the flag's name, e.g. "--batch").
