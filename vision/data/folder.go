@@ -176,6 +176,17 @@ func Folder(dir string, opt FolderOptions) (*Set, *FolderReport, error) {
 	if len(classes) == 0 {
 		return nil, nil, fmt.Errorf("%s: no class folders (want one sub-folder of images per class)", dir)
 	}
+	// Special entries beside the class folders are not read either; say so.
+	if top, err := os.ReadDir(dir); err == nil {
+		for _, e := range top {
+			p := filepath.Join(dir, e.Name())
+			if !strings.HasPrefix(e.Name(), ".") && !isDir(p, e) {
+				if why := notRegular(p, e); why != "" {
+					report.Special = append(report.Special, BadImage{p, why})
+				}
+			}
+		}
+	}
 	type file struct {
 		path  string
 		class int32

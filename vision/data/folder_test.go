@@ -258,6 +258,10 @@ func TestFolderSpecialFiles(t *testing.T) {
 	if err := os.Symlink("/dev/zero", device); err != nil {
 		t.Fatal(err)
 	}
+	topFIFO := filepath.Join(dir, "labels.fifo")
+	if err := syscall.Mkfifo(topFIFO, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	type result struct {
 		set    *Set
 		report *FolderReport
@@ -280,7 +284,8 @@ func TestFolderSpecialFiles(t *testing.T) {
 	if r.set.N != 6 {
 		t.Errorf("loaded %d images, want the 6 regular ones", r.set.N)
 	}
-	want := map[string]string{fifo: "a named pipe (FIFO)", broken: "a broken symbolic link", device: "a character device"}
+	want := map[string]string{fifo: "a named pipe (FIFO)", broken: "a broken symbolic link", device: "a character device",
+		topFIFO: "a named pipe (FIFO)"}
 	if len(r.report.Special) != len(want) {
 		t.Fatalf("report.Special = %v, want %d entries", r.report.Special, len(want))
 	}
@@ -289,7 +294,7 @@ func TestFolderSpecialFiles(t *testing.T) {
 			t.Errorf("special entry %s: %q, want %q", b.Path, b.Reason, w)
 		}
 	}
-	if s := r.report.String(); !strings.Contains(s, "3 entries that are not regular files") || !strings.Contains(s, fifo+": a named pipe") {
+	if s := r.report.String(); !strings.Contains(s, "4 entries that are not regular files") || !strings.Contains(s, fifo+": a named pipe") {
 		t.Errorf("report does not say what was skipped:\n%s", s)
 	}
 

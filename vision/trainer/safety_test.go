@@ -100,13 +100,16 @@ func TestDivergenceStopsAndResumes(t *testing.T) {
 	}
 
 	cfg := testConfig(out, 3)
-	cfg.Resume = true
+	cfg.Resume, cfg.LR = true, 0.05
 	_, h, err = run(t, cfg, testData())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(h.Epochs) != 3 || len(h.Divergences) != 1 {
 		t.Fatalf("resumed: %d epochs, divergences %+v", len(h.Epochs), h.Divergences)
+	}
+	if last := h.Env[len(h.Env)-1]; h.Config.LR != 0.05 || len(last.Changed) != 1 || last.Changed[0] != "--lr 0.1 → 0.05" {
+		t.Errorf("the history should say the learning rate changed on resume: config lr %v, changes %q", h.Config.LR, last.Changed)
 	}
 	for _, e := range h.Epochs {
 		if math.IsNaN(e.TrainLoss) {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -178,6 +179,8 @@ type Trainer struct {
 	hist  *History
 	st    *state
 	saver *saver
+	// changed lists the settings this run changed from the checkpoint it resumed (Environment.Changed).
+	changed []string
 }
 
 // New prepares a run. With cfg.Resume and a checkpoint in cfg.OutDir, the model, optimizer state and
@@ -226,13 +229,19 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 				if err := restore(t.store, path); err != nil {
 					return nil, err
 				}
-				st.History.Config.Epochs = cfg.Epochs // more epochs may be asked for on resume
+				// More epochs, another learning rate... may be asked for on resume (after a divergence, typically):
+				// the history takes the new settings, and this run's environment record says what changed.
+				t.changed = configChanges(st.History.Config, cfg)
+				st.History.Config = cfg
 				t.st = st
 				fmt.Fprintf(t.Log, "resuming from %s: %d epoch(s) done", path, st.EpochsDone)
 				if st.Batch > 0 {
 					fmt.Fprintf(t.Log, ", %d batch(es) into epoch %d", st.Batch, st.EpochsDone+1)
 				}
 				fmt.Fprintln(t.Log)
+				if len(t.changed) > 0 {
+					fmt.Fprintf(t.Log, "changed since the checkpoint: %s\n", strings.Join(t.changed, ", "))
+				}
 			} else {
 				fmt.Fprintf(t.Log, "no checkpoint in %s yet: starting from the beginning\n", ckdir)
 			}
@@ -321,6 +330,25 @@ func sameDataOrder(path string, st *state, cfg Config, steps int) error {
 	return nil
 }
 
+// configChanges lists the settings of now that differ from was, e.g. "--lr 10 → 1".
+func configChanges(was, now Config) []string {
+	var out []string
+	for _, c := range []struct {
+		flag     string
+		was, now any
+	}{
+		{"--epochs", was.Epochs, now.Epochs}, {"--optimizer", was.Optimizer, now.Optimizer}, {"--lr", was.LR, now.LR},
+		{"--momentum", was.Momentum, now.Momentum}, {"--weight-decay", was.WeightDecay, now.WeightDecay},
+		{"nesterov", was.Nesterov, now.Nesterov}, {"--schedule", was.Schedule, now.Schedule},
+		{"warm-up epochs", was.WarmupEpochs, now.WarmupEpochs}, {"--label-smoothing", was.LabelSmoothing, now.LabelSmoothing},
+	} {
+		if fmt.Sprint(c.was) != fmt.Sprint(c.now) {
+			out = append(out, fmt.Sprintf("%s %v → %v", c.flag, c.was, c.now))
+		}
+	}
+	return out
+}
+
 func quoteEmpty(s string) string {
 	if s == "" {
 		return `""`
@@ -351,7 +379,7 @@ func (t *Trainer) History() *History { return t.hist }
 func (t *Trainer) environment() Environment {
 	host, _ := os.Hostname()
 	e := Environment{Backend: t.backend.String(), Devices: t.backend.NumDevices(), Host: host,
-		GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurmEnv()}
+		GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurmEnv(), Changed: t.changed}
 	if c, err := gpu.Chosen(); err == nil && c.Name != "" {
 		e.Backend, e.Reason = c.Name, c.Reason
 	}
