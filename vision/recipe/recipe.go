@@ -124,6 +124,9 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	if o.LimitTest > 0 && o.LimitTest < testSet.N {
 		testSet = data.Subset(testSet, o.LimitTest)
 	}
+	if err := checkSplit(o, trainSet, testSet); err != nil {
+		return nil, err
+	}
 	r.Train, r.Test = trainSet, testSet
 	r.Lines = append(r.Lines, fmt.Sprintf("data:     %s, %d training and %d test images of %d×%d×%d, %d classes (%s)",
 		o.Dataset, trainSet.N, testSet.N, trainSet.H, trainSet.W, trainSet.C, len(trainSet.Classes), how))
@@ -146,6 +149,10 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	testLoader, err := data.NewLoader(testSet, data.LoaderOptions{BatchSize: p.PerDevice, Mean: mean, Std: std, Name: testSet.Name})
 	if err != nil {
 		return nil, err
+	}
+	if trainLoader.NumBatches()/p.N() == 0 {
+		return nil, fmt.Errorf("--batch %d is more than the %d training images can fill (%d per device, the last partial batch "+
+			"dropped): lower --batch", o.Batch, trainSet.N, p.PerDevice)
 	}
 	r.TrainLoader, r.TestLoader = trainLoader, testLoader
 	d, err := trainer.Distribute(b, trainer.Data{Train: trainLoader, Test: testLoader, Classes: trainSet.Classes}, p)
@@ -512,4 +519,20 @@ func dataOrder(o Options, train *data.Set) []trainer.Setting {
 	}
 	return append(s, trainer.Setting{Name: "--data", Value: fmt.Sprintf("%d training images of %d×%d×%d (labels crc32 %08x)",
 		train.N, train.H, train.W, train.C, labels.Sum32())})
+}
+
+// checkSplit refuses an empty training or test set, naming the option that emptied it.
+func checkSplit(o Options, train, test *data.Set) error {
+	total := train.N + test.N
+	switch {
+	case train.N == 0 && o.Dataset == "folder":
+		return fmt.Errorf("--val-fraction %v holds out all %d images of %s: no training images left; lower it", o.ValFraction, total, o.Data)
+	case test.N == 0 && o.Dataset == "folder":
+		return fmt.Errorf("--val-fraction %v holds out none of the %d images of %s (rounded per class): no test images; raise it", o.ValFraction, total, o.Data)
+	case train.N == 0:
+		return fmt.Errorf("no training images (--limit-train %d)", o.LimitTrain)
+	case test.N == 0:
+		return fmt.Errorf("no test images (--limit-test %d)", o.LimitTest)
+	}
+	return nil
 }

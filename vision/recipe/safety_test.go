@@ -60,6 +60,27 @@ func TestFloatOptionErrors(t *testing.T) {
 	}
 }
 
+// TestEmptySplits: a --val-fraction that leaves no training or no test images, or a --batch the training
+// images cannot fill, is refused before training, naming the flag (the old code trained an epoch, then
+// failed in evaluation, or said "the training dataset must report its number of batches").
+func TestEmptySplits(t *testing.T) {
+	dir := twoClassFolder(t)
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.001}, "--val-fraction 0.001 holds out none of the 20 images"},
+		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.999}, "--val-fraction 0.999 holds out all 20 images"},
+		{Options{LimitTrain: 1}, "--batch 4 is more than the 1 training images can fill"},
+	} {
+		c.o.Model, c.o.Width, c.o.Batch = "resnet20", 0.25, 4
+		_, err := Prepare(gpu.Backend(), c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: want an error containing %q, got %v", c.o, c.want, err)
+		}
+	}
+}
+
 // TestSizesCheckedAgainstMemory: --size, --width and --batch that cannot fit are refused at once, before
 // any data is read, with the figure (the old code died in the runtime's fatal out-of-memory).
 func TestSizesCheckedAgainstMemory(t *testing.T) {
