@@ -85,6 +85,9 @@ type Divergence struct {
 	GlobalStep int     `json:"global_step"` // from the start of the run, 1-based
 	Loss       float64 `json:"loss"`        // the batch loss: NaN or ±Inf, written as null
 	LR         float64 `json:"lr"`          // the peak learning rate of the run (Config.LR)
+	// Variable, when set, is the variable found holding NaN or ±Inf before a checkpoint (the loss was
+	// still finite: a NaN gradient); Loss is then NaN.
+	Variable string `json:"variable,omitempty"`
 	// Checkpoint is the last good checkpoint, kept: the run resumes from there ("" if none was written).
 	Checkpoint string    `json:"checkpoint,omitempty"`
 	At         time.Time `json:"at"`

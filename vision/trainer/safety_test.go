@@ -267,3 +267,32 @@ func FuzzHistoryJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestNaNWeightsNeverCheckpointed: a variable that turns NaN while the loss stays finite (as a NaN
+// gradient can make it) is caught before the epoch's checkpoint is written: the run stops naming the
+// variable, and the previous checkpoint stays the latest.
+func TestNaNWeightsNeverCheckpointed(t *testing.T) {
+	out := t.TempDir()
+	data := testData()
+	tb := data.Train.(*blobs)
+	var tr *Trainer
+	tb.onBatch = func(i int) {
+		if tb.epoch == 1 && i == 5 {
+			tr.Store().RootScope().In("extra").VariableWithValue("x", []float32{1, float32(math.NaN())})
+		}
+	}
+	tr, err := New(gpu.Backend(), testConfig(out, 3), linear, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Log, tr.Progress = &bytes.Buffer{}, NoProgress{}
+	_, err = tr.Run(context.Background())
+	var d *DivergedError
+	if !errors.As(err, &d) || d.Variable != "/extra/x" || d.Epoch != 2 || d.Step != 6 || !strings.Contains(err.Error(), "variable /extra/x holds NaN") {
+		t.Fatalf("want a divergence naming /extra/x after step 6 of epoch 2, got %v", err)
+	}
+	names, _ := checkpoints(filepath.Join(out, "checkpoints"))
+	if len(names) == 0 || names[len(names)-1] != "ckpt-0001-000000" {
+		t.Fatalf("a checkpoint with NaN weights was written: %v", names)
+	}
+}

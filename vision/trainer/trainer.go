@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/layers/norm"
@@ -47,14 +48,18 @@ type DivergedError struct {
 }
 
 func (e *DivergedError) Error() string {
+	what := fmt.Sprintf("the loss is %v", e.Loss)
+	if e.Variable != "" {
+		what = fmt.Sprintf("variable %s holds NaN or infinite values", e.Variable)
+	}
 	kept := "no epoch had completed, so there is no checkpoint: run again with --resume to start over"
 	if e.Checkpoint != "" {
 		kept = fmt.Sprintf("the last good checkpoint, %s, is kept: run again with --resume to continue from it", e.Checkpoint)
 	} else if e.OutDir == "" {
 		kept = "nothing was saved (no output folder)"
 	}
-	return fmt.Sprintf("training diverged: the loss is %v at epoch %d, step %d (step %d of the run); %s, "+
-		"with a lower learning rate (--lr, now %.3g; try %.3g)", e.Loss, e.Epoch, e.Step, e.GlobalStep, kept, e.LR, e.LR/10)
+	return fmt.Sprintf("training diverged: %s at epoch %d, step %d (step %d of the run); %s, "+
+		"with a lower learning rate (--lr, now %.3g; try %.3g)", what, e.Epoch, e.Step, e.GlobalStep, kept, e.LR, e.LR/10)
 }
 
 // Setting is one named value a run depends on, as the user gave it (the flag's name, e.g. "--batch").
@@ -474,6 +479,10 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 		if err := t.checkFinite(last, epoch, done, steps); err != nil {
 			return h, err
 		}
+		// A step can leave NaN weights behind a finite loss (a NaN gradient): never checkpoint them.
+		if err := t.checkWeights(epoch, done, steps); err != nil {
+			return h, err
+		}
 		elapsed := time.Since(start).Seconds() + t.st.PartialSeconds
 		if interrupted {
 			t.st.Batch, t.st.PartialSeconds, t.st.PartialImages = done, elapsed, images
@@ -534,7 +543,38 @@ func (t *Trainer) checkFinite(metrics []*tensors.Tensor, epoch, step, steps int)
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 		return nil
 	}
-	d := Divergence{Epoch: epoch + 1, Step: step, GlobalStep: epoch*steps + step, Loss: loss, LR: t.cfg.LR, At: time.Now()}
+	return t.diverged(Divergence{Epoch: epoch + 1, Step: step, GlobalStep: epoch*steps + step, Loss: loss})
+}
+
+// checkWeights stops the run, as checkFinite does, if a variable of the store holds NaN or ±Inf after step
+// `step` of the epoch: checked before every checkpoint, so that the last checkpoint is always good.
+func (t *Trainer) checkWeights(epoch, step, steps int) error {
+	for v := range t.store.IterVariables() {
+		val, err := v.Value()
+		if err != nil || val == nil || val.DType() != dtypes.Float32 {
+			continue
+		}
+		bad := false
+		_ = tensors.ConstFlatData(val, func(flat []float32) {
+			for _, x := range flat {
+				if x-x != 0 { // NaN and ±Inf
+					bad = true
+					return
+				}
+			}
+		})
+		if bad {
+			return t.diverged(Divergence{Epoch: epoch + 1, Step: step, GlobalStep: epoch*steps + step, Loss: math.NaN(), Variable: v.String()})
+		}
+	}
+	return nil
+}
+
+// diverged records d (adding the learning rate and the last good checkpoint), saves the history and
+// returns the *DivergedError that stops the run.
+func (t *Trainer) diverged(d Divergence) error {
+	d.LR, d.At = t.cfg.LR, time.Now()
+	loss := d.Loss
 	if t.saver != nil {
 		if names, _ := checkpoints(t.saver.dir); len(names) > 0 {
 			d.Checkpoint = filepath.Join(t.saver.dir, names[len(names)-1])
