@@ -413,12 +413,12 @@ func load(o Options) (train, test *data.Set, how string, err error) {
 			how += fmt.Sprintf(", %d unreadable image(s) skipped", len(report.Skipped))
 		}
 		if report != nil && len(report.Special) > 0 {
-			how += fmt.Sprintf(", %d entries that are not regular files not read (%s: %s", len(report.Special),
-				report.Special[0].Path, report.Special[0].Reason)
+			kind, _, _ := strings.Cut(report.Special[0].Reason, ",")
+			eg := ""
 			if len(report.Special) > 1 {
-				how += ", …"
+				eg = "e.g. "
 			}
-			how += ")"
+			how += fmt.Sprintf(", %d special file(s) not read (%s%s: %s)", len(report.Special), eg, report.Special[0].Path, kind)
 		}
 		test, train = data.Split(all, o.ValFraction, o.Seed)
 		train.Name, test.Name = all.Name+"-train", all.Name+"-val"
