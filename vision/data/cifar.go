@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/gonbgpu/gonbgpu/internal/memlimit"
 )
 
 // cifar10Classes are CIFAR-10's class names, used when batches.meta.txt is absent.
@@ -42,7 +44,7 @@ func CIFAR10(dir string) (train, test *Set, err error) {
 	}
 	classes := cifar10Classes
 	metaPath := filepath.Join(root, "batches.meta.txt")
-	if meta, err := os.ReadFile(metaPath); err == nil {
+	if meta, err := readMeta(metaPath); err == nil {
 		if classes, err = parseCIFARMeta(meta, metaPath); err != nil {
 			return nil, nil, err
 		}
@@ -60,6 +62,23 @@ func CIFAR10(dir string) (train, test *Set, err error) {
 		return nil, nil, err
 	}
 	return train, test, nil
+}
+
+// readMeta reads batches.meta.txt, a regular file of at most maxMetaBytes.
+func readMeta(path string) ([]byte, error) {
+	f, _, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxMetaBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxMetaBytes {
+		return nil, fmt.Errorf("%s: larger than %d KiB: not CIFAR-10's list of ten class names", path, maxMetaBytes>>10)
+	}
+	return data, nil
 }
 
 // parseCIFARMeta reads the class names of batches.meta.txt: one per line, blank lines ignored.
@@ -80,58 +99,78 @@ func parseCIFARMeta(meta []byte, path string) ([]string, error) {
 	return classes, nil
 }
 
-// readCIFARFiles reads and concatenates batch files into one set. Sizes are checked on all files before
-// any pixel is allocated, so a wrong file is reported at once.
+// cifarBatchRecords is the number of records of every CIFAR-10 batch file (a variable for tests, which
+// write small batches).
+var cifarBatchRecords = 10000
+
+// maxMetaBytes bounds batches.meta.txt, ten class names.
+const maxMetaBytes = 64 << 10
+
+// readCIFARFiles reads and concatenates batch files into one set. Every file must be a regular file of
+// exactly the format's size (cifarBatchRecords records), checked on all files before any pixel is
+// allocated, so a wrong file is reported at once and a huge one is never read.
 func readCIFARFiles(name string, paths []string, classes []string) (*Set, error) {
-	n := 0
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
 			return nil, err
 		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s: %s, not a regular file: not read", p, describeMode(fi.Mode()))
+		}
 		if err := checkCIFARSize(p, fi.Size()); err != nil {
 			return nil, err
 		}
-		n += int(fi.Size() / cifarRecord)
+	}
+	n := len(paths) * cifarBatchRecords
+	batchBytes := cifarBatchRecords * cifarRecord
+	if err := memlimit.Check(fmt.Sprintf("%s (%d CIFAR-10 images)", name, n), int64(n)*(cifarPixels+4)+int64(batchBytes)); err != nil {
+		return nil, err
 	}
 	set := &Set{
 		Name: name, N: n, H: cifarSide, W: cifarSide, C: 3,
 		Pixels: make([]uint8, n*cifarPixels), Labels: make([]int32, n),
 		Classes: slices.Clone(classes),
 	}
-	at := 0
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
+	buf := make([]byte, batchBytes) // one file at a time, of the size checked above and no more
+	for i, p := range paths {
+		if err := readCIFARBatch(p, buf); err != nil {
 			return nil, err
 		}
-		data, err := io.ReadAll(io.LimitReader(f, int64(n-at)*cifarRecord+1))
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		if err := checkCIFARSize(p, int64(len(data))); err != nil {
-			return nil, err // Changed since the Stat above.
-		}
-		k := len(data) / cifarRecord
-		if at+k > n {
-			return nil, fmt.Errorf("%s: grew while being read", p)
-		}
-		if err := decodeCIFAR(data, p, len(classes), set.Pixels[at*cifarPixels:(at+k)*cifarPixels], set.Labels[at:at+k]); err != nil {
+		at := i * cifarBatchRecords
+		if err := decodeCIFAR(buf, p, len(classes), set.Pixels[at*cifarPixels:(at+cifarBatchRecords)*cifarPixels],
+			set.Labels[at:at+cifarBatchRecords]); err != nil {
 			return nil, err
 		}
-		at += k
-	}
-	if at != n {
-		return nil, fmt.Errorf("%s: files shrank while being read", name)
 	}
 	return set, set.Validate()
 }
 
+// readCIFARBatch fills buf with the batch file at path, which must hold exactly len(buf) bytes.
+func readCIFARBatch(path string, buf []byte) error {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := checkCIFARSize(path, fi.Size()); err != nil {
+		return err // Changed since the first check.
+	}
+	if n, err := io.ReadFull(f, buf); err != nil {
+		return fmt.Errorf("%s: shrank to %d bytes while being read (%s)", path, n, describeReadErr(err))
+	}
+	var extra [1]byte
+	if n, _ := f.Read(extra[:]); n > 0 {
+		return fmt.Errorf("%s: grew while being read", path)
+	}
+	return nil
+}
+
+// checkCIFARSize accepts the size of a CIFAR-10 binary batch: cifarBatchRecords records.
 func checkCIFARSize(path string, size int64) error {
-	if size == 0 || size%cifarRecord != 0 {
-		return fmt.Errorf("%s: has %d bytes, not a positive multiple of the %d-byte CIFAR-10 record "+
-			"(1 label byte + 32×32×3 pixels): truncated, or not a CIFAR-10 binary batch", path, size, cifarRecord)
+	if want := int64(cifarBatchRecords) * cifarRecord; size != want {
+		return fmt.Errorf("%s: has %d bytes, not the %d of a CIFAR-10 binary batch (%d records of 1 label byte + "+
+			"32×32×3 pixels = %d bytes): truncated, or not a CIFAR-10 batch file", path, size, want, cifarBatchRecords, cifarRecord)
 	}
 	return nil
 }

@@ -2,9 +2,12 @@ package data
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // cifarRecords returns n CIFAR-10 binary records with labels from labelOf; the value of channel c at
@@ -23,8 +26,12 @@ func cifarRecords(n int, labelOf func(r int) byte) []byte {
 }
 
 // writeCIFAR writes the six batch files into dir, with per records each, labels counting modulo 10.
+// Batch files must hold cifarBatchRecords records: it is set to per for the test.
 func writeCIFAR(t *testing.T, dir string, per int) {
 	t.Helper()
+	old := cifarBatchRecords
+	cifarBatchRecords = per
+	t.Cleanup(func() { cifarBatchRecords = old })
 	for i := 1; i <= 5; i++ {
 		writeFile(t, filepath.Join(dir, fmt.Sprintf("data_batch_%d.bin", i)), cifarRecords(per, func(r int) byte { return byte((r + i) % 10) }))
 	}
@@ -84,9 +91,9 @@ func TestCIFAR10Errors(t *testing.T) {
 	wantErr(t, err, truncated, fmt.Sprintf("has %d bytes", 2*cifarRecord-100), "3073")
 
 	writeCIFAR(t, dir, 2)
-	badLabel := writeFile(t, filepath.Join(dir, "test_batch.bin"), cifarRecords(3, func(r int) byte { return byte(8 + r) }))
+	badLabel := writeFile(t, filepath.Join(dir, "test_batch.bin"), cifarRecords(2, func(r int) byte { return byte(9 + r) }))
 	_, _, err = CIFAR10(dir)
-	wantErr(t, err, badLabel, "record 2 has label 10")
+	wantErr(t, err, badLabel, "record 1 has label 10")
 
 	empty := writeFile(t, filepath.Join(dir, "test_batch.bin"), nil)
 	_, _, err = CIFAR10(dir)
@@ -94,4 +101,63 @@ func TestCIFAR10Errors(t *testing.T) {
 
 	_, _, err = CIFAR10(filepath.Join(dir, "nowhere"))
 	wantErr(t, err, filepath.Join(dir, "nowhere", "data_batch_1.bin"))
+}
+
+// TestCIFAR10Sizes: a batch file must have the format's size, 10000 records; a larger one (here two
+// batches concatenated, 61 MB, sparse on disk) is refused from its size, before anything is read, and so
+// is one record short. The old code accepted any multiple of the record size and read it whole.
+func TestCIFAR10Sizes(t *testing.T) {
+	if cifarBatchRecords != 10000 {
+		t.Fatalf("cifarBatchRecords = %d, want CIFAR-10's 10000", cifarBatchRecords)
+	}
+	for _, records := range []int64{20000, 9999, 3} {
+		dir := t.TempDir()
+		for _, name := range []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"} {
+			f, err := os.Create(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := int64(10000 * cifarRecord)
+			if name == "data_batch_2.bin" {
+				size = records * cifarRecord
+			}
+			if err := f.Truncate(size); err != nil { // sparse: no disk used
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+		var err error
+		allocated := allocatedBy(func() { _, _, err = CIFAR10(dir) })
+		wantErr(t, err, filepath.Join(dir, "data_batch_2.bin"), fmt.Sprintf("has %d bytes, not the 30730000 of a CIFAR-10 binary batch", records*cifarRecord))
+		if allocated > 1<<20 {
+			t.Errorf("%d records: allocated %d MiB before refusing", records, allocated>>20)
+		}
+	}
+}
+
+// TestCIFAR10SpecialFiles: a named pipe in place of a batch file or of batches.meta.txt is refused at
+// once; the old code hung opening batches.meta.txt.
+func TestCIFAR10SpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeCIFAR(t, dir, 2)
+	meta := filepath.Join(dir, "batches.meta.txt")
+	if err := syscall.Mkfifo(meta, 0o644); err != nil {
+		t.Skipf("cannot make a named pipe here: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := CIFAR10(dir); done <- err }()
+	select {
+	case err := <-done:
+		wantErr(t, err, meta, "named pipe", "not a regular file")
+	case <-time.After(10 * time.Second):
+		t.Fatal("CIFAR10 hangs on a named pipe")
+	}
+	os.Remove(meta)
+	batch := filepath.Join(dir, "data_batch_4.bin")
+	os.Remove(batch)
+	if err := syscall.Mkfifo(batch, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := CIFAR10(dir)
+	wantErr(t, err, batch, "named pipe", "not a regular file")
 }

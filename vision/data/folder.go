@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"github.com/disintegration/imaging"
+
+	"github.com/gonbgpu/gonbgpu/internal/memlimit"
 )
 
 // FolderOptions configures [Folder].
@@ -70,6 +72,11 @@ type FolderReport struct {
 	// Ignored lists files that are not images (by content and extension) and sub-folders of class
 	// folders, which are not read. Hidden files and folders (name starting with ".") are not listed.
 	Ignored []string
+
+	// Special lists the entries of class folders that are not regular files — named pipes, sockets,
+	// devices, broken symbolic links — with what they are. They are never opened: opening a named pipe
+	// waits for a writer forever, and a device such as /dev/zero never ends.
+	Special []BadImage
 }
 
 // BadImage is an image file that could not be used, and why.
@@ -93,6 +100,16 @@ func (r *FolderReport) String() string {
 	}
 	if len(r.Ignored) > 0 {
 		fmt.Fprintf(&sb, "\nignored %d non-image files or folders", len(r.Ignored))
+	}
+	if len(r.Special) > 0 {
+		fmt.Fprintf(&sb, "\nnot read: %d entries that are not regular files:", len(r.Special))
+		for i, b := range r.Special {
+			if i == 10 {
+				fmt.Fprintf(&sb, "\n  … and %d more", len(r.Special)-i)
+				break
+			}
+			fmt.Fprintf(&sb, "\n  %s: %s", b.Path, b.Reason)
+		}
 	}
 	return sb.String()
 }
@@ -159,6 +176,17 @@ func Folder(dir string, opt FolderOptions) (*Set, *FolderReport, error) {
 	if len(classes) == 0 {
 		return nil, nil, fmt.Errorf("%s: no class folders (want one sub-folder of images per class)", dir)
 	}
+	// Special entries beside the class folders are not read either; say so.
+	if top, err := os.ReadDir(dir); err == nil {
+		for _, e := range top {
+			p := filepath.Join(dir, e.Name())
+			if !strings.HasPrefix(e.Name(), ".") && !isDir(p, e) {
+				if why := notRegular(p, e); why != "" {
+					report.Special = append(report.Special, BadImage{p, why})
+				}
+			}
+		}
+	}
 	type file struct {
 		path  string
 		class int32
@@ -180,17 +208,30 @@ func Folder(dir string, opt FolderOptions) (*Set, *FolderReport, error) {
 				report.Ignored = append(report.Ignored, p+string(filepath.Separator))
 				continue
 			}
+			if why := notRegular(p, e); why != "" {
+				report.Special = append(report.Special, BadImage{p, why})
+				continue
+			}
 			files = append(files, file{p, int32(c)})
 			n++
 		}
 		if n == 0 {
-			return nil, nil, fmt.Errorf("%s: class folder %q is empty", classDir, class)
+			return nil, nil, fmt.Errorf("%s: class folder %q is empty%s", classDir, class, specialsUnder(classDir, report.Special))
 		}
 	}
 
 	// Decode in parallel, each result into its own slot: the order is fixed before any goroutine runs.
-	size := w * h * opt.Channels
-	pixels := make([]uint8, len(files)*size)
+	// The pixels of every image are allocated at once: check first that they fit.
+	what := fmt.Sprintf("%s: %d files as %d×%d×%d images", dir, len(files), w, h, opt.Channels)
+	if err := memlimit.Check(what, memlimit.Mul(int64(len(files)), int64(w), int64(h), int64(opt.Channels))); err != nil {
+		return nil, nil, err
+	}
+	size, ok := mulNoOverflow(w, h, opt.Channels)
+	total, ok2 := mulNoOverflow(len(files), size)
+	if !ok || !ok2 {
+		return nil, nil, fmt.Errorf("%s overflow the address space", what)
+	}
+	pixels := make([]uint8, total)
 	errs := make([]error, len(files))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -270,6 +311,37 @@ func listVisible(dir string, dirs bool) ([]string, error) {
 	return names, nil
 }
 
+// notRegular says what entry e at path p is when it is not a regular file (symbolic links followed),
+// or "" when it is one.
+func notRegular(p string, e os.DirEntry) string {
+	mode := e.Type()
+	if mode&os.ModeSymlink != 0 {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "a broken symbolic link: not read"
+		}
+		mode = fi.Mode()
+	}
+	if mode.IsRegular() {
+		return ""
+	}
+	return describeMode(mode) + ", not a regular file: not read"
+}
+
+// specialsUnder describes the special entries found in dir, for the error of an empty class folder.
+func specialsUnder(dir string, special []BadImage) string {
+	n := 0
+	for _, b := range special {
+		if filepath.Dir(b.Path) == dir {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d entries that are not regular files, e.g. named pipes, were not read)", n)
+}
+
 // isDir reports whether entry e at path p is a folder, following symbolic links.
 func isDir(p string, e os.DirEntry) bool {
 	if e.Type()&os.ModeSymlink != 0 {
@@ -297,11 +369,14 @@ func countUnder(dir string, bad []BadImage, ignored []string) int {
 // loadImageFile reads, decodes and resizes the image at path into dst (w×h×opt.Channels bytes).
 // It never panics: a decoder panic on a malicious file becomes an error for that file.
 func loadImageFile(path string, dst []uint8, w, h int, opt FolderOptions) (err error) {
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path) // a file swapped for a pipe since the listing must not hang the loader
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if fi.Size() > maxImageFileBytes {
+		return fmt.Errorf("file larger than %d MiB", maxImageFileBytes>>20)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxImageFileBytes+1))
 	if err != nil {
 		return err

@@ -10,7 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/memlimit"
 )
 
 // solid returns a w×h image of one colour.
@@ -235,4 +240,93 @@ func TestFolderSkipBad(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "zebra", "z.png"), []byte("\x89PNG\r\n\x1a\n"))
 	_, _, err = Folder(dir, FolderOptions{Size: 8, SkipBad: true})
 	wantErr(t, err, filepath.Join(dir, "zebra"), "no usable images")
+}
+
+// TestFolderSpecialFiles: a named pipe, a broken symbolic link and a link to a device in a class folder
+// are not opened (the old code hung on the pipe) and the report names each with what it is.
+func TestFolderSpecialFiles(t *testing.T) {
+	dir := writeFolder(t)
+	fifo := filepath.Join(dir, "dog", "c.png")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("cannot make a named pipe here: %v", err)
+	}
+	broken := filepath.Join(dir, "cat", "4.jpg")
+	if err := os.Symlink(filepath.Join(dir, "nowhere.jpg"), broken); err != nil {
+		t.Fatal(err)
+	}
+	device := filepath.Join(dir, "bird", "zero.png")
+	if err := os.Symlink("/dev/zero", device); err != nil {
+		t.Fatal(err)
+	}
+	topFIFO := filepath.Join(dir, "labels.fifo")
+	if err := syscall.Mkfifo(topFIFO, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		set    *Set
+		report *FolderReport
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		set, report, err := Folder(dir, FolderOptions{Size: 8})
+		done <- result{set, report, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Folder hangs on a named pipe")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.set.N != 6 {
+		t.Errorf("loaded %d images, want the 6 regular ones", r.set.N)
+	}
+	want := map[string]string{fifo: "a named pipe (FIFO)", broken: "a broken symbolic link", device: "a character device",
+		topFIFO: "a named pipe (FIFO)"}
+	if len(r.report.Special) != len(want) {
+		t.Fatalf("report.Special = %v, want %d entries", r.report.Special, len(want))
+	}
+	for _, b := range r.report.Special {
+		if w, ok := want[b.Path]; !ok || !strings.Contains(b.Reason, w) || !strings.Contains(b.Reason, "not read") {
+			t.Errorf("special entry %s: %q, want %q", b.Path, b.Reason, w)
+		}
+	}
+	if s := r.report.String(); !strings.Contains(s, "4 entries that are not regular files") || !strings.Contains(s, fifo+": a named pipe") {
+		t.Errorf("report does not say what was skipped:\n%s", s)
+	}
+
+	// A class folder holding only a pipe is empty, and the error says why.
+	only := filepath.Join(dir, "pipes")
+	os.Mkdir(only, 0o755)
+	if err := syscall.Mkfifo(filepath.Join(only, "p.png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Folder(dir, FolderOptions{Size: 8})
+	wantErr(t, err, only, "is empty", "1 entries that are not regular files")
+
+	// loadImageFile itself refuses a pipe (one swapped in after the listing).
+	if err := loadImageFile(fifo, make([]uint8, 8*8*3), 8, 8, FolderOptions{Channels: 3, MaxPixels: 1 << 20}); err == nil ||
+		!strings.Contains(err.Error(), "named pipe") {
+		t.Errorf("loadImageFile on a pipe: %v", err)
+	}
+}
+
+// TestFolderMemoryBudget: an output size whose pixels cannot fit in memory is refused before anything
+// is allocated or decoded, with the figure (the issue's --size 20000: 1.1 GiB per RGB image).
+func TestFolderMemoryBudget(t *testing.T) {
+	dir := writeFolder(t)
+	var err error
+	allocated := allocatedBy(func() { _, _, err = Folder(dir, FolderOptions{Size: 1 << 20}) })
+	wantErr(t, err, dir, "7 files as 1048576×1048576×3 images needs at least 21.0 TiB of memory")
+	if allocated > 1<<20 {
+		t.Errorf("allocated %d MiB before refusing", allocated>>20)
+	}
+	old := memlimit.Available
+	defer func() { memlimit.Available = old }()
+	memlimit.Available = func() memlimit.Budget { return memlimit.Budget{Bytes: 100 << 10, Source: "test budget"} }
+	_, _, err = Folder(dir, FolderOptions{Size: 100})
+	wantErr(t, err, "7 files as 100×100×3 images needs at least 205 KiB of memory", "100 KiB (test budget)")
 }

@@ -9,8 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/gonbgpu/gonbgpu/internal/memlimit"
 )
 
 // IDX is the content of an IDX file of unsigned bytes — the format of MNIST and Fashion-MNIST: a header
@@ -36,6 +37,9 @@ const (
 	// header announcing gigabytes over a few bytes of gzip thus costs a few MiB before EOF exposes it.
 	readChunk = 1 << 20
 	maxGrowth = 64 << 20
+
+	// maxDeflateRatio bounds deflate's expansion: at best a 258-byte match costs 2 bits (1032:1).
+	maxDeflateRatio = 1032
 )
 
 // idxTypeNames names the IDX element types, for the error when a file holds something other than bytes.
@@ -51,16 +55,12 @@ var idxTypeNames = map[byte]string{
 // before anything is allocated; errors name the file and say what is wrong (bad magic, wrong type,
 // truncated at which record, trailing data, corrupt compression).
 func ReadIDX(path string) (*IDX, error) {
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
-		return nil, err // *PathError already names the file.
+		return nil, err // Names the file.
 	}
 	defer f.Close()
-	size := int64(-1)
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		size = fi.Size()
-	}
-	return DecodeIDX(f, path, size)
+	return DecodeIDX(f, path, fi.Size())
 }
 
 // DecodeIDX is ReadIDX for a reader: name labels errors, and size is the number of bytes r holds, or -1
@@ -73,22 +73,33 @@ func DecodeIDX(r io.Reader, name string, size int64) (*IDX, error) {
 			return nil, fmt.Errorf("%s: corrupt gzip header: %w", name, err)
 		}
 		defer zr.Close()
-		idx, err := decodeIDX(zr, -1)
+		// Deflate expands at most maxDeflateRatio times: a header promising more than the compressed
+		// size could hold is refused before anything is decompressed.
+		idx, err := decodeIDX(zr, -1, size)
 		if err != nil {
 			return nil, fmt.Errorf("%s (gzip): %w", name, err)
 		}
 		return idx, nil
 	}
-	idx, err := decodeIDX(br, size)
+	idx, err := decodeIDX(br, size, -1)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return idx, nil
 }
 
-// decodeIDX parses uncompressed IDX data from r, whose total size is size (-1 if unknown). It reads r to
-// its end, to reject trailing data and, for gzip, to have the checksum verified.
-func decodeIDX(r io.Reader, size int64) (*IDX, error) {
+// idxHeader is what an IDX header declares.
+type idxHeader struct {
+	dims  []int
+	raw   []byte // the dimensions as written, for messages (see formatDims)
+	total int64  // bytes of data promised
+}
+
+func (h *idxHeader) String() string { return formatDims(h.raw, len(h.dims)) }
+
+// readIDXHeader reads and checks an IDX header: magic, type, rank, and a promised size within
+// MaxIDXBytes and the memory this process may use. Nothing is allocated by size before these checks.
+func readIDXHeader(r io.Reader) (*idxHeader, error) {
 	var magic [4]byte
 	if _, err := io.ReadFull(r, magic[:]); err != nil {
 		return nil, fmt.Errorf("too short for an IDX header (%s)", describeReadErr(err))
@@ -121,6 +132,26 @@ func decodeIDX(r io.Reader, size int64) (*IDX, error) {
 				formatDims(header, rank), MaxIDXBytes)
 		}
 		total *= d
+	}
+	h := &idxHeader{dims: dims, raw: header, total: total}
+	if err := memlimit.Check(fmt.Sprintf("header %s", h), total); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// decodeIDX parses uncompressed IDX data from r, whose total size is size (-1 if unknown); gzipSize,
+// when not -1, is the size of the compressed file r is decompressed from. It reads r to its end, to
+// reject trailing data and, for gzip, to have the checksum verified.
+func decodeIDX(r io.Reader, size, gzipSize int64) (*IDX, error) {
+	h, err := readIDXHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	dims, header, total, rank := h.dims, h.raw, h.total, len(h.dims)
+	if gzipSize >= 0 && total > maxDeflateRatio*gzipSize {
+		return nil, fmt.Errorf("header %s promises %d bytes of data, more than %d bytes of gzip can hold "+
+			"(deflate expands at most %d times): truncated or hostile file", h, total, gzipSize, maxDeflateRatio)
 	}
 	record := int64(1) // Bytes per record (image, label...), to say where data ends.
 	for _, d := range dims[1:] {
@@ -223,7 +254,27 @@ func recordNoun(rank int) string {
 // LoadIDX builds a set from an images file (rank 3, N×H×W grey images, or rank 4, N×H×W×C) and a
 // labels file (rank 1, N labels) in IDX format, gzipped or not, checking that the counts agree and
 // that every label indexes classes.
+//
+// Both headers are read and compared first, and the memory the two files promise is checked against
+// what this process may use, before any data is read: a file whose header is self-consistent but
+// disagrees with the other (a gzip of zeros claiming millions of images, say) costs nothing.
 func LoadIDX(name, imagesPath, labelsPath string, classes []string) (*Set, error) {
+	imgHdr, err := peekIDXHeader(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	labHdr, err := peekIDXHeader(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkImageLabelDims(imgHdr.dims, labHdr.dims, imagesPath, labelsPath); err != nil {
+		return nil, err
+	}
+	// The set keeps the pixels and 4 bytes per label.
+	need := memlimit.Mul(imgHdr.total) + memlimit.Mul(labHdr.total, 5)
+	if err := memlimit.Check(fmt.Sprintf("%s and %s (%s images)", imagesPath, labelsPath, imgHdr), need); err != nil {
+		return nil, err
+	}
 	images, err := ReadIDX(imagesPath)
 	if err != nil {
 		return nil, err
@@ -235,26 +286,57 @@ func LoadIDX(name, imagesPath, labelsPath string, classes []string) (*Set, error
 	return setFromIDX(name, images, labels, imagesPath, labelsPath, classes)
 }
 
+// peekIDXHeader reads only the header of an IDX file, gzipped or not.
+func peekIDXHeader(path string) (*idxHeader, error) {
+	f, _, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReader(f)
+	suffix := ""
+	if magic, _ := r.(*bufio.Reader).Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: corrupt gzip header: %w", path, err)
+		}
+		defer zr.Close()
+		r, suffix = zr, " (gzip)"
+	}
+	h, err := readIDXHeader(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s%s: %w", path, suffix, err)
+	}
+	return h, nil
+}
+
+// checkImageLabelDims checks that an images file's dimensions and a labels file's go together.
+func checkImageLabelDims(images, labels []int, imagesPath, labelsPath string) error {
+	if len(images) != 3 && len(images) != 4 {
+		return fmt.Errorf("%s: has %d dimensions %v, want 3 (N×H×W) or 4 (N×H×W×C) for images",
+			imagesPath, len(images), images)
+	}
+	if len(labels) != 1 {
+		return fmt.Errorf("%s: has %d dimensions %v, want 1 for labels", labelsPath, len(labels), labels)
+	}
+	if labels[0] != images[0] {
+		return fmt.Errorf("count mismatch: %s has %d images but %s has %d labels",
+			imagesPath, images[0], labelsPath, labels[0])
+	}
+	return nil
+}
+
 func setFromIDX(name string, images, labels *IDX, imagesPath, labelsPath string, classes []string) (*Set, error) {
 	set := &Set{Name: name, Classes: append([]string(nil), classes...)}
-	switch len(images.Dims) {
-	case 3:
-		set.N, set.H, set.W, set.C = images.Dims[0], images.Dims[1], images.Dims[2], 1
-	case 4:
-		set.N, set.H, set.W, set.C = images.Dims[0], images.Dims[1], images.Dims[2], images.Dims[3]
-	default:
-		return nil, fmt.Errorf("%s: has %d dimensions %v, want 3 (N×H×W) or 4 (N×H×W×C) for images",
-			imagesPath, len(images.Dims), images.Dims)
+	if err := checkImageLabelDims(images.Dims, labels.Dims, imagesPath, labelsPath); err != nil {
+		return nil, err
+	}
+	set.N, set.H, set.W, set.C = images.Dims[0], images.Dims[1], images.Dims[2], 1
+	if len(images.Dims) == 4 {
+		set.C = images.Dims[3]
 	}
 	if set.H == 0 || set.W == 0 || set.C == 0 {
 		return nil, fmt.Errorf("%s: empty images of %d×%d×%d", imagesPath, set.H, set.W, set.C)
-	}
-	if len(labels.Dims) != 1 {
-		return nil, fmt.Errorf("%s: has %d dimensions %v, want 1 for labels", labelsPath, len(labels.Dims), labels.Dims)
-	}
-	if labels.Dims[0] != set.N {
-		return nil, fmt.Errorf("count mismatch: %s has %d images but %s has %d labels",
-			imagesPath, set.N, labelsPath, labels.Dims[0])
 	}
 	set.Pixels = images.Data
 	set.Labels = make([]int32, set.N)

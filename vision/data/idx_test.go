@@ -2,11 +2,17 @@ package data
 
 import (
 	"bytes"
+	"compress/gzip"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/memlimit"
 )
 
 func TestReadIDXRoundTrip(t *testing.T) {
@@ -91,7 +97,10 @@ func TestReadIDXHostileHeaders(t *testing.T) {
 		// Under MaxIDXBytes (1.5 GiB): a plain file is checked against its size; gzip data must run out
 		// long before the buffer grows large.
 		{"1GiB", idxBytes([]uint32{2_000_000, 28, 28}, make([]byte, 100)), "truncated at image 0 of 2000000"},
-		{"1GiB.gz", gzipBytes(t, idxBytes([]uint32{2_000_000, 28, 28}, make([]byte, 3<<19))), "truncated at image 2006 of 2000000"},
+		// More than deflate can expand the compressed size to: refused before decompressing.
+		{"1GiB.gz", gzipBytes(t, idxBytes([]uint32{2_000_000, 28, 28}, make([]byte, 3<<19))), "bytes of gzip can hold (deflate expands at most 1032 times)"},
+		// Within that bound, the data runs out before the buffer grows large.
+		{"1.5MiB.gz", gzipBytes(t, idxBytes([]uint32{2000, 28, 28}, randomBytes(128*28*28))), "truncated at image 128 of 2000"},
 	} {
 		path := writeFile(t, filepath.Join(dir, tc.name), tc.content)
 		var err error
@@ -101,6 +110,59 @@ func TestReadIDXHostileHeaders(t *testing.T) {
 			t.Errorf("%s: allocated %d MiB before failing, want < %d MiB", tc.name, allocated>>20, limit>>20)
 		}
 	}
+}
+
+// TestLoadIDXComparesHeadersFirst: an images file whose header agrees with its own (gzipped) data but
+// not with the labels file is refused from the two headers, before its data is decompressed (the issue's
+// 2 MB gzip that took 9 GB: here 150 MB of zeros, which the old code read whole before comparing counts).
+func TestLoadIDXComparesHeadersFirst(t *testing.T) {
+	dir := t.TempDir()
+	const n = 200_000
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(idxBytes([]uint32{n, 28, 28}, nil))
+	zeros := make([]byte, 1<<20)
+	for left := n * 28 * 28; left > 0; left -= len(zeros) {
+		zw.Write(zeros[:min(left, len(zeros))])
+	}
+	zw.Close()
+	images := writeFile(t, filepath.Join(dir, "images.gz"), buf.Bytes())
+	labels := writeFile(t, filepath.Join(dir, "labels"), idxBytes([]uint32{10}, make([]byte, 10)))
+	var err error
+	allocated := allocatedBy(func() { _, err = LoadIDX("x", images, labels, []string{"a", "b"}) })
+	wantErr(t, err, "count mismatch", images, "200000 images", labels, "10 labels")
+	if allocated > 8<<20 {
+		t.Errorf("allocated %d MiB before refusing, want < 8 MiB", allocated>>20)
+	}
+}
+
+// TestIDXMemoryBudget: a header whose data would not fit in the memory this process may use is refused
+// from the header, with the figures, even when the file really holds that much.
+func TestIDXMemoryBudget(t *testing.T) {
+	old := memlimit.Available
+	defer func() { memlimit.Available = old }()
+	memlimit.Available = func() memlimit.Budget { return memlimit.Budget{Bytes: 1 << 20, Source: "test budget"} }
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "images"), idxBytes([]uint32{3000, 28, 28}, testPixels(3000, 28, 28, 1)))
+	_, err := ReadIDX(path)
+	wantErr(t, err, path, "header 3000×28×28 needs at least 2.2 MiB of memory", "1.0 MiB (test budget)")
+	small := writeFile(t, filepath.Join(dir, "small"), idxBytes([]uint32{1330, 28, 28}, testPixels(1330, 28, 28, 1)))
+	labels := writeFile(t, filepath.Join(dir, "labels"), idxBytes([]uint32{1330}, make([]byte, 1330)))
+	if _, err := ReadIDX(small); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadIDX("x", small, labels, []string{"a"})
+	wantErr(t, err, small, labels, "needs at least 1.0 MiB of memory") // each file fits, not both
+}
+
+// randomBytes returns n bytes that gzip cannot compress.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }
 
 func TestLoadIDX(t *testing.T) {
@@ -137,5 +199,32 @@ func TestLoadIDX(t *testing.T) {
 	wantErr(t, err, filepath.Join(dir, "nolabels"))
 	if _, err := os.Stat(images); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadIDXSpecialFile: a named pipe or a device in place of an IDX file is refused at once (the old
+// code hung opening the pipe, or read /dev/zero until MaxIDXBytes).
+func TestReadIDXSpecialFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "train-images-idx3-ubyte")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("cannot make a named pipe here: %v", err)
+	}
+	zero := filepath.Join(dir, "zero")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan [2]error, 1)
+	go func() {
+		_, err1 := ReadIDX(fifo)
+		_, err2 := ReadIDX(zero)
+		done <- [2]error{err1, err2}
+	}()
+	select {
+	case errs := <-done:
+		wantErr(t, errs[0], fifo, "named pipe", "not a regular file")
+		wantErr(t, errs[1], zero, "character device", "not a regular file")
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadIDX hangs on a named pipe")
 	}
 }

@@ -6,6 +6,7 @@ package recipe
 
 import (
 	"fmt"
+	"hash/crc32"
 	"math"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/memlimit"
 	"github.com/gonbgpu/gonbgpu/vision/augment"
 	"github.com/gonbgpu/gonbgpu/vision/data"
 	"github.com/gonbgpu/gonbgpu/vision/gradnorm"
@@ -119,6 +121,16 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{Options: o, backend: b}
+	// The devices and the memory a training step needs are checked before any data is read: a size that
+	// cannot fit fails at once, with the figure, instead of after minutes of loading or in the runtime's
+	// fatal out-of-memory.
+	p, err := gpu.PlanParallel(b, o.GPUs, o.Batch)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStepMemory(b, o, p.PerDevice); err != nil {
+		return nil, err
+	}
 	trainSet, testSet, how, err := load(o)
 	if err != nil {
 		return nil, err
@@ -129,14 +141,13 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	if o.LimitTest > 0 && o.LimitTest < testSet.N {
 		testSet = data.Subset(testSet, o.LimitTest)
 	}
+	if err := checkSplit(o, trainSet, testSet); err != nil {
+		return nil, err
+	}
 	r.Train, r.Test = trainSet, testSet
 	r.Lines = append(r.Lines, fmt.Sprintf("data:     %s, %d training and %d test images of %d×%d×%d, %d classes (%s)",
 		o.Dataset, trainSet.N, testSet.N, trainSet.H, trainSet.W, trainSet.C, len(trainSet.Classes), how))
 
-	p, err := gpu.PlanParallel(b, o.GPUs, o.Batch)
-	if err != nil {
-		return nil, err
-	}
 	r.Parallel = p
 	choice, _ := gpu.Chosen()
 	r.Lines = append(r.Lines, fmt.Sprintf("devices:  %d × %s, batch %d (%d per device): %s",
@@ -174,6 +185,10 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if trainLoader.NumBatches()/p.N() == 0 {
+		return nil, fmt.Errorf("--batch %d is more than the %d training images can fill (%d per device, the last partial batch "+
+			"dropped): lower --batch", o.Batch, trainSet.N, p.PerDevice)
+	}
 	r.TrainLoader, r.TestLoader = trainLoader, testLoader
 	d, err := trainer.Distribute(b, trainer.Data{Train: trainLoader, Test: testLoader, Classes: trainSet.Classes}, p)
 	if err != nil {
@@ -206,7 +221,8 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	cfg := trainer.Config{RecalibrateBN: recalibrate, Model: modelName(o), Dataset: o.Dataset, Epochs: o.Epochs, BatchSize: o.Batch,
 		Optimizer: o.Optimizer, LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay,
 		Nesterov: o.Optimizer == "sgd" && o.Momentum > 0, Schedule: optim.Schedule(o.Schedule),
-		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume, LogEvery: o.LogEvery}
+		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume, LogEvery: o.LogEvery,
+		DataOrder: dataOrder(o, trainSet)}
 	t, err := trainer.New(b, cfg, mb.ModelFn(), d)
 	if err != nil {
 		return nil, err
@@ -278,8 +294,52 @@ func modelName(o Options) string {
 	return n
 }
 
+// maxLR bounds --lr: no schedule of these models trains above it (the default for SGD, 0.1×batch/128,
+// reaches it only at a batch of 128000), so a larger value is a typo or an experiment in divergence.
+const maxLR = 100
+
+// checkFloats checks every floating-point option for finiteness and range before defaults are filled in
+// (0 means "default" for most of them). Errors name the flag.
+func (o *Options) checkFloats() error {
+	for _, f := range []struct {
+		flag     string
+		v        float64
+		lo, hi   float64
+		loIn     bool // lo is allowed
+		hiIn     bool // hi is allowed
+		whyRange string
+	}{
+		{"--lr", o.LR, 0, maxLR, true, true, "0 for the optimizer's default"},
+		{"--momentum", o.Momentum, 0, 1, true, false, "0 for the default 0.9; 1 and above never converge"},
+		{"--weight-decay", o.WeightDecay, 0, 1, true, false, "0 for the optimizer's default"},
+		{"--label-smoothing", o.LabelSmoothing, 0, 1, true, false, "0 for none"},
+		{"--val-fraction", o.ValFraction, 0, 1, true, false, "the fraction of a folder's images held out; 0 for the default 0.2"},
+		{"--width", o.Width, 0, math.Inf(1), true, false, "the multiplier of every layer's channels; 0 for the default 1"},
+	} {
+		bad := math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < f.lo || f.v > f.hi || (!f.loIn && f.v == f.lo) || (!f.hiIn && f.v == f.hi)
+		if bad {
+			lb, rb := "(", ")"
+			if f.loIn {
+				lb = "["
+			}
+			if f.hiIn {
+				rb = "]"
+			}
+			hi := fmt.Sprint(f.hi)
+			if math.IsInf(f.hi, 1) {
+				hi = "∞"
+			}
+			return fmt.Errorf("%s must be a finite number in %s%g, %s%s (%s), got %v", f.flag, lb, f.lo, hi, rb, f.whyRange, f.v)
+		}
+	}
+	return nil
+}
+
 // defaults fills in zero values and checks the rest.
 func (o *Options) defaults(b compute.Backend) error {
+	if err := o.checkFloats(); err != nil {
+		return err
+	}
 	o.Dataset = strings.ToLower(o.Dataset)
 	if o.Dataset == "" {
 		o.Dataset = "fashion-mnist"
@@ -332,9 +392,6 @@ func (o *Options) defaults(b compute.Backend) error {
 	default:
 		return fmt.Errorf("unknown precision %q: want fp32 or bf16", o.Precision)
 	}
-	if o.Width < 0 || math.IsNaN(o.Width) {
-		return fmt.Errorf("width must be positive, got %v", o.Width)
-	}
 	if o.Epochs == 0 {
 		o.Epochs = 10
 	}
@@ -378,11 +435,14 @@ func (o *Options) defaults(b compute.Backend) error {
 	if o.ImageSize == 0 {
 		o.ImageSize = 32
 	}
+	if o.ImageSize < 0 {
+		return fmt.Errorf("--size must be positive, got %d", o.ImageSize)
+	}
 	if o.ValFraction == 0 {
 		o.ValFraction = 0.2
 	}
-	if o.ValFraction <= 0 || o.ValFraction >= 1 {
-		return fmt.Errorf("validation fraction must be in (0, 1), got %v", o.ValFraction)
+	if !(o.ValFraction > 0 && o.ValFraction < 1) {
+		return fmt.Errorf("--val-fraction must be in (0, 1), got %v", o.ValFraction)
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -421,6 +481,14 @@ func load(o Options) (train, test *data.Set, how string, err error) {
 		if report != nil && len(report.Skipped) > 0 {
 			how += fmt.Sprintf(", %d unreadable image(s) skipped", len(report.Skipped))
 		}
+		if report != nil && len(report.Special) > 0 {
+			kind, _, _ := strings.Cut(report.Special[0].Reason, ",")
+			eg := ""
+			if len(report.Special) > 1 {
+				eg = "e.g. "
+			}
+			how += fmt.Sprintf(", %d special file(s) not read (%s%s: %s)", len(report.Special), eg, report.Special[0].Path, kind)
+		}
 		test, train = data.Split(all, o.ValFraction, o.Seed)
 		train.Name, test.Name = all.Name+"-train", all.Name+"-val"
 		return train, test, how + fmt.Sprintf(", %.0f%% held out for testing", 100*o.ValFraction), nil
@@ -432,4 +500,108 @@ func load(o Options) (train, test *data.Set, how string, err error) {
 // neither a garment's nor an object's class.
 func Augmentation(size int) *augment.Pipeline {
 	return augment.New().Crop(max(1, size/8)).Flip(0.5)
+}
+
+// imageShape is the size of the images the model sees, known before the data is read.
+func imageShape(o Options) (h, w, c int) {
+	switch o.Dataset {
+	case "fashion-mnist":
+		return 28, 28, 1
+	case "cifar10":
+		return 32, 32, 3
+	}
+	return o.ImageSize, o.ImageSize, 3
+}
+
+// checkStepMemory refuses a run whose training step cannot fit: the model's parameters (with their
+// gradients and the optimizer's state) and the activations of a per-device batch on the device that
+// computes (the host for the pure-Go backend), and the input batches the loader prepares on the host.
+// The figures are lower bounds (resnet.Footprint), so only runs that cannot possibly fit are refused.
+func checkStepMemory(b compute.Backend, o Options, perDevice int) error {
+	h, w, c := imageShape(o)
+	fp := resnet.New(o.Model).Width(o.Width).Plain(o.Plain).Footprint(h, w, c)
+	copies := int64(3) // weights, gradients, SGD momentum
+	if o.Optimizer == "adam" {
+		copies = 4
+	}
+	params := memlimit.Mul(fp.Params, 4, copies)
+	acts := memlimit.Mul(fp.Activations, int64(perDevice), 4)
+	inputs := memlimit.Mul(int64(h), int64(w), int64(c), int64(perDevice), 4, 2) // the batch trained on and the next
+	what := fmt.Sprintf("%s (width %g) on %d×%d×%d images", o.Model, o.Width, h, w, c)
+	if o.Dataset == "folder" {
+		what = fmt.Sprintf("--size %d with %s (width %g)", o.ImageSize, o.Model, o.Width)
+	}
+	what += fmt.Sprintf(" at --batch %d", o.Batch)
+	if perDevice != o.Batch {
+		what += fmt.Sprintf(" (%d per device)", perDevice)
+	}
+	detail := fmt.Sprintf("%s for the parameters, %s for the activations", memlimit.Format(params), memlimit.Format(acts))
+	const hint = "lower --batch, --width or --size, or choose a smaller --model"
+	total := sat(sat(params, acts), inputs)
+	if gpu.IsPureGo(b) {
+		if host := memlimit.Available(); host.Known() && total > host.Bytes {
+			return fmt.Errorf("training %s needs at least %s of memory (%s), more than the %s this process may use: %s",
+				what, memlimit.Format(total), detail, host, hint)
+		}
+		return nil
+	}
+	if host := memlimit.Available(); host.Known() && inputs > host.Bytes {
+		return fmt.Errorf("the input batches of %s need at least %s of host memory, more than the %s this process may use: %s",
+			what, memlimit.Format(inputs), host, hint)
+	}
+	for _, d := range gpu.Devices(b) {
+		if need := sat(params, acts); d.Kind == gpu.GPU && d.MemoryFree > 0 && uint64(need) > d.MemoryFree {
+			return fmt.Errorf("training %s needs at least %s of memory on each GPU (%s), more than the %s free on GPU %d (%s): %s",
+				what, memlimit.Format(need), detail, memlimit.Format(int64(min(d.MemoryFree, 1<<62))), d.Index, d.Name, hint)
+		}
+	}
+	return nil
+}
+
+// sat adds sizes, saturating.
+func sat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// dataOrder lists what the order and content of the training batches depend on, besides the batch size
+// and the seed the trainer records itself: a resumed run must match each (see trainer.Config.DataOrder).
+// The last entry identifies the training set itself (count, size, labels), for what the flags cannot
+// say: --data pointing at other files.
+func dataOrder(o Options, train *data.Set) []trainer.Setting {
+	s := []trainer.Setting{
+		{Name: "--dataset", Value: o.Dataset},
+		{Name: "--limit-train", Value: fmt.Sprint(o.LimitTrain)},
+		{Name: "--limit-test", Value: fmt.Sprint(o.LimitTest)},
+		{Name: "--no-augment", Value: fmt.Sprint(o.NoAugment)},
+	}
+	if o.Dataset == "folder" {
+		s = append(s, trainer.Setting{Name: "--size", Value: fmt.Sprint(o.ImageSize)},
+			trainer.Setting{Name: "--val-fraction", Value: fmt.Sprint(o.ValFraction)},
+			trainer.Setting{Name: "--skip-bad", Value: fmt.Sprint(o.SkipBad)})
+	}
+	labels := crc32.NewIEEE()
+	for _, l := range train.Labels {
+		labels.Write([]byte{byte(l), byte(l >> 8), byte(l >> 16), byte(l >> 24)})
+	}
+	return append(s, trainer.Setting{Name: "--data", Value: fmt.Sprintf("%d training images of %d×%d×%d (labels crc32 %08x)",
+		train.N, train.H, train.W, train.C, labels.Sum32())})
+}
+
+// checkSplit refuses an empty training or test set, naming the option that emptied it.
+func checkSplit(o Options, train, test *data.Set) error {
+	total := train.N + test.N
+	switch {
+	case train.N == 0 && o.Dataset == "folder":
+		return fmt.Errorf("--val-fraction %v holds out all %d images of %s: no training images left; lower it", o.ValFraction, total, o.Data)
+	case test.N == 0 && o.Dataset == "folder":
+		return fmt.Errorf("--val-fraction %v holds out none of the %d images of %s (rounded per class): no test images; raise it", o.ValFraction, total, o.Data)
+	case train.N == 0:
+		return fmt.Errorf("no training images (--limit-train %d)", o.LimitTrain)
+	case test.N == 0:
+		return fmt.Errorf("no test images (--limit-test %d)", o.LimitTest)
+	}
+	return nil
 }

@@ -503,3 +503,34 @@ func TestAutoParts(t *testing.T) {
 		}
 	}
 }
+
+// TestFootprint checks the architecture-only parameter count against the variables GoMLX creates, and
+// that absurd sizes saturate instead of overflowing.
+func TestFootprint(t *testing.T) {
+	for _, c := range []struct {
+		model string
+		width float64
+		plain bool
+	}{{"resnet20", 0.25, false}, {"resnet20", 1, true}, {"resnet18", 0.125, false}, {"resnet50", 0.0625, false}} {
+		b := New(c.model).Width(c.width).Plain(c.plain).NumClasses(7)
+		store, _, _ := buildOnly(t, testutil.GoBackend(t), b, shapes.Make(dtypes.Float32, 2, 16, 16, 3))
+		var want int64
+		for v := range store.IterVariables() {
+			want += int64(v.Shape().Size())
+		}
+		got := b.Footprint(16, 16, 3)
+		if got.Params != want {
+			t.Errorf("%s: footprint says %d parameters, the model has %d variable values", b.Name(), got.Params, want)
+		}
+		if got.Activations <= 0 {
+			t.Errorf("%s: activations %d", b.Name(), got.Activations)
+		}
+	}
+	huge := New("resnet20").Width(1e12).Footprint(1<<30, 1<<30, 3)
+	if huge.Params != math.MaxInt64 || huge.Activations != math.MaxInt64 {
+		t.Errorf("absurd sizes should saturate: %+v", huge)
+	}
+	if f := New("resnet20").Width(500).Footprint(28, 28, 1); f.Params < 40e9 {
+		t.Errorf("--width 500: %d parameters", f.Params)
+	}
+}

@@ -33,6 +33,8 @@ type state struct {
 	// Partial-epoch accumulators (Batch > 0).
 	PartialSeconds float64 `json:"partial_seconds,omitempty"`
 	PartialImages  int     `json:"partial_images,omitempty"`
+	// StepsPerEpoch is the number of training steps of an epoch: a resumed run must have the same.
+	StepsPerEpoch int `json:"steps_per_epoch,omitempty"`
 }
 
 func ckptName(epochsDone, batch int) string { return fmt.Sprintf("ckpt-%04d-%06d", epochsDone, batch) }

@@ -50,6 +50,9 @@ type Environment struct {
 	Host     string            `json:"host"`
 	GoMaxPro int               `json:"gomaxprocs"`
 	SLURM    map[string]string `json:"slurm,omitempty"`
+	// Changed lists the settings this run changed from the checkpoint it resumed, e.g. "--lr 10 → 1"
+	// (History.Config holds the latest).
+	Changed []string `json:"changed,omitempty"`
 }
 
 // History is everything a run learned about itself: its configuration, where it ran, and one row per
@@ -70,6 +73,24 @@ type History struct {
 	// Confusion is the test confusion matrix after the last epoch: Confusion[true][predicted].
 	Confusion [][]int64 `json:"confusion,omitempty"`
 	Started   time.Time `json:"started"`
+	// Divergences records every time this run stopped because the training loss stopped being a finite
+	// number (kept across resumptions).
+	Divergences []Divergence `json:"divergences,omitempty"`
+}
+
+// Divergence is where a run stopped because its training loss became NaN or infinite.
+type Divergence struct {
+	Epoch      int     `json:"epoch"`       // 1-based
+	Step       int     `json:"step"`        // within the epoch, 1-based
+	GlobalStep int     `json:"global_step"` // from the start of the run, 1-based
+	Loss       float64 `json:"loss"`        // the batch loss: NaN or ±Inf, written as null
+	LR         float64 `json:"lr"`          // the peak learning rate of the run (Config.LR)
+	// Variable, when set, is the variable found holding NaN or ±Inf before a checkpoint (the loss was
+	// still finite: a NaN gradient); Loss is then NaN.
+	Variable string `json:"variable,omitempty"`
+	// Checkpoint is the last good checkpoint, kept: the run resumes from there ("" if none was written).
+	Checkpoint string    `json:"checkpoint,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // Last returns the last epoch, or nil before the first one ends.

@@ -17,9 +17,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/layers/norm"
@@ -36,6 +38,35 @@ import (
 // ErrInterrupted is returned by Run when its context was cancelled (SIGTERM, Ctrl-C): a checkpoint was
 // written first, and Run with Resume continues from it.
 var ErrInterrupted = errors.New("training interrupted; a checkpoint was written, resume with --resume")
+
+// DivergedError is returned by Run when the training loss became NaN or infinite: the run stopped at
+// that step, wrote its history (with the divergence) and kept the last good checkpoint, from which Resume
+// continues — with a lower learning rate, typically.
+type DivergedError struct {
+	Divergence
+	OutDir string
+}
+
+func (e *DivergedError) Error() string {
+	what := fmt.Sprintf("the loss is %v", e.Loss)
+	if e.Variable != "" {
+		what = fmt.Sprintf("variable %s holds NaN or infinite values", e.Variable)
+	}
+	kept := "no epoch had completed, so there is no checkpoint: run again with --resume to start over"
+	if e.Checkpoint != "" {
+		kept = fmt.Sprintf("the last good checkpoint, %s, is kept: run again with --resume to continue from it", e.Checkpoint)
+	} else if e.OutDir == "" {
+		kept = "nothing was saved (no output folder)"
+	}
+	return fmt.Sprintf("training diverged: %s at epoch %d, step %d (step %d of the run); %s, "+
+		"with a lower learning rate (--lr, now %.3g; try %.3g)", what, e.Epoch, e.Step, e.GlobalStep, kept, e.LR, e.LR/10)
+}
+
+// Setting is one named value a run depends on, as the user gave it (the flag's name, e.g. "--batch").
+type Setting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
 
 // Config holds a training run's settings.
 type Config struct {
@@ -71,6 +102,14 @@ type Config struct {
 	// in a short run, or while the weights still change fast, the moving averages lag behind the weights
 	// and test figures come out meaningless. It costs two forward passes over those batches.
 	RecalibrateBN int `json:"recalibrate_bn,omitempty"`
+
+	// DataOrder lists what, besides BatchSize and Seed, decides which images each training batch holds
+	// and how they are augmented: the data set, its limits and split, the augmentation... (recipe fills
+	// it, named by flag). It is recorded in the checkpoint, and a resumed run must match it exactly:
+	// otherwise a resumption in the middle of an epoch repeats some images and skips others, and even
+	// at an epoch's end the learning-rate schedule no longer fits the steps. New refuses such a resume,
+	// naming the setting that differs.
+	DataOrder []Setting `json:"data_order,omitempty"`
 }
 
 // Validate checks the config, with errors that name the bad value.
@@ -80,10 +119,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("epochs must be ≥ 1, got %d", c.Epochs)
 	case c.BatchSize < 1:
 		return fmt.Errorf("batch size must be ≥ 1, got %d", c.BatchSize)
-	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return fmt.Errorf("label smoothing must be in [0, 1), got %v", c.LabelSmoothing)
-	case c.WarmupEpochs < 0:
-		return fmt.Errorf("warm-up epochs must be ≥ 0, got %v", c.WarmupEpochs)
+	case !(c.WarmupEpochs >= 0) || math.IsInf(c.WarmupEpochs, 0):
+		return fmt.Errorf("warm-up epochs must be a finite number ≥ 0, got %v", c.WarmupEpochs)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"learning rate", c.LR}, {"momentum", c.Momentum}, {"weight decay", c.WeightDecay}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("%s must be a finite number, got %v", f.name, f.v)
+		}
 	}
 	_, err := optim.New(c.optimConfig(1))
 	return err
@@ -137,6 +184,8 @@ type Trainer struct {
 	hist  *History
 	st    *state
 	saver *saver
+	// changed lists the settings this run changed from the checkpoint it resumed (Environment.Changed).
+	changed []string
 }
 
 // New prepares a run. With cfg.Resume and a checkpoint in cfg.OutDir, the model, optimizer state and
@@ -160,6 +209,8 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 		seed = 1
 	}
 	t.store.SetParam(model.ParamInitialSeed, seed)
+	cfg.DataOrder = append([]Setting{{"--batch", fmt.Sprint(cfg.BatchSize)}, {"--seed", fmt.Sprint(seed)}}, cfg.DataOrder...)
+	t.cfg.DataOrder = cfg.DataOrder
 	t.st = &state{History: &History{Model: cfg.Model, Dataset: cfg.Dataset, Classes: data.Classes, Config: cfg, Started: time.Now()}}
 
 	if cfg.OutDir != "" {
@@ -177,19 +228,34 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 					return nil, fmt.Errorf("--resume: checkpoint %s trained %s on %s, not %s on %s",
 						path, st.History.Model, st.History.Dataset, cfg.Model, cfg.Dataset)
 				}
+				if err := sameDataOrder(path, st, cfg, stepsPerEpoch(data.Train)); err != nil {
+					return nil, err
+				}
 				if err := restore(t.store, path); err != nil {
 					return nil, err
 				}
-				st.History.Config.Epochs = cfg.Epochs // more epochs may be asked for on resume
+				// More epochs, another learning rate... may be asked for on resume (after a divergence, typically):
+				// the history takes the new settings, and this run's environment record says what changed.
+				t.changed = configChanges(st.History.Config, cfg)
+				st.History.Config = cfg
 				t.st = st
 				fmt.Fprintf(t.Log, "resuming from %s: %d epoch(s) done", path, st.EpochsDone)
 				if st.Batch > 0 {
 					fmt.Fprintf(t.Log, ", %d batch(es) into epoch %d", st.Batch, st.EpochsDone+1)
 				}
 				fmt.Fprintln(t.Log)
+				if len(t.changed) > 0 {
+					fmt.Fprintf(t.Log, "changed since the checkpoint: %s\n", strings.Join(t.changed, ", "))
+				}
+			} else {
+				fmt.Fprintf(t.Log, "no checkpoint in %s yet: starting from the beginning\n", ckdir)
 			}
+			t.keepDivergences()
 		} else if names, _ := checkpoints(ckdir); len(names) > 0 {
 			return nil, fmt.Errorf("%s already holds checkpoints: pass --resume to continue that run, or choose another --out", ckdir)
+		} else if _, err := os.Stat(filepath.Join(cfg.OutDir, "history.json")); err == nil {
+			return nil, fmt.Errorf("%s already holds the history.json of another run: pass --resume to continue that run "+
+				"(keeping its history), or choose another --out", cfg.OutDir)
 		}
 		s, err := newSaver(t.store, ckdir, cfg.KeepCheckpoints)
 		if err != nil {
@@ -199,10 +265,8 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 	}
 	t.hist = t.st.History
 
-	steps := 0
-	if s, ok := data.Train.(Sized); ok {
-		steps = s.NumBatches()
-	}
+	steps := stepsPerEpoch(data.Train)
+	t.st.StepsPerEpoch = steps
 	if steps == 0 {
 		return nil, errors.New("the training dataset must report its number of batches (NumBatches)")
 	}
@@ -227,6 +291,90 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 	return t, nil
 }
 
+// stepsPerEpoch is the number of training steps of one epoch, 0 if the dataset does not say.
+func stepsPerEpoch(ds train.Dataset) int {
+	if s, ok := ds.(Sized); ok {
+		return s.NumBatches()
+	}
+	return 0
+}
+
+// sameDataOrder refuses to resume the checkpoint at path (state st) with settings cfg that would change
+// which images the training batches hold: the error names the first setting that differs.
+func sameDataOrder(path string, st *state, cfg Config, steps int) error {
+	recorded := map[string]string{}
+	for _, s := range st.History.Config.DataOrder {
+		recorded[s.Name] = s.Value
+	}
+	// Checkpoints written before DataOrder existed still know their batch size and seed.
+	if len(recorded) == 0 {
+		recorded["--batch"] = fmt.Sprint(st.History.Config.BatchSize)
+		recorded["--seed"] = fmt.Sprint(st.History.Config.Seed)
+	}
+	for _, s := range cfg.DataOrder {
+		if was, ok := recorded[s.Name]; ok && was != s.Value {
+			return fmt.Errorf("--resume: %s differs: checkpoint %s was trained with %s %s, this run has %s %s; the "+
+				"order of the training images depends on it, so resuming would repeat or skip images: resume with %s %s, "+
+				"or start a new run with another --out", s.Name, path, s.Name, quoteEmpty(was), s.Name, quoteEmpty(s.Value), s.Name, quoteEmpty(was))
+		}
+	}
+	for name, was := range recorded {
+		found := false
+		for _, s := range cfg.DataOrder {
+			found = found || s.Name == name
+		}
+		if !found {
+			return fmt.Errorf("--resume: checkpoint %s was trained with %s %s, which this run does not set; resume with "+
+				"the same settings, or start a new run with another --out", path, name, quoteEmpty(was))
+		}
+	}
+	if st.StepsPerEpoch > 0 && steps > 0 && st.StepsPerEpoch != steps {
+		return fmt.Errorf("--resume: checkpoint %s was trained with %d steps per epoch, this run has %d: the training "+
+			"data or the number of devices (--gpus, CUDA_VISIBLE_DEVICES) differ, so resuming would repeat or skip images",
+			path, st.StepsPerEpoch, steps)
+	}
+	return nil
+}
+
+// configChanges lists the settings of now that differ from was, e.g. "--lr 10 → 1".
+func configChanges(was, now Config) []string {
+	var out []string
+	for _, c := range []struct {
+		flag     string
+		was, now any
+	}{
+		{"--epochs", was.Epochs, now.Epochs}, {"--optimizer", was.Optimizer, now.Optimizer}, {"--lr", was.LR, now.LR},
+		{"--momentum", was.Momentum, now.Momentum}, {"--weight-decay", was.WeightDecay, now.WeightDecay},
+		{"nesterov", was.Nesterov, now.Nesterov}, {"--schedule", was.Schedule, now.Schedule},
+		{"warm-up epochs", was.WarmupEpochs, now.WarmupEpochs}, {"--label-smoothing", was.LabelSmoothing, now.LabelSmoothing},
+	} {
+		if fmt.Sprint(c.was) != fmt.Sprint(c.now) {
+			out = append(out, fmt.Sprintf("%s %v → %v", c.flag, c.was, c.now))
+		}
+	}
+	return out
+}
+
+func quoteEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}
+
+// keepDivergences carries the divergences recorded in OUT/history.json into a resumed run's history:
+// the checkpoint it resumes from was written before them.
+func (t *Trainer) keepDivergences() {
+	old, err := LoadHistory(filepath.Join(t.cfg.OutDir, "history.json"))
+	if err != nil || len(old.Divergences) <= len(t.st.History.Divergences) {
+		return
+	}
+	if len(t.st.History.Epochs) > 0 && !old.Started.Equal(t.st.History.Started) {
+		return // another run's history
+	}
+	t.st.History.Divergences = old.Divergences
+}
+
 // Store returns the model's variables (for inspection, or to evaluate after training).
 func (t *Trainer) Store() *model.Store { return t.store }
 
@@ -237,7 +385,7 @@ func (t *Trainer) History() *History { return t.hist }
 func (t *Trainer) environment() Environment {
 	host, _ := os.Hostname()
 	e := Environment{Backend: t.backend.String(), Devices: t.backend.NumDevices(), Host: host,
-		GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurmEnv()}
+		GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurmEnv(), Changed: t.changed}
 	if c, err := gpu.Chosen(); err == nil && c.Name != "" {
 		e.Backend, e.Reason = c.Name, c.Reason
 	}
@@ -299,6 +447,15 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 				_ = metrics[0].Value() // wait for the first step, to time compilation
 				h.CompileSeconds = time.Since(stepStart).Seconds()
 			}
+			// The previous step's loss is checked now that this one is queued: reading it then rarely
+			// waits, and a diverged step is still caught before anything is saved.
+			if err := t.checkFinite(last, epoch, done, steps); err != nil {
+				t.Progress.Done()
+				for _, m := range metrics {
+					_ = m.FinalizeAll()
+				}
+				return h, err
+			}
 			for _, m := range last {
 				_ = m.FinalizeAll()
 			}
@@ -320,6 +477,13 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			}
 		}
 		t.Progress.Done()
+		if err := t.checkFinite(last, epoch, done, steps); err != nil {
+			return h, err
+		}
+		// A step can leave NaN weights behind a finite loss (a NaN gradient): never checkpoint them.
+		if err := t.checkWeights(epoch, done, steps); err != nil {
+			return h, err
+		}
 		elapsed := time.Since(start).Seconds() + t.st.PartialSeconds
 		if interrupted {
 			t.st.Batch, t.st.PartialSeconds, t.st.PartialImages = done, elapsed, images
@@ -367,6 +531,63 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 		}
 	}
 	return h, nil
+}
+
+// checkFinite stops the run if the batch loss in metrics (those of step `step` of the epoch, 1-based) is
+// NaN or infinite: it records the divergence in the history, saves the history (not a checkpoint: the
+// last good one stays the latest) and returns a *DivergedError. nil metrics pass.
+func (t *Trainer) checkFinite(metrics []*tensors.Tensor, epoch, step, steps int) error {
+	if metrics == nil {
+		return nil
+	}
+	loss := tensorutil.Float64(metrics[0])
+	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		return nil
+	}
+	return t.diverged(Divergence{Epoch: epoch + 1, Step: step, GlobalStep: epoch*steps + step, Loss: loss})
+}
+
+// checkWeights stops the run, as checkFinite does, if a variable of the store holds NaN or ±Inf after step
+// `step` of the epoch: checked before every checkpoint, so that the last checkpoint is always good.
+func (t *Trainer) checkWeights(epoch, step, steps int) error {
+	for v := range t.store.IterVariables() {
+		val, err := v.Value()
+		if err != nil || val == nil || val.DType() != dtypes.Float32 {
+			continue
+		}
+		bad := false
+		_ = tensors.ConstFlatData(val, func(flat []float32) {
+			for _, x := range flat {
+				if x-x != 0 { // NaN and ±Inf
+					bad = true
+					return
+				}
+			}
+		})
+		if bad {
+			return t.diverged(Divergence{Epoch: epoch + 1, Step: step, GlobalStep: epoch*steps + step, Loss: math.NaN(), Variable: v.String()})
+		}
+	}
+	return nil
+}
+
+// diverged records d (adding the learning rate and the last good checkpoint), saves the history and
+// returns the *DivergedError that stops the run.
+func (t *Trainer) diverged(d Divergence) error {
+	d.LR, d.At = t.cfg.LR, time.Now()
+	loss := d.Loss
+	if t.saver != nil {
+		if names, _ := checkpoints(t.saver.dir); len(names) > 0 {
+			d.Checkpoint = filepath.Join(t.saver.dir, names[len(names)-1])
+		}
+	}
+	t.hist.Divergences = append(t.hist.Divergences, d)
+	if t.cfg.OutDir != "" {
+		if err := t.hist.Save(t.cfg.OutDir); err != nil {
+			return fmt.Errorf("training diverged at epoch %d, step %d (loss %v), and saving the history failed: %w", d.Epoch, d.Step, loss, err)
+		}
+	}
+	return &DivergedError{Divergence: d, OutDir: t.cfg.OutDir}
 }
 
 // recalibrateBN re-estimates the batch-norm averages from the first Config.RecalibrateBN training batches

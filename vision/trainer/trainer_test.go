@@ -33,6 +33,10 @@ type blobs struct {
 	shuffle bool
 	// onBatch, if set, is called before each yielded batch with the batch index.
 	onBatch func(i int)
+	// poison, if set, makes the batches it returns true for all +Inf (a diverging step).
+	poison func(epoch, batch int) bool
+	// seen, if set, counts the examples yielded, by epoch and index.
+	seen map[[2]int]int
 }
 
 func (b *blobs) Name() string      { return b.name }
@@ -68,6 +72,14 @@ func (b *blobs) Iter() iter.Seq2[train.Batch, error] {
 			y := make([]int32, 0, b.bs)
 			for _, i := range order[bi*b.bs : (bi+1)*b.bs] {
 				px, l := b.example(i)
+				if b.poison != nil && b.poison(b.epoch, bi) {
+					for j := range px {
+						px[j] = float32(math.Inf(1))
+					}
+				}
+				if b.seen != nil {
+					b.seen[[2]int{b.epoch, i}]++
+				}
 				x = append(x, px...)
 				y = append(y, l)
 			}
@@ -286,6 +298,11 @@ func TestConfigErrors(t *testing.T) {
 		{Epochs: 1, BatchSize: 0, Optimizer: "sgd", LR: 0.1},
 		{Epochs: 1, BatchSize: 1, Optimizer: "sgd", LR: 0.1, LabelSmoothing: 1},
 		{Epochs: 1, BatchSize: 1, Optimizer: "lbfgs", LR: 0.1},
+		{Epochs: 1, BatchSize: 1, Optimizer: "sgd", LR: 0.1, LabelSmoothing: math.NaN()},
+		{Epochs: 1, BatchSize: 1, Optimizer: "sgd", LR: math.Inf(1)},
+		{Epochs: 1, BatchSize: 1, Optimizer: "sgd", LR: 0.1, Momentum: math.NaN()},
+		{Epochs: 1, BatchSize: 1, Optimizer: "sgd", LR: 0.1, WeightDecay: math.Inf(1)},
+		{Epochs: 1, BatchSize: 1, Optimizer: "sgd", LR: 0.1, WarmupEpochs: math.NaN()},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: want an error", c)

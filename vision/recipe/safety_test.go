@@ -1,0 +1,188 @@
+package recipe
+
+import (
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonbgpu/gonbgpu/gpu"
+)
+
+// TestFloatOptionErrors: every floating-point option is checked for finiteness and range, with an
+// error naming the flag; the old code let NaN through (and --val-fraction NaN panicked in data.Split).
+func TestFloatOptionErrors(t *testing.T) {
+	dir := twoClassFolder(t)
+	nan, inf := math.NaN(), math.Inf(1)
+	cases := []struct {
+		o    Options
+		want string
+	}{
+		{Options{Dataset: "folder", Data: dir, ValFraction: nan}, "--val-fraction must be a finite number in [0, 1)"},
+		{Options{Dataset: "folder", Data: dir, ValFraction: 1}, "--val-fraction"},
+		{Options{Dataset: "folder", Data: dir, ValFraction: -0.5}, "--val-fraction"},
+		{Options{LR: 1e300}, "--lr must be a finite number in [0, 100]"},
+		{Options{LR: inf}, "--lr"},
+		{Options{LR: -0.1}, "--lr"},
+		{Options{LR: nan}, "--lr"},
+		{Options{Momentum: nan}, "--momentum must be a finite number in [0, 1)"},
+		{Options{Momentum: 1}, "--momentum"},
+		{Options{Momentum: -1}, "--momentum"},
+		{Options{WeightDecay: inf}, "--weight-decay must be a finite number in [0, 1)"},
+		{Options{WeightDecay: nan}, "--weight-decay"},
+		{Options{LabelSmoothing: 2}, "--label-smoothing must be a finite number in [0, 1)"},
+		{Options{LabelSmoothing: nan}, "--label-smoothing"},
+		{Options{Width: nan}, "--width"},
+		{Options{Width: inf}, "--width"},
+		{Options{Width: -1}, "--width"},
+		{Options{Optimizer: "adam", Momentum: nan}, "--momentum"},
+	}
+	for _, c := range cases {
+		var err error
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%+v: panic %v", c.o, p)
+				}
+			}()
+			_, err = Prepare(gpu.Backend(), c.o)
+		}()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: want an error containing %q, got %v", c.o, c.want, err)
+		}
+	}
+}
+
+// TestEmptySplits: a --val-fraction that leaves no training or no test images, or a --batch the training
+// images cannot fill, is refused before training, naming the flag (the old code trained an epoch, then
+// failed in evaluation, or said "the training dataset must report its number of batches").
+func TestEmptySplits(t *testing.T) {
+	dir := twoClassFolder(t)
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.001}, "--val-fraction 0.001 holds out none of the 20 images"},
+		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.999}, "--val-fraction 0.999 holds out all 20 images"},
+		{Options{LimitTrain: 1}, "--batch 4 is more than the 1 training images can fill"},
+	} {
+		c.o.Model, c.o.Width, c.o.Batch = "resnet20", 0.25, 4
+		_, err := Prepare(gpu.Backend(), c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: want an error containing %q, got %v", c.o, c.want, err)
+		}
+	}
+}
+
+// TestSizesCheckedAgainstMemory: --size, --width and --batch that cannot fit are refused at once, before
+// any data is read, with the figure (the old code died in the runtime's fatal out-of-memory).
+func TestSizesCheckedAgainstMemory(t *testing.T) {
+	dir := twoClassFolder(t)
+	cases := []struct {
+		o    Options
+		want []string
+	}{
+		{Options{Dataset: "folder", Data: dir, ImageSize: 20000, Model: "resnet20"}, []string{"--size 20000", "at --batch 128 needs at least", "TiB of memory", "for the activations", "lower --batch, --width or --size"}},
+		{Options{Model: "resnet20", Width: 500}, []string{"resnet20 (width 500) on 28×28×1 images at --batch 128 needs at least", "GiB for the parameters"}},
+		{Options{Model: "resnet20", Batch: 1 << 30}, []string{"--batch 1073741824", "needs at least"}},
+	}
+	for _, c := range cases {
+		start := time.Now()
+		_, err := Prepare(gpu.Backend(), c.o)
+		if err == nil {
+			t.Fatalf("%+v: accepted", c.o)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%+v: error %q lacks %q", c.o, err, w)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%+v: took %v to refuse", c.o, d)
+		}
+	}
+	// A sane run passes the check.
+	if _, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25, Batch: 4, Epochs: 1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResumeChecksDataOrder: a run interrupted mid-epoch, resumed with another --batch, --val-fraction,
+// --no-augment or --size, is refused naming that flag; unchanged, it resumes.
+func TestResumeChecksDataOrder(t *testing.T) {
+	dir := twoClassFolder(t)
+	out := t.TempDir()
+	base := Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25, Batch: 4, Epochs: 2, Out: out}
+	r, err := Prepare(gpu.Backend(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Trainer.Log = io.Discard
+	ctx, cancel := context.WithCancel(context.Background())
+	steps := 0
+	r.Trainer.Progress = progressFunc(func(done int) {
+		if steps++; steps == 2 {
+			cancel()
+		}
+	})
+	if _, err := r.Trainer.Run(ctx); err == nil {
+		t.Fatal("the run was not interrupted")
+	}
+	for _, c := range []struct {
+		change func(*Options)
+		want   string
+	}{
+		{func(o *Options) { o.Batch = 8 }, "--batch differs"},
+		{func(o *Options) { o.ValFraction = 0.5 }, "--val-fraction differs"},
+		{func(o *Options) { o.NoAugment = true }, "--no-augment differs"},
+		{func(o *Options) { o.Seed = 3 }, "--seed differs"},
+		{func(o *Options) { o.LimitTrain = 8 }, "--limit-train differs"},
+	} {
+		o := base
+		o.Resume = true
+		c.change(&o)
+		_, err := Prepare(gpu.Backend(), o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error containing %q, got %v", c.want, err)
+		}
+	}
+	o := base
+	o.Resume = true
+	r, err = Prepare(gpu.Backend(), o)
+	if err != nil {
+		t.Fatalf("unchanged options must resume: %v", err)
+	}
+}
+
+// progressFunc is a trainer.Progress calling f after each step.
+type progressFunc func(done int)
+
+func (f progressFunc) Start(epoch, epochs, steps int) {}
+func (f progressFunc) Step(done int, loss float64)    { f(done) }
+func (f progressFunc) Done()                          {}
+
+// twoClassFolder writes 10 PNGs in each of two class folders.
+func twoClassFolder(t *testing.T) string {
+	dir := t.TempDir()
+	for ci, class := range []string{"dark", "light"} {
+		os.MkdirAll(filepath.Join(dir, class), 0o755)
+		for i := range 10 {
+			img := image.NewRGBA(image.Rect(0, 0, 20, 12))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(40 + 170*ci)
+			}
+			img.Set(i, 3, color.RGBA{255, 0, 0, 255})
+			f, _ := os.Create(filepath.Join(dir, class, string(rune('a'+i))+".png"))
+			png.Encode(f, img)
+			f.Close()
+		}
+	}
+	return dir
+}
