@@ -2,13 +2,8 @@ package recipe
 
 import (
 	"context"
-	"image"
-	"image/color"
-	"image/png"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +14,7 @@ import (
 // TestFloatOptionErrors: every floating-point option is checked for finiteness and range, with an
 // error naming the flag; the old code let NaN through (and --val-fraction NaN panicked in data.Split).
 func TestFloatOptionErrors(t *testing.T) {
-	dir := twoClassFolder(t)
+	dir := twoClassFolder(t, 10)
 	nan, inf := math.NaN(), math.Inf(1)
 	cases := []struct {
 		o    Options
@@ -64,7 +59,7 @@ func TestFloatOptionErrors(t *testing.T) {
 // images cannot fill, is refused before training, naming the flag (the old code trained an epoch, then
 // failed in evaluation, or said "the training dataset must report its number of batches").
 func TestEmptySplits(t *testing.T) {
-	dir := twoClassFolder(t)
+	dir := twoClassFolder(t, 10)
 	for _, c := range []struct {
 		o    Options
 		want string
@@ -84,7 +79,7 @@ func TestEmptySplits(t *testing.T) {
 // TestSizesCheckedAgainstMemory: --size, --width and --batch that cannot fit are refused at once, before
 // any data is read, with the figure (the old code died in the runtime's fatal out-of-memory).
 func TestSizesCheckedAgainstMemory(t *testing.T) {
-	dir := twoClassFolder(t)
+	dir := twoClassFolder(t, 10)
 	cases := []struct {
 		o    Options
 		want []string
@@ -117,7 +112,7 @@ func TestSizesCheckedAgainstMemory(t *testing.T) {
 // TestResumeChecksDataOrder: a run interrupted mid-epoch, resumed with another --batch, --val-fraction,
 // --no-augment or --size, is refused naming that flag; unchanged, it resumes.
 func TestResumeChecksDataOrder(t *testing.T) {
-	dir := twoClassFolder(t)
+	dir := twoClassFolder(t, 10)
 	out := t.TempDir()
 	base := Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25, Batch: 4, Epochs: 2, Out: out}
 	r, err := Prepare(gpu.Backend(), base)
@@ -167,22 +162,3 @@ type progressFunc func(done int)
 func (f progressFunc) Start(epoch, epochs, steps int) {}
 func (f progressFunc) Step(done int, loss float64)    { f(done) }
 func (f progressFunc) Done()                          {}
-
-// twoClassFolder writes 10 PNGs in each of two class folders.
-func twoClassFolder(t *testing.T) string {
-	dir := t.TempDir()
-	for ci, class := range []string{"dark", "light"} {
-		os.MkdirAll(filepath.Join(dir, class), 0o755)
-		for i := range 10 {
-			img := image.NewRGBA(image.Rect(0, 0, 20, 12))
-			for p := range img.Pix {
-				img.Pix[p] = uint8(40 + 170*ci)
-			}
-			img.Set(i, 3, color.RGBA{255, 0, 0, 255})
-			f, _ := os.Create(filepath.Join(dir, class, string(rune('a'+i))+".png"))
-			png.Encode(f, img)
-			f.Close()
-		}
-	}
-	return dir
-}

@@ -30,6 +30,9 @@ func (b *Builder) Footprint(h, w, c int) Footprint {
 			*x += int64(v)
 		}
 	}
+	if b.inputSize > 0 { // the model resizes its input first
+		h, w = b.inputSize, b.inputSize
+	}
 	hh, ww := float64(h), float64(w)
 	convBN := func(in, out int64, k, stride int) {
 		if stride > 1 {
@@ -39,7 +42,12 @@ func (b *Builder) Footprint(h, w, c int) Footprint {
 		add(&f.Activations, 2*hh*ww*float64(out))                            // convolution and batch-norm outputs
 	}
 	in := int64(c)
-	convBN(in, channel(s.stem), 3, 1)
+	if b.imageNetStem { // 7×7 stride-2 convolution, then a stride-2 max-pool
+		convBN(in, channel(s.stem), 7, 2)
+		hh, ww = math.Ceil(hh/2), math.Ceil(ww/2)
+	} else {
+		convBN(in, channel(s.stem), 3, 1)
+	}
 	in = channel(s.stem)
 	for stage := range s.widths {
 		width := channel(s.widths[stage])
@@ -69,5 +77,8 @@ func (b *Builder) Footprint(h, w, c int) Footprint {
 		}
 	}
 	add(&f.Params, float64(in+1)*float64(max(b.numClasses, 1)))
+	if b.freezeBackbone { // no backward pass through the backbone: only the head's input is kept
+		f.Activations = in
+	}
 	return f
 }

@@ -526,6 +526,27 @@ func TestFootprint(t *testing.T) {
 			t.Errorf("%s: activations %d", b.Name(), got.Activations)
 		}
 	}
+	// torchvision's stem (7×7 stride 2, then a stride-2 max-pool): the same parameters as the model's
+	// variables, and 16× fewer activation positions after the stem than the small stem's.
+	in := New("resnet18").Width(0.125).NumClasses(7).ImageNetStem(true)
+	store, _, _ := buildOnly(t, testutil.GoBackend(t), in, shapes.Make(dtypes.Float32, 2, 64, 64, 3))
+	var want int64
+	for v := range store.IterVariables() {
+		want += int64(v.Shape().Size())
+	}
+	big, small := in.Footprint(64, 64, 3), New("resnet18").Width(0.125).NumClasses(7).Footprint(64, 64, 3)
+	if big.Params != want {
+		t.Errorf("ImageNet stem: footprint says %d parameters, the model has %d variable values", big.Params, want)
+	}
+	if big.Activations*8 > small.Activations {
+		t.Errorf("ImageNet stem: %d activations, small stem %d: the stride-4 stem must cut them", big.Activations, small.Activations)
+	}
+	if r := in.InputSize(32).Footprint(64, 64, 3); r.Activations*3 > big.Activations {
+		t.Errorf("a model that resizes to 32×32 counts %d activations at 64×64 (%d)", r.Activations, big.Activations)
+	}
+	if f := in.FreezeBackbone(true).Footprint(64, 64, 3); f.Activations > 1000 {
+		t.Errorf("a frozen backbone keeps only the head's input, not %d activations", f.Activations)
+	}
 	huge := New("resnet20").Width(1e12).Footprint(1<<30, 1<<30, 3)
 	if huge.Params != math.MaxInt64 || huge.Activations != math.MaxInt64 {
 		t.Errorf("absurd sizes should saturate: %+v", huge)
