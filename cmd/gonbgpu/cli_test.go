@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,8 +123,30 @@ var epochLine = regexp.MustCompile(`^\s+(\d+)\s+[0-9.]+\s+\d+\s`)
 // startUntilEpoch starts a training run and returns once it printed the line of the given epoch.
 func startUntilEpoch(t *testing.T, args []string, epoch string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
+	return startUntil(t, args, func(line string) bool {
+		m := epochLine.FindStringSubmatch(line)
+		return m != nil && m[1] == epoch
+	})
+}
+
+// progressLine is the batch-log progress line, e.g. "  epoch 2/3: 4/32 steps (12%), …".
+var progressLine = regexp.MustCompile(`^\s+epoch (\d+)/\d+: (\d+)/\d+ steps`)
+
+// startUntilStep starts a training run that prints a progress line after every step, and returns once
+// step steps of epoch epoch are done: a point inside an epoch that depends on no timing.
+func startUntilStep(t *testing.T, args []string, epoch, step int) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	return startUntil(t, args, func(line string) bool {
+		m := progressLine.FindStringSubmatch(line)
+		return m != nil && m[1] == strconv.Itoa(epoch) && m[2] == strconv.Itoa(step)
+	}, trainer.ProgressEveryEnv+"=1ns")
+}
+
+// startUntil starts `gonbgpu args…` and returns once a line of its standard output satisfies match.
+func startUntil(t *testing.T, args []string, match func(string) bool, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "GOMLX_BACKEND=go")
+	cmd.Env = append(append(os.Environ(), "GOMLX_BACKEND=go"), env...)
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -138,13 +161,13 @@ func startUntilEpoch(t *testing.T, args []string, epoch string) (*exec.Cmd, *byt
 	defer deadline.Stop()
 	for sc.Scan() {
 		out.WriteString(sc.Text() + "\n")
-		if m := epochLine.FindStringSubmatch(sc.Text()); m != nil && m[1] == epoch {
+		if match(sc.Text()) {
 			go io.Copy(&out, pipe)
 			return cmd, &out, &errBuf
 		}
 	}
 	cmd.Wait()
-	t.Fatalf("the run ended before epoch %s:\n%s\n%s", epoch, out.String(), errBuf.String())
+	t.Fatalf("the run ended before the line waited for:\n%s\n%s", out.String(), errBuf.String())
 	return nil, nil, nil
 }
 
@@ -164,8 +187,7 @@ func exitCode(err error) int {
 // same history file.
 func TestTrainSIGTERMAndResume(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, stdout, stderr := startUntilEpoch(t, small(out, "3"), "1")
-	time.Sleep(1500 * time.Millisecond) // into epoch 2
+	cmd, stdout, stderr := startUntilStep(t, small(out, "3"), 2, 4) // 4 batches into epoch 2
 	cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitCode(cmd.Wait()); code != 143 {
 		t.Fatalf("SIGTERM: exit %d, want 143\n%s\n%s", code, stdout, stderr)
@@ -204,8 +226,7 @@ func TestTrainSIGTERMAndResume(t *testing.T) {
 // starts again from the end of epoch 1.
 func TestTrainSIGKILLLosesAtMostAnEpoch(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, _, _ := startUntilEpoch(t, small(out, "2"), "1")
-	time.Sleep(1 * time.Second)
+	cmd, _, _ := startUntilStep(t, small(out, "2"), 2, 4) // 4 batches into epoch 2
 	cmd.Process.Kill()
 	cmd.Wait()
 	resumed, errOut, code := gonbgpu(t, nil, append(small(out, "2"), "--resume")...)

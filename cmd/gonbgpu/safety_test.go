@@ -113,8 +113,7 @@ func TestTrainDivergence(t *testing.T) {
 // flag; resumed unchanged, it finishes.
 func TestTrainResumeOtherBatch(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, _, _ := startUntilEpoch(t, small(out, "3"), "1")
-	time.Sleep(500 * time.Millisecond)
+	cmd, _, _ := startUntilStep(t, small(out, "3"), 2, 4) // 4 batches into epoch 2
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	if names, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-*")); len(names) == 0 {

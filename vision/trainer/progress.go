@@ -21,9 +21,13 @@ type Progress interface {
 	Done()
 }
 
+// ProgressEveryEnv sets how often the plain progress line of batch-job logs is printed, as a Go duration
+// (e.g. "10s"; default one minute).
+const ProgressEveryEnv = "GONBGPU_PROGRESS_EVERY"
+
 // AutoProgress picks a progress display: a live HTML bar in a notebook cell, a terminal bar when
-// standard error is a terminal, and otherwise (a batch job's log file) a plain line every minute, so that
-// a long epoch still shows the job is alive and how far it got.
+// standard error is a terminal, and otherwise (a batch job's log file) a plain line every minute (or every
+// $GONBGPU_PROGRESS_EVERY), so that a long epoch still shows the job is alive and how far it got.
 func AutoProgress() Progress {
 	switch {
 	case gonbui.IsNotebook:
@@ -31,7 +35,11 @@ func AutoProgress() Progress {
 	case term.IsTerminal(int(os.Stderr.Fd())):
 		return &termProgress{w: os.Stderr}
 	}
-	return &LineProgress{W: os.Stdout, Every: time.Minute}
+	every := time.Minute
+	if d, err := time.ParseDuration(os.Getenv(ProgressEveryEnv)); err == nil && d > 0 {
+		every = d
+	}
+	return &LineProgress{W: os.Stdout, Every: every}
 }
 
 // LineProgress prints a line at most every Every (and not in the first Every of an epoch):
