@@ -40,7 +40,7 @@ const (
 	// extension_start, a 24-byte PJRT_Api_Version) plus one 8-byte pointer per function up to and including
 	// it. TestPJRTRequirementMatchesGoXLA recomputes both from go-xla's sources.
 	goXLAPJRTLastCall   = "PJRT_Buffer_Bitcast"
-	goXLAPJRTNeededSize = 8 + 8 + 24 + 8*(132+1)
+	goXLAPJRTNeededSize = 8 + 8 + 24 + 8*(131+1)
 )
 
 // Compatible says why go-xla cannot use a plugin with this API, or nil when it can.

@@ -50,6 +50,8 @@ type Plugin struct {
 
 	// API is the plugin's PJRT C API as a child process read it (see [PJRTAPI]); nil until checked.
 	API *PJRTAPI `json:",omitempty"`
+
+	linked string // the path go-xla loads it from, once LinkDir has run
 }
 
 // String describes the plugin in one line.
@@ -285,6 +287,7 @@ func pythonSitePackages() []string {
 // It returns the path to the plugin file go-xla must load.
 func (p *Plugin) LinkDir(cacheDir string) (string, error) {
 	if filepath.Base(p.Path) == goXLAPluginName {
+		p.linked = p.Path
 		return p.Path, nil
 	}
 	sum := sha256.Sum256([]byte(p.Path))
@@ -307,6 +310,7 @@ func (p *Plugin) LinkDir(cacheDir string) (string, error) {
 			return "", fmt.Errorf("linking NVIDIA libraries %s: %w", p.NvidiaDir, err)
 		}
 	}
+	p.linked = target
 	return target, nil
 }
 
