@@ -17,8 +17,12 @@ func runDevices(args []string) error {
 	fs := flag.NewFlagSet("devices", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the devices as JSON")
 	plugins := fs.Bool("plugins", false, "also list every place searched for a CUDA plugin")
+	require := fs.Bool("require-gpu", gpu.RequireGPU(), "fail unless the backend computes on a GPU (also "+gpu.RequireGPUEnv+"=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *require {
+		gpu.SetRequireGPU(true)
 	}
 	search := gpu.FindCUDAPlugin()
 	gpu.Log = os.Stderr
@@ -51,5 +55,14 @@ func runDevices(args []string) error {
 			fmt.Println("  -", s)
 		}
 	}
-	return nil
+	return devicesVerdict(choice)
+}
+
+// devicesVerdict is the exit status of `gonbgpu devices`: an error (exit 3) when a GPU is visible but the
+// backend fell back to the CPU, so that scripts and checks don't pass on a broken CUDA setup.
+func devicesVerdict(c gpu.Choice) error {
+	if c.Warning == "" {
+		return nil
+	}
+	return &exitError{3, "gonbgpu devices: a GPU is visible but the CUDA backend cannot be used: " + c.Warning}
 }
