@@ -15,8 +15,9 @@ import (
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
-// goBackend is the pure-Go backend, as gpu.Backend() configures it.
-var goBackend = testutil.GoBackend
+// goBackend is the pure-Go backend, as gpu.Backend() configures it, or with GONBGPU_TEST_BACKEND=chosen
+// the backend the process chooses (the GPU in scripts/gpu-check.sh); tolerances then allow for TF32.
+var goBackend = testutil.Backend
 
 func randTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 	n := 1
@@ -161,19 +162,19 @@ func TestLoweredMatchesNative(t *testing.T) {
 						if i == 1 && asymmetric {
 							continue
 						}
-						if d := maxRelDiff(nativeCNHW[i], native[i]); d > 1e-5 {
+						if d := maxRelDiff(nativeCNHW[i], native[i]); d > testutil.Tol(b, 1e-5) {
 							t.Errorf("native CNHW %s differs from native NHWC: max relative difference %g", name, d)
 						}
 					}
 				}
 				for i, name := range names {
-					if d := maxRelDiff(got[i], reference[i]); d > 1e-5 {
+					if d := maxRelDiff(got[i], reference[i]); d > testutil.Tol(b, 1e-5) {
 						t.Errorf("%s differs from the reference: max relative difference %g", name, d)
 					}
 					if i == 1 && asymmetric {
 						continue
 					}
-					if d := maxRelDiff(got[i], native[i]); d > 1e-5 {
+					if d := maxRelDiff(got[i], native[i]); d > testutil.Tol(b, 1e-5) {
 						t.Errorf("%s differs from the native convolution: max relative difference %g", name, d)
 					}
 				}
