@@ -161,6 +161,7 @@ func TestAutotuneNotForXLACPU(t *testing.T) {
 	t.Setenv("XLA_FLAGS", "")
 	t.Setenv(AutotuneCacheEnv, "")
 	p := fakePlugin(t, 4096, 100, autotuneFlagName)
+	stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictAccepted}) // the plugin would accept it
 	// GOMLX_BACKEND=xla:cpu with a CUDA plugin installed: the plugin is recorded but not used.
 	_, _, _ = create(Choice{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"})
 	if got := os.Getenv("XLA_FLAGS"); strings.Contains(got, "autotune") {
