@@ -20,6 +20,7 @@ func TestBackendPureGo(t *testing.T) {
 	var buf bytes.Buffer
 	Log = &buf
 	t.Setenv(BackendEnv, "")
+	t.Setenv(RequireGPUEnv, "") // gpu-check requires the GPU for the other tests; this one is about the CPU
 	b, err := NewBackend()
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,9 @@ func buildFakePJRTPlugin(t *testing.T, major, minor, size string) string {
 	if cc == "" {
 		cc = "cc"
 	}
+	if _, err := exec.LookPath(cc); err != nil {
+		t.Skipf("no C compiler to build a fake plugin (%v): the device machine of scripts/gpu-check.sh has none", err)
+	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "fake.c")
 	code := `#include <stddef.h>
