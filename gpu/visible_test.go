@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/compute"
 )
 
 // node4 is a 4-GPU node as NVML sees it from a SLURM job holding only physical GPU 2 (ConstrainDevices:
@@ -170,5 +172,43 @@ func TestNVMLDoesNotVetoCUDA(t *testing.T) {
 	}
 	if c := choose("", false, with, g); c.Name != "go" || c.Warning != "" {
 		t.Fatalf("hidden GPUs: want a quiet CPU choice, got %+v", c)
+	}
+}
+
+// fakeCUDA answers only what the device choice asks of a backend: an XLA backend on n CUDA devices.
+type fakeCUDA struct {
+	compute.Backend
+	n int
+}
+
+func (f fakeCUDA) Name() string                               { return "xla" }
+func (f fakeCUDA) String() string                             { return "xla" }
+func (f fakeCUDA) Description() string                        { return "XLA PJRT plugin cuda" }
+func (f fakeCUDA) NumDevices() int                            { return f.n }
+func (f fakeCUDA) DeviceDescription(compute.DeviceNum) string { return "cuda:0 NVIDIA A100-SXM4-80GB" }
+
+// TestCheckFitsChecksTheJobsGPU: CheckFits's device on a CUDA backend is CUDA's device 0 of this process,
+// the job's GPU (NVML's GPU 2 here), and when NVML cannot describe it, a GPU of unknown memory, never the
+// host's RAM.
+func TestCheckFitsChecksTheJobsGPU(t *testing.T) {
+	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
+	t.Setenv(DeviceOrderEnv, "PCI_BUS_ID")
+	fakeNode(t, node4(2), 1)
+	d := computeDevice(fakeCUDA{n: 1})
+	if d.Kind != GPU || d.UUID != "GPU-cccccccc" || d.MemoryFree != 68<<30 {
+		t.Fatalf("CheckFits would check %+v", d)
+	}
+	if err := CheckFitsOn(d, 69<<30); err == nil {
+		t.Errorf("69 GiB must not fit in the job's GPU with 68 GiB free")
+	}
+	fakeNode(t, nil, 1) // NVML missing
+	d = computeDevice(fakeCUDA{n: 1})
+	if d.Kind != GPU || d.Source != "pjrt" || d.MemoryTotal != 0 {
+		t.Fatalf("without NVML: %+v (never the host)", d)
+	}
+	// NVML and CUDA disagree on the count: PJRT's list is what computes.
+	fakeNode(t, node4(2), 1)
+	if devs := Devices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
+		t.Fatalf("NVML 1 GPU, CUDA 2: %+v", devs)
 	}
 }
