@@ -87,7 +87,11 @@ summary() {
   for n in "${order[@]}"; do printf '%-22s %-26s %s\n' "$n" "${status[$n]}" "${secs[$n]}"; done
   grep -h "backend:" /tmp/gc-devices.txt 2>/dev/null | head -1
   grep -h "^test accuracy\|^done:" /tmp/gc-dp.txt /tmp/gc-acc.txt 2>/dev/null
-  grep -h "img/s" /tmp/gc-rerun.txt /tmp/gc-torch.txt /tmp/gc-jax.txt 2>/dev/null
+  grep -h "img/s\|autotuning" /tmp/gc-rerun.txt /tmp/gc-torch.txt /tmp/gc-jax.txt 2>/dev/null
+  local failed=0
+  for n in "${order[@]}"; do [[ ${status[$n]} == ok ]] || failed=$((failed + 1)); done
+  echo "parts not ok: $failed"
+  exit $((failed > 0))
 }
 
 tests() {
@@ -120,6 +124,7 @@ run() {
     B=$D/x
     export B
     chmod +x "$B/gonbgpu" "$B"/tests/*.test
+    rm -rf /tmp/gc-*.txt /tmp/gc-dp-run /tmp/gc-acc-run # a previous run's figures must not show in this summary
     trap summary EXIT
     part nvidia-smi 20 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv
     part devices 90 bash -c "'$B/gonbgpu' devices --plugins 2>&1 | tee /tmp/gc-devices.txt; exit \${PIPESTATUS[0]}"
@@ -143,10 +148,10 @@ run() {
     # Re-run latency: the first step with a cold, then a warm XLA autotuning cache (fresh cache folder).
     rm -rf /tmp/gonbgpu-rerun-cache
     part rerun-latency 90 bash -c "for r in cold warm; do GONBGPU_CACHE_DIR=/tmp/gonbgpu-rerun-cache '$B/gonbgpu' bench --no-conv --steps 3 2>&1 \
-      | grep -e '^train' -e 'autotuning' | head -3 | sed \"s/^/\$r: /\"; done | tee /tmp/gc-rerun.txt"
+      | grep -e '^train' -e 'autotuning' | head -3 | sed \"s/^/\$r: /\"; done | tee /tmp/gc-rerun.txt; grep -q '^cold: train' /tmp/gc-rerun.txt"
     if [[ -d "$D/bench" ]]; then
-      part torch-twin 60 bash -c "python3 '$D/bench/torch_resnet18.py' 256 32 20 eager 2>&1 | grep RESULT | tee /tmp/gc-torch.txt"
-      part jax-twin 60 bash -c "python3 '$D/bench/jax_resnet18.py' 256 32 20 2>&1 | grep RESULT | tee /tmp/gc-jax.txt"
+      part torch-twin 60 bash -c "python3 '$D/bench/torch_resnet18.py' 256 32 20 eager 2>&1 | grep RESULT | tee /tmp/gc-torch.txt; test -s /tmp/gc-torch.txt"
+      part jax-twin 60 bash -c "python3 '$D/bench/jax_resnet18.py' 256 32 20 2>&1 | grep RESULT | tee /tmp/gc-jax.txt; test -s /tmp/gc-jax.txt"
     fi
   } 2>&1 | tee "$log"
 }
