@@ -212,7 +212,7 @@ func TestComparisonDetectsErrors(t *testing.T) {
 // TestAutoUsesLowered checks that on the pure-Go backend the default implementation is the lowered one
 // (no ConvGeneral in the graph), and that Conv2D's output has the expected shape.
 func TestAutoUsesLowered(t *testing.T) {
-	b := goBackend(t)
+	b := testutil.GoBackend(t) // about the pure-Go backend itself, whatever GONBGPU_TEST_BACKEND says
 	if got := Auto.Resolve(b); got != Lowered {
 		t.Fatalf("Auto resolves to %s on the pure-Go backend, want lowered", got)
 	}
