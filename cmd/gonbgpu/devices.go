@@ -40,13 +40,16 @@ func runDevices(args []string) error {
 			Reason  string       `json:"reason"`
 			Plugin  *gpu.Plugin  `json:"cuda_plugin"`
 			Devices []gpu.Device `json:"devices"`
-		}{choice.Name, choice.Reason, search.Best(), devs})
+		}{choice.Name, choice.Reason, choice.Plugin, devs})
 	}
 	title := fmt.Sprintf("gonbgpu devices    backend: %s (%d device(s))", choice.Name, b.NumDevices())
 	fmt.Print(gpu.FormatDevices(title, devs))
-	if p := search.Best(); p != nil {
-		fmt.Printf("CUDA plugin: %s\n", p)
-	} else {
+	switch {
+	case choice.Plugin != nil:
+		fmt.Printf("CUDA plugin: %s\n", choice.Plugin) // the one chosen (by driver CUDA, version, PJRT check)
+	case search.Best() != nil:
+		fmt.Printf("CUDA plugin: none usable: %s\n", choice.Reason)
+	default:
 		fmt.Println(search.NotFoundMessage())
 	}
 	if *plugins && search.Best() != nil {
