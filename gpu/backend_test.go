@@ -123,10 +123,16 @@ func TestRequireGPUFailsFastWithTheReason(t *testing.T) {
 	if _, err := NewBackend(); !errors.As(err, &req) || !strings.Contains(err.Error(), "unset "+BackendEnv) {
 		t.Fatalf("GOMLX_BACKEND=go with the GPU required: %v", err)
 	}
-	for _, v := range []string{"0", "", "no"} {
+	for _, v := range []string{"0", "", "no", "OFF"} {
 		t.Setenv(RequireGPUEnv, v)
 		if RequireGPU() {
 			t.Errorf("%s=%q must not require the GPU", RequireGPUEnv, v)
+		}
+	}
+	for _, v := range []string{"1", "true", "yess"} {
+		t.Setenv(RequireGPUEnv, v)
+		if !RequireGPU() {
+			t.Errorf("%s=%q must require the GPU", RequireGPUEnv, v)
 		}
 	}
 }

@@ -10,18 +10,20 @@ import (
 // GPU check that falls back passes without having touched the GPU. So batch jobs and checks require the
 // GPU backend and fail at once with the reason; notebook cells may fall back, but say so loudly.
 
-// RequireGPUEnv names the environment variable that makes the GPU backend mandatory: "1" (or "true",
-// "yes") turns it on. `gonbgpu train --require-gpu`, the sbatch templates and scripts/gpu-check.sh set it;
+// RequireGPUEnv names the environment variable that makes the GPU backend mandatory: "1" turns it on
+// (see [RequireGPU] for the other values). `gonbgpu train --require-gpu`, the sbatch templates and scripts/gpu-check.sh set it;
 // being an environment variable, it reaches the processes they start (test binaries, cells).
 const RequireGPUEnv = "GONBGPU_REQUIRE_GPU"
 
-// RequireGPU reports whether the GPU backend is mandatory in this process (see [RequireGPUEnv]).
+// RequireGPU reports whether the GPU backend is mandatory in this process (see [RequireGPUEnv]): any
+// value but "", "0", "false", "no" and "off" turns it on, so that a misspelt "yes" in a batch job errs on
+// the side of failing fast.
 func RequireGPU() bool {
 	switch strings.ToLower(strings.TrimSpace(os.Getenv(RequireGPUEnv))) {
-	case "1", "true", "yes", "on":
-		return true
+	case "", "0", "false", "no", "off":
+		return false
 	}
-	return false
+	return true
 }
 
 // SetRequireGPU turns the requirement on or off for this process and those it starts. It must be called
