@@ -99,7 +99,7 @@ tests() {
   for t in "$B"/tests/*.test; do
     name=$(basename "$t" .test)
     dir=${name//_//}
-    if (cd "$dir" && timeout 150 "$OLDPWD/$t" -test.count=1 -test.timeout=140s > "/tmp/$name.log" 2>&1); then
+    if (cd "$dir" && timeout 150 "$t" -test.count=1 -test.timeout=140s > "/tmp/$name.log" 2>&1); then
       echo "ok   $name"
     else
       echo "FAIL $name"; tail -30 "/tmp/$name.log"; failed=$((failed + 1))
@@ -118,10 +118,11 @@ run() {
   {
     # The GPU is required: a fallback to the CPU is a failure, with its reason, not a passing check.
     export GOMLX_NO_AUTO_INSTALL=1 GONBGPU_REQUIRE_GPU=1 GONBGPU_TEST_BACKEND=chosen
-    rm -rf "$D/x" && mkdir -p "$D/x"
-    tar -C "$D/x" -xJf "$D/bins.tar.xz" 2>/dev/null ||
-      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$D/bins.tar.xz" "$D/x"
-    B=$D/x
+    # Unpacked outside the tree (about 200 MiB), so that .device stays carriable.
+    B=${TMPDIR:-/tmp}/gonbgpu-check-bin
+    rm -rf "$B" && mkdir -p "$B"
+    tar -C "$B" -xJf "$D/bins.tar.xz" 2>/dev/null ||
+      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$D/bins.tar.xz" "$B"
     export B
     chmod +x "$B/gonbgpu" "$B"/tests/*.test
     rm -rf /tmp/gc-*.txt /tmp/gc-dp-run /tmp/gc-acc-run # a previous run's figures must not show in this summary
