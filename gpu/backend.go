@@ -72,7 +72,11 @@ var checkPlugins = true
 
 // choose is Choose with its inputs given, so the rules can be tested on any machine.
 func choose(env string, envSet bool, search *PluginSearch, gpus GPUPresence) Choice {
-	wantCUDA := gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0) || strings.HasPrefix(strings.TrimSpace(env), "xla:cuda")
+	// The plugin is checked (a child process, once per plugin) only when it may be loaded.
+	wantCUDA := gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)
+	if envSet && strings.TrimSpace(env) != "" {
+		wantCUDA = strings.HasPrefix(strings.TrimSpace(env), "xla:cuda")
+	}
 	plugin, refused := search.pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
 	if envSet && strings.TrimSpace(env) != "" {
 		c := Choice{Config: env, Name: env, Explicit: true, Plugin: plugin,
