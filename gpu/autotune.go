@@ -19,8 +19,13 @@ import (
 // fusion and GPU model (see XLA's "Persisted autotuning" document): a re-run then only compiles. gonbgpu
 // turns that on for CUDA plugins that know the flag.
 
-// autotuneFlagName is XLA's flag for a persistent per-fusion autotuning cache.
+// autotuneFlagName is XLA's flag for a persistent per-fusion autotuning cache ("Persisted autotuning").
 const autotuneFlagName = "xla_gpu_per_fusion_autotune_cache_dir"
+
+// autotuneFlagNames are the autotuning-cache flags gonbgpu knows, in order of preference: XLA versions
+// differ in which they read, and XLA keeps removed flags' names as reserved strings, so a name inside the
+// plugin proves nothing; each is tried in a child process before it is used (see flagAccepted).
+var autotuneFlagNames = []string{autotuneFlagName, "xla_gpu_experimental_autotuner_cache_dir"}
 
 // AutotuneCacheEnv names the environment variable that controls the autotuning cache: "off" disables it,
 // a folder replaces the default (<cache dir>/xla-autotune).
@@ -30,43 +35,63 @@ const AutotuneCacheEnv = "GONBGPU_XLA_AUTOTUNE_CACHE"
 // tests can make a name straddle two reads).
 var pluginScanChunk = 8 << 20
 
-// EnableAutotuneCache adds XLA's per-fusion autotuning cache flag to XLA_FLAGS for the given CUDA plugin,
-// before the plugin is loaded (XLA reads XLA_FLAGS once, when it starts). It returns the folder used, or ""
-// when it changed nothing: the cache is off (AutotuneCacheEnv=off), XLA_FLAGS already names such a folder
-// (the user's choice wins; that folder is returned), or the plugin does not know the flag — an unknown
-// flag in XLA_FLAGS makes XLA abort, so the flag is only added when its name is found inside the plugin's
-// library. An error says why a folder could not be used; XLA_FLAGS is then left as it was.
+// EnableAutotuneCache adds XLA's autotuning cache flag to XLA_FLAGS for the given CUDA plugin, before the
+// plugin is loaded (XLA reads XLA_FLAGS once, when it starts). It returns the folder used, or "" when it
+// changed nothing: the cache is off (AutotuneCacheEnv=off), XLA_FLAGS already names such a folder (the
+// user's choice wins; that folder is returned), or no flag is known to be accepted by this plugin.
+//
+// An unknown flag in XLA_FLAGS makes XLA abort, and a flag's name inside the plugin's library proves
+// nothing (XLA keeps removed flags' names), so a flag is only added after a child process ran a small
+// computation on this plugin with it set and XLA did not reject it; the verdict is kept per library in
+// <cacheDir>/plugin-flags.json. An error says why no flag was added; XLA_FLAGS is then left as it was.
 func EnableAutotuneCache(p *Plugin, cacheDir string) (string, error) {
 	flags := os.Getenv("XLA_FLAGS")
-	if dir, ok := flagValue(flags, autotuneFlagName); ok {
-		return dir, nil
+	for _, name := range autotuneFlagNames {
+		if dir, ok := flagValue(flags, name); ok {
+			return dir, nil
+		}
 	}
 	setting := strings.TrimSpace(os.Getenv(AutotuneCacheEnv))
 	if strings.EqualFold(setting, "off") || p == nil {
-		return "", nil
-	}
-	known, err := pluginKnowsFlag(p.Path, autotuneFlagName, cacheDir)
-	if err != nil {
-		return "", err
-	}
-	if !known {
 		return "", nil
 	}
 	dir := setting
 	if dir == "" {
 		dir = filepath.Join(cacheDir, "xla-autotune")
 	}
-	if dir, err = filepath.Abs(dir); err != nil {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
 		return "", err
 	}
-	if err := checkWritableDir(dir); err != nil {
-		return "", fmt.Errorf("XLA autotuning cache %s: %w (set %s to another folder, or to off)", dir, err, AutotuneCacheEnv)
+	var unsure []string
+	for _, name := range autotuneFlagNames {
+		known, err := pluginKnowsFlag(p.Path, name, cacheDir)
+		if err != nil {
+			return "", err
+		}
+		if !known {
+			continue // not even the name: certainly not accepted
+		}
+		if err := checkWritableDir(dir); err != nil {
+			return "", fmt.Errorf("XLA autotuning cache %s: %w (set %s to another folder, or to off)", dir, err, AutotuneCacheEnv)
+		}
+		if strings.ContainsAny(dir, " \t\n") {
+			return "", fmt.Errorf("XLA autotuning cache %q: XLA_FLAGS cannot hold a path with spaces (set %s to another folder, or to off)", dir, AutotuneCacheEnv)
+		}
+		accepted, err := flagAccepted(p, name, dir, cacheDir)
+		if err != nil {
+			unsure = append(unsure, fmt.Sprintf("--%s could not be checked: %v", name, err))
+			continue
+		}
+		if accepted {
+			os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --"+name+"="+dir))
+			return dir, nil
+		}
 	}
-	if strings.ContainsAny(dir, " \t\n") {
-		return "", fmt.Errorf("XLA autotuning cache %q: XLA_FLAGS cannot hold a path with spaces (set %s to another folder, or to off)", dir, AutotuneCacheEnv)
+	if len(unsure) > 0 {
+		return "", fmt.Errorf("%s", strings.Join(unsure, "; "))
 	}
-	os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --"+autotuneFlagName+"="+dir))
-	return dir, nil
+	return "", nil
 }
 
 // flagValue returns the value of --name=value in an XLA_FLAGS string.

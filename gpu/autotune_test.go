@@ -40,9 +40,27 @@ func TestFileContainsAcrossReads(t *testing.T) {
 	}
 }
 
+// stubFlagProbe makes the child-process check of a flag answer verdicts[name] (verdictUnknown when
+// absent), and counts the calls.
+func stubFlagProbe(t *testing.T, verdicts map[string]flagVerdict) *int {
+	t.Helper()
+	calls := 0
+	old := probeXLAFlag
+	probeXLAFlag = func(config, name, setting string) (flagVerdict, string) {
+		calls++
+		if !strings.HasPrefix(config, "xla:") || !strings.HasPrefix(setting, "--"+name+"=") {
+			t.Errorf("probe called with config %q setting %q", config, setting)
+		}
+		return verdicts[name], "stub: no GPU"
+	}
+	t.Cleanup(func() { probeXLAFlag = old })
+	return &calls
+}
+
 func TestEnableAutotuneCache(t *testing.T) {
 	t.Setenv(AutotuneCacheEnv, "")
 	cache := t.TempDir()
+	stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictAccepted})
 
 	t.Run("plugin knows the flag", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "--xla_gpu_enable_latency_hiding_scheduler=true")
@@ -127,4 +145,77 @@ func TestEnableAutotuneCache(t *testing.T) {
 			t.Errorf("missing plugin: err %v, want one naming the file", err)
 		}
 	})
+}
+
+// TestAutotuneFlagMustBeAccepted: a flag's name inside the plugin is not enough (XLA keeps removed flags'
+// names); only a child run that XLA did not reject adds it, the next known flag is tried, and no verdict
+// adds nothing.
+func TestAutotuneFlagMustBeAccepted(t *testing.T) {
+	t.Setenv(AutotuneCacheEnv, "")
+	newer := autotuneFlagNames[1]
+	both := func(t *testing.T) *Plugin {
+		p := fakePlugin(t, 8192, 100, autotuneFlagName)
+		data, _ := os.ReadFile(p.Path)
+		copy(data[4000:], newer)
+		os.WriteFile(p.Path, data, 0o644)
+		return p
+	}
+
+	t.Run("reserved name, rejected", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "")
+		stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictRejected})
+		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir())
+		if err != nil || dir != "" || os.Getenv("XLA_FLAGS") != "" {
+			t.Fatalf("dir %q err %v XLA_FLAGS %q: a rejected flag must not be added", dir, err, os.Getenv("XLA_FLAGS"))
+		}
+	})
+	t.Run("the other flag", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "")
+		stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictRejected, newer: verdictAccepted})
+		dir, err := EnableAutotuneCache(both(t), t.TempDir())
+		if err != nil || dir == "" || !strings.Contains(os.Getenv("XLA_FLAGS"), "--"+newer+"="+dir) {
+			t.Fatalf("dir %q err %v XLA_FLAGS %q", dir, err, os.Getenv("XLA_FLAGS"))
+		}
+	})
+	t.Run("no verdict", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "")
+		stubFlagProbe(t, nil)
+		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir())
+		if err == nil || dir != "" || os.Getenv("XLA_FLAGS") != "" || !strings.Contains(err.Error(), "could not be checked") {
+			t.Fatalf("dir %q err %v XLA_FLAGS %q", dir, err, os.Getenv("XLA_FLAGS"))
+		}
+	})
+	t.Run("verdict kept", func(t *testing.T) {
+		t.Setenv("XLA_FLAGS", "")
+		calls := stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictAccepted})
+		p, c := fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir()
+		for range 2 {
+			t.Setenv("XLA_FLAGS", "")
+			if dir, err := EnableAutotuneCache(p, c); err != nil || dir == "" {
+				t.Fatalf("dir %q err %v", dir, err)
+			}
+		}
+		if *calls != 1 {
+			t.Fatalf("the child ran %d times for one library, want 1", *calls)
+		}
+	})
+}
+
+func TestXLARejectsFlagMessage(t *testing.T) {
+	// What XLA prints (parse_flags_from_env.cc) before exiting.
+	msg := "F0000 parse_flags_from_env.cc:234] Unknown flags in XLA_FLAGS: --xla_gpu_per_fusion_autotune_cache_dir=/tmp/x"
+	if !xlaRejectsFlag(msg, autotuneFlagName) || xlaRejectsFlag("Unknown flags in XLA_FLAGS: --xla_other=1", autotuneFlagName) ||
+		xlaRejectsFlag("CUDA_ERROR_NO_DEVICE", autotuneFlagName) {
+		t.Fatal("xlaRejectsFlag misreads XLA's message")
+	}
+}
+
+// TestFlagProbeChildRuns runs the real child (this test binary again): with a plugin that cannot load, it
+// must give no verdict rather than accept or reject the flag.
+func TestFlagProbeChildRuns(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "pjrt_c_api_cuda_plugin.so")
+	v, detail := probeXLAFlag("xla:"+missing+",preallocate=false", autotuneFlagName, "--"+autotuneFlagName+"=/tmp/x")
+	if v != verdictUnknown || !strings.Contains(detail, "flag probe") {
+		t.Fatalf("verdict %v detail %q", v, detail)
+	}
 }

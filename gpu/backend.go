@@ -35,12 +35,28 @@ type Choice struct {
 	// Explicit is true when the user asked for this backend through GOMLX_BACKEND: then a failure to
 	// create it is an error, not a reason to fall back to the CPU.
 	Explicit bool
+
+	// Warning, when set, says that a GPU is there but the CPU was chosen (no usable plugin, or the CUDA
+	// backend failed to start), why, and what to do. It is printed loudly, once; with [RequireGPU] it is
+	// an error instead.
+	Warning string
 }
 
 // GPUPresence says whether NVIDIA GPUs are visible to this process, and how that was decided.
 type GPUPresence struct {
-	Count int    // number of visible GPUs
-	How   string // e.g. "NVML: 4 GPUs, CUDA_VISIBLE_DEVICES=0,1" or "no /dev/nvidia* device files"
+	Count int    // number of GPUs this process can use
+	How   string // e.g. "NVML sees 4 GPU(s) …, CUDA_VISIBLE_DEVICES=0,1" or "no /dev/nvidia* device files"
+
+	// DeviceFiles counts the /dev/nvidia<N> files this process may open: with a CUDA plugin they are
+	// reason enough to try CUDA even when NVML counts no GPU (NVML must not veto CUDA).
+	DeviceFiles int
+
+	// Hidden is true when CUDA_VISIBLE_DEVICES hides every GPU (empty, or -1): then CUDA is not tried.
+	Hidden bool
+
+	// DriverCUDA is the newest CUDA version the driver runs (NVML's nvmlSystemGetCudaDriverVersion,
+	// 1000×major+10×minor), 0 when unknown.
+	DriverCUDA int
 }
 
 // Choose decides which backend to use, without creating it. See the package documentation for the rules.
@@ -50,9 +66,18 @@ func Choose() Choice {
 	return choose(env, envSet, search, DetectGPUs())
 }
 
+// checkPlugins turns on the child-process check of a plugin's PJRT C API before it is used (tests of the
+// choice rules turn it off, or replace probePJRTPlugin).
+var checkPlugins = true
+
 // choose is Choose with its inputs given, so the rules can be tested on any machine.
 func choose(env string, envSet bool, search *PluginSearch, gpus GPUPresence) Choice {
-	plugin := search.Best()
+	// The plugin is checked (a child process, once per plugin) only when it may be loaded.
+	wantCUDA := gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)
+	if envSet && strings.TrimSpace(env) != "" {
+		wantCUDA = strings.HasPrefix(strings.TrimSpace(env), "xla:cuda")
+	}
+	plugin, refused := search.pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
 	if envSet && strings.TrimSpace(env) != "" {
 		c := Choice{Config: env, Name: env, Explicit: true, Plugin: plugin,
 			Reason: fmt.Sprintf("%s=%s is set", BackendEnv, env)}
@@ -63,6 +88,8 @@ func choose(env string, envSet bool, search *PluginSearch, gpus GPUPresence) Cho
 				c.Config += "," + opts
 			}
 			c.Reason += fmt.Sprintf("; CUDA plugin %s", plugin)
+		} else if name == "xla:cuda" && refused != "" {
+			c.Reason += "; " + refused
 		}
 		return c
 	}
@@ -70,14 +97,30 @@ func choose(env string, envSet bool, search *PluginSearch, gpus GPUPresence) Cho
 	case plugin != nil && gpus.Count > 0:
 		return Choice{Config: "xla:" + plugin.Path, Name: "xla:cuda", Plugin: plugin,
 			Reason: fmt.Sprintf("CUDA plugin %s and %s", plugin, gpus.How)}
+	case plugin != nil && !gpus.Hidden && gpus.DeviceFiles > 0:
+		// NVML may count no usable GPU where CUDA finds one (a cgroup NVML misreads, an NVML older than
+		// the driver, a missing libnvidia-ml): the device files are there, so CUDA itself decides.
+		return Choice{Config: "xla:" + plugin.Path, Name: "xla:cuda", Plugin: plugin,
+			Reason: fmt.Sprintf("CUDA plugin %s; NVML finds no GPU to use (%s) but %d /dev/nvidia* device file(s) can be opened, so CUDA is tried",
+				plugin, gpus.How, gpus.DeviceFiles)}
 	case plugin != nil:
 		return Choice{Config: "go", Name: "go", Plugin: plugin,
 			Reason: fmt.Sprintf("a CUDA plugin was found (%s) but no NVIDIA GPU is visible (%s); using the pure-Go backend",
 				plugin.Path, gpus.How)}
-	default:
-		return Choice{Config: "go", Name: "go",
-			Reason: fmt.Sprintf("no CUDA plugin found in %s; using the pure-Go backend", searchedSummary(search))}
 	}
+	c := Choice{Config: "go", Name: "go",
+		Reason: fmt.Sprintf("no CUDA plugin found in %s; using the pure-Go backend", searchedSummary(search))}
+	if refused != "" {
+		c.Reason = fmt.Sprintf("no usable CUDA plugin (%s); using the pure-Go backend", refused)
+	}
+	if gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0) {
+		what := "install JAX's CUDA plugin (see `gonbgpu devices`)"
+		if refused != "" {
+			what = "install a CUDA plugin this driver and gonbgpu can run (see `gonbgpu devices --plugins`)"
+		}
+		c.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU, %s", gpus.How, c.Reason, what)
+	}
+	return c
 }
 
 // searchedSummary names the kinds of places searched, briefly.
@@ -126,11 +169,23 @@ func Backend() compute.Backend {
 }
 
 // NewBackend is like [Backend] but returns the error instead of panicking.
+//
+// When [RequireGPU] is on (GONBGPU_REQUIRE_GPU=1, `gonbgpu train --require-gpu`, SLURM GPU jobs), a
+// backend that does not compute on a GPU is an error that says why and what to do; otherwise a GPU that
+// is there but unused is announced loudly, once, as a warning.
 func NewBackend() (compute.Backend, error) {
 	backendOnce.Do(func() {
 		backendValue, backendChoice, backendErr = create(Choose())
+		if backendErr == nil && RequireGPU() && !isCUDABackend(backendValue) {
+			backendErr = requiredGPUError(backendChoice)
+			backendValue = nil
+		}
 		if backendErr == nil {
-			announce(fmt.Sprintf("gonbgpu: backend %s (%s): %s\n", backendChoice.Name, describe(backendValue), backendChoice.Reason))
+			line := fmt.Sprintf("gonbgpu: backend %s (%s): %s\n", backendChoice.Name, describe(backendValue), backendChoice.Reason)
+			if backendChoice.Warning != "" {
+				line += warningBlock(backendChoice.Warning)
+			}
+			announce(line)
 		}
 	})
 	return backendValue, backendErr
@@ -161,7 +216,8 @@ func Chosen() (Choice, error) {
 // pure-Go backend, saying why; an explicit one is an error.
 func create(c Choice) (compute.Backend, Choice, error) {
 	xla.EnableAutoInstall(false)
-	if c.Plugin != nil && strings.HasPrefix(c.Config, "xla:"+c.Plugin.Path) {
+	usesPlugin := c.Plugin != nil && strings.HasPrefix(c.Config, "xla:"+c.Plugin.Path)
+	if usesPlugin {
 		path, err := c.Plugin.LinkDir(CacheDir())
 		if err == nil {
 			c.Config = strings.Replace(c.Config, c.Plugin.Path, path, 1)
@@ -170,11 +226,17 @@ func create(c Choice) (compute.Backend, Choice, error) {
 		} else {
 			fb := Choice{Config: "go", Name: "go", Plugin: c.Plugin,
 				Reason: fmt.Sprintf("the CUDA plugin could not be prepared (%v); using the pure-Go backend", err)}
+			fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but %s; fix the folder or set %s", c.Reason, fb.Reason, "GONBGPU_CACHE_DIR")
 			return create(fb)
 		}
-	}
-	if c.Plugin != nil && strings.HasPrefix(c.Config, "xla:") {
-		// Before the plugin loads: XLA reads XLA_FLAGS once.
+		// CUDA numbers GPUs the way NVML and SLURM do only with PCI_BUS_ID; its default, FASTEST_FIRST,
+		// may put another GPU first on a node with mixed models, and then "GPU 0" would differ between
+		// the device table, CheckFits and the computation. Set before CUDA starts; the user's value wins.
+		if _, set := os.LookupEnv(DeviceOrderEnv); !set {
+			os.Setenv(DeviceOrderEnv, "PCI_BUS_ID")
+		}
+		// Before the plugin loads: XLA reads XLA_FLAGS once. Only for the CUDA plugin: never for
+		// GOMLX_BACKEND=xla:cpu or another plugin.
 		if dir, err := EnableAutotuneCache(c.Plugin, CacheDir()); err != nil {
 			c.Reason += fmt.Sprintf("; no XLA autotuning cache (%v)", err)
 		} else if dir != "" {
@@ -190,6 +252,8 @@ func create(c Choice) (compute.Backend, Choice, error) {
 	}
 	fb := Choice{Config: "go", Name: "go", Plugin: c.Plugin,
 		Reason: fmt.Sprintf("CUDA was found but its backend failed to start (%v); using the pure-Go backend", firstLine(err.Error()))}
+	fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but its backend failed to start: %v. Check the driver and plugin with "+
+		"`gonbgpu devices --plugins`, or install the plugin matching the driver's CUDA version", c.Reason, firstLine(err.Error()))
 	return create(fb)
 }
 

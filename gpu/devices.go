@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/gomlx/compute"
 )
 
@@ -55,44 +53,64 @@ func (d Device) MemoryUsed() uint64 {
 
 // Devices lists the GPUs visible to this process and the host CPU.
 //
-// GPUs come from NVML when libnvidia-ml.so.1 loads (with live free memory); otherwise, if b is an XLA
-// backend on CUDA, from PJRT's device descriptions. b may be nil.
+// GPUs come from NVML when libnvidia-ml.so.1 loads (with live free memory), numbered as CUDA numbers them
+// in this process (see [visibleGPUs]). When b is an XLA backend on CUDA and NVML is missing or disagrees
+// with it about how many GPUs there are, PJRT's own device descriptions are listed instead: the backend
+// is what computes. b may be nil.
 func Devices(b compute.Backend) []Device {
 	gpus, _, err := nvmlDevices()
-	if err != nil && b != nil && !IsPureGo(b) {
+	if isCUDABackend(b) && (err != nil || len(gpus) != b.NumDevices()) {
 		gpus = pjrtDevices(b)
 	}
 	return append(gpus, HostDevice())
 }
 
-// DetectGPUs says how many NVIDIA GPUs this process can use, without creating any backend.
-func DetectGPUs() GPUPresence {
-	if cvd, set := os.LookupEnv("CUDA_VISIBLE_DEVICES"); set && (strings.TrimSpace(cvd) == "" || strings.TrimSpace(cvd) == "-1") {
-		return GPUPresence{0, fmt.Sprintf("CUDA_VISIBLE_DEVICES=%q hides all GPUs", cvd)}
+// isCUDABackend reports whether b is an XLA backend whose devices are GPUs.
+func isCUDABackend(b compute.Backend) bool {
+	if b == nil || IsPureGo(b) || b.NumDevices() == 0 {
+		return false
 	}
-	gpus, driver, err := nvmlDevices()
-	if err == nil {
-		how := fmt.Sprintf("NVML sees %d visible GPU(s)", len(gpus))
-		if driver != "" {
-			how += ", driver " + driver
-		}
-		if cvd := os.Getenv("CUDA_VISIBLE_DEVICES"); cvd != "" {
-			how += ", CUDA_VISIBLE_DEVICES=" + cvd
-		}
-		return GPUPresence{len(gpus), how}
-	}
-	nodes, _ := filepath.Glob("/dev/nvidia[0-9]*")
-	if len(nodes) == 0 {
-		return GPUPresence{0, "NVML not loadable (" + err.Error() + ") and no /dev/nvidia* device files"}
-	}
-	n := len(VisibleIndices(len(nodes), os.Getenv("CUDA_VISIBLE_DEVICES"), nil))
-	return GPUPresence{n, fmt.Sprintf("%d /dev/nvidia* device file(s); NVML not loadable (%v)", n, err)}
+	what := strings.ToLower(b.Description() + " " + b.DeviceDescription(0))
+	return strings.Contains(what, "cuda") || strings.Contains(what, "gpu")
 }
 
-// VisibleIndices applies a CUDA_VISIBLE_DEVICES value to the physical GPUs 0..total-1 and returns the
-// physical indices visible, in CUDA's order. Entries may be indices or UUIDs (or UUID prefixes, as CUDA
-// accepts); uuids[i] is GPU i's UUID, or nil when unknown. Like CUDA, it stops at the first entry that
-// is invalid. An unset or empty-after-trim value with no commas means all devices when env is "".
+// DetectGPUs says how many NVIDIA GPUs this process can use, without creating any backend.
+func DetectGPUs() GPUPresence {
+	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
+	if cvdSet && (strings.TrimSpace(cvd) == "" || strings.TrimSpace(cvd) == "-1") {
+		return GPUPresence{Count: 0, How: fmt.Sprintf("CUDA_VISIBLE_DEVICES=%q hides all GPUs", cvd), Hidden: true}
+	}
+	files := gpuDeviceFiles()
+	info, err := nvmlQuery()
+	if err == nil {
+		devs, notes := visibleGPUs(info, cvd, cvdSet, deviceOrder())
+		how := fmt.Sprintf("NVML sees %d GPU(s) this process can use", len(devs))
+		if info.Driver != "" {
+			how += ", driver " + info.Driver
+		}
+		if s := info.CUDAString(); s != "" {
+			how += " (" + s + ")"
+		}
+		if cvdSet {
+			how += ", CUDA_VISIBLE_DEVICES=" + cvd
+		}
+		for _, n := range notes {
+			how += "; " + n
+		}
+		return GPUPresence{Count: len(devs), How: how, DeviceFiles: files, DriverCUDA: info.CUDA}
+	}
+	if files == 0 {
+		return GPUPresence{Count: 0, How: "NVML not loadable (" + err.Error() + ") and no /dev/nvidia* device files this process can open"}
+	}
+	n := len(VisibleIndices(files, cvd, nil))
+	return GPUPresence{Count: n, DeviceFiles: files,
+		How: fmt.Sprintf("%d /dev/nvidia* device file(s); NVML not loadable (%v)", n, err)}
+}
+
+// VisibleIndices applies a CUDA_VISIBLE_DEVICES value to the devices 0..total-1 and returns the indices
+// visible, in CUDA's order. Entries may be indices or UUIDs (or UUID prefixes, as CUDA accepts); uuids[i]
+// is device i's UUID, or nil when unknown. Like CUDA, it stops at the first entry that is invalid. An
+// empty env means all devices.
 func VisibleIndices(total int, env string, uuids []string) []int {
 	env = strings.TrimSpace(env)
 	if env == "" {
@@ -128,55 +146,15 @@ func VisibleIndices(total int, env string, uuids []string) []int {
 	return out
 }
 
-// nvmlDevices lists the visible GPUs through NVML.
+// nvmlDevices lists the GPUs this process can use through NVML, numbered as CUDA numbers them.
 func nvmlDevices() (devs []Device, driver string, err error) {
-	if ret := nvml.Init(); ret != nvml.SUCCESS {
-		return nil, "", fmt.Errorf("NVML: %s", nvml.ErrorString(ret))
+	info, err := nvmlQuery()
+	if err != nil {
+		return nil, "", err
 	}
-	defer nvml.Shutdown()
-	count, ret := nvml.DeviceGetCount()
-	if ret != nvml.SUCCESS {
-		return nil, "", fmt.Errorf("NVML device count: %s", nvml.ErrorString(ret))
-	}
-	driver, _ = nvml.SystemGetDriverVersion()
-	cudaVersion := ""
-	if v, ret := nvml.SystemGetCudaDriverVersion(); ret == nvml.SUCCESS {
-		cudaVersion = fmt.Sprintf("CUDA %d.%d", v/1000, (v%1000)/10)
-	}
-	handles := make([]nvml.Device, count)
-	uuids := make([]string, count)
-	for i := range count {
-		h, ret := nvml.DeviceGetHandleByIndex(i)
-		if ret != nvml.SUCCESS {
-			continue
-		}
-		handles[i] = h
-		uuids[i], _ = h.GetUUID()
-	}
-	for cudaIdx, phys := range VisibleIndices(count, os.Getenv("CUDA_VISIBLE_DEVICES"), uuids) {
-		h := handles[phys]
-		if h == nil {
-			continue
-		}
-		d := Device{Index: cudaIdx, Kind: GPU, Source: "nvml", UUID: uuids[phys]}
-		d.Name, _ = h.GetName()
-		if mem, ret := h.GetMemoryInfo(); ret == nvml.SUCCESS {
-			d.MemoryTotal, d.MemoryFree = mem.Total, mem.Free
-		}
-		var detail []string
-		if driver != "" {
-			detail = append(detail, "driver "+driver)
-		}
-		if cudaVersion != "" {
-			detail = append(detail, cudaVersion)
-		}
-		if phys != cudaIdx {
-			detail = append(detail, fmt.Sprintf("physical GPU %d", phys))
-		}
-		d.Detail = strings.Join(detail, ", ")
-		devs = append(devs, d)
-	}
-	return devs, driver, nil
+	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
+	devs, _ = visibleGPUs(info, cvd, cvdSet, deviceOrder())
+	return devs, info.Driver, nil
 }
 
 // pjrtDevices describes the devices of a non-Go backend through PJRT's own descriptions.

@@ -73,21 +73,21 @@ func CheckFits(need int64) error {
 	return CheckFitsOn(computeDevice(b), need)
 }
 
-// computeDevice is the device a backend's first device computation lands on, as [Devices] describes it.
+// computeDevice is the device a backend's first device computation lands on, as [Devices] describes it:
+// CUDA's device 0 of this process (NVML's description of that GPU, found through the mapping of
+// [visibleGPUs], so under SLURM it is the job's GPU, not the node's first), or the host for the pure-Go
+// backend and XLA on the CPU. A CUDA backend whose GPU NVML cannot describe gets PJRT's description, with
+// unknown memory: never the host's RAM.
 func computeDevice(b compute.Backend) Device {
-	if b == nil || IsPureGo(b) || b.NumDevices() == 0 {
+	if !isCUDABackend(b) {
 		return HostDevice()
-	}
-	what := strings.ToLower(b.Description() + " " + b.DeviceDescription(0))
-	if !strings.Contains(what, "cuda") && !strings.Contains(what, "gpu") {
-		return HostDevice() // XLA on the CPU
 	}
 	for _, d := range Devices(b) {
 		if d.Kind == GPU && d.Index == 0 {
 			return d
 		}
 	}
-	return HostDevice()
+	return Device{Index: 0, Kind: GPU, Name: b.DeviceDescription(0), Source: "pjrt", Detail: b.Description()}
 }
 
 // IsOutOfMemory reports whether err is a device running out of memory, as XLA (RESOURCE_EXHAUSTED, "Out

@@ -52,6 +52,8 @@ func TestCheckFitsOnUnknownMemoryAndBadRequests(t *testing.T) {
 // TestCheckFitsHost uses the real backend (pure Go here) and the host's real memory.
 func TestCheckFitsHost(t *testing.T) {
 	t.Setenv(BackendEnv, "go")
+	t.Setenv(RequireGPUEnv, "") // gpu-check requires the GPU for the other tests; this one is about the host
+	freshBackend(t)             // whatever backend an earlier test created: this one is the pure-Go backend's
 	if err := CheckFits(1 << 20); err != nil {
 		t.Errorf("1 MiB should fit: %v", err)
 	}

@@ -37,8 +37,21 @@ type Plugin struct {
 	// site-packages/nvidia, or go-xla's nvidia folder), or "" if none was found beside it.
 	NvidiaDir string
 
+	// NvidiaDirs lists every NVIDIA library folder that go-xla should see through ../nvidia, NvidiaDir
+	// first: a `pip install --user` over a system JAX splits NVIDIA's wheels between two site-packages,
+	// and the plugin needs the libraries of both.
+	NvidiaDirs []string
+
 	// CUDA is the CUDA major version the plugin was built for ("12", "13"), when the install says so.
 	CUDA string
+
+	// Version is the plugin package's version (jax_cuda13_pjrt's dist-info, e.g. "0.8.1"), when known.
+	Version string
+
+	// API is the plugin's PJRT C API as a child process read it (see [PJRTAPI]); nil until checked.
+	API *PJRTAPI `json:",omitempty"`
+
+	linked string // the path go-xla loads it from, once LinkDir has run
 }
 
 // String describes the plugin in one line.
@@ -46,6 +59,12 @@ func (p *Plugin) String() string {
 	s := fmt.Sprintf("%s (from %s)", p.Path, p.Where)
 	if p.CUDA != "" {
 		s += ", CUDA " + p.CUDA
+	}
+	if p.Version != "" {
+		s += ", version " + p.Version
+	}
+	if p.API != nil {
+		s += ", " + p.API.String()
 	}
 	return s
 }
@@ -64,7 +83,8 @@ type PluginSearch struct {
 	Searched []string
 }
 
-// Best returns the preferred plugin, or nil if none was found.
+// Best returns the preferred plugin, or nil if none was found. It does not look at the driver or check
+// the plugin: [Choose] does (see pick).
 func (s *PluginSearch) Best() *Plugin {
 	if len(s.Found) == 0 {
 		return nil
@@ -118,6 +138,8 @@ func findCUDAPlugin(places []searchPlace) *PluginSearch {
 			s.Found = append(s.Found, p)
 		}
 	}
+	shareNvidiaDirs(s.Found, places)
+	sortPlugins(s.Found)
 	return s
 }
 
@@ -134,8 +156,10 @@ func pluginsIn(pl searchPlace) []*Plugin {
 			}
 			p := &Plugin{Path: m, Source: pl.source, Where: pl.where}
 			p.CUDA = strings.TrimPrefix(filepath.Base(filepath.Dir(m)), "xla_cuda")
+			p.Version = distInfoVersion(pl.dir, p.CUDA)
 			if nv := filepath.Join(pl.dir, "nvidia"); isDir(nv) {
 				p.NvidiaDir = nv
+				p.NvidiaDirs = []string{nv}
 			}
 			found = append(found, p)
 		}
@@ -151,6 +175,13 @@ func pluginsIn(pl searchPlace) []*Plugin {
 		p := &Plugin{Path: m, Source: pl.source, Where: pl.where}
 		if nv := filepath.Join(filepath.Dir(filepath.Dir(m)), "nvidia"); isDir(nv) {
 			p.NvidiaDir = nv
+			p.NvidiaDirs = []string{nv}
+			// go-xla's installer lays CUDA 13's libraries out under nvidia/cu13, CUDA 12's per library.
+			if isDir(filepath.Join(nv, "cu13")) {
+				p.CUDA = "13"
+			} else if isDir(filepath.Join(nv, "cuda_runtime")) {
+				p.CUDA = "12"
+			}
 		}
 		found = append(found, p)
 	}
@@ -256,6 +287,7 @@ func pythonSitePackages() []string {
 // It returns the path to the plugin file go-xla must load.
 func (p *Plugin) LinkDir(cacheDir string) (string, error) {
 	if filepath.Base(p.Path) == goXLAPluginName {
+		p.linked = p.Path
 		return p.Path, nil
 	}
 	sum := sha256.Sum256([]byte(p.Path))
@@ -268,11 +300,17 @@ func (p *Plugin) LinkDir(cacheDir string) (string, error) {
 	if err := ensureSymlink(p.Path, target); err != nil {
 		return "", fmt.Errorf("linking CUDA plugin %s: %w", p.Path, err)
 	}
-	if p.NvidiaDir != "" {
+	switch {
+	case len(p.NvidiaDirs) > 1:
+		if err := mergeNvidiaDirs(p.NvidiaDirs, filepath.Join(root, "nvidia")); err != nil {
+			return "", fmt.Errorf("linking NVIDIA libraries %s: %w", strings.Join(p.NvidiaDirs, ", "), err)
+		}
+	case p.NvidiaDir != "":
 		if err := ensureSymlink(p.NvidiaDir, filepath.Join(root, "nvidia")); err != nil {
 			return "", fmt.Errorf("linking NVIDIA libraries %s: %w", p.NvidiaDir, err)
 		}
 	}
+	p.linked = target
 	return target, nil
 }
 
@@ -280,6 +318,12 @@ func (p *Plugin) LinkDir(cacheDir string) (string, error) {
 func ensureSymlink(target, link string) error {
 	if cur, err := os.Readlink(link); err == nil && cur == target {
 		return nil
+	}
+	if _, err := os.Stat(filepath.Join(link, mergedStamp)); err == nil {
+		// A tree mergeNvidiaDirs made when the NVIDIA libraries were split over several folders.
+		if err := os.RemoveAll(link); err != nil {
+			return err
+		}
 	}
 	tmp := fmt.Sprintf("%s.tmp%d", link, os.Getpid())
 	_ = os.Remove(tmp)

@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
 )
 
@@ -263,6 +265,18 @@ func TestSlurmTemplates(t *testing.T) {
 		"SLURM_JOB_ID=424242", "SLURM_JOB_NAME=gonbgpu-train-1gpu", "SLURMD_NODENAME=d1001", "SLURM_GPUS_ON_NODE=1",
 		"SLURM_SUBMIT_DIR="+t.TempDir(), "CUDA_VISIBLE_DEVICES=", "MODEL=resnet20", "EPOCHS=1", "BATCH=32", "OUT="+out,
 		"EXTRA_ARGS=--width 0.25 --limit-train 64 --limit-test 32")
+	// By default a GPU job requires the GPU: here (no GPU) it must stop at once, saying why.
+	start := time.Now()
+	noGPU := exec.Command("bash", "../../install/slurm/train-job.sh")
+	noGPUOut := filepath.Join(t.TempDir(), "nogpu")
+	noGPU.Env = append(slices.Clone(cmd.Env), "GOMLX_BACKEND=", "OUT="+noGPUOut)
+	failed, err := noGPU.CombinedOutput()
+	_, histErr := os.Stat(filepath.Join(noGPUOut, "history.json"))
+	if err == nil || !strings.Contains(string(failed), "the GPU backend is required") || histErr == nil ||
+		time.Since(start) > 2*time.Minute {
+		t.Errorf("a GPU job without a usable GPU must fail fast with the reason: err %v\n%s", err, failed)
+	}
+	cmd.Env = append(cmd.Env, "GONBGPU_REQUIRE_GPU=0") // this machine has no GPU: allow the CPU
 	stdout, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("train-job.sh: %v\n%s", err, stdout)
@@ -277,5 +291,44 @@ func TestSlurmTemplates(t *testing.T) {
 	s := h.Env[0].SLURM
 	if s["SLURM_JOB_ID"] != "424242" || s["SLURMD_NODENAME"] != "d1001" || s["SLURM_GPUS_ON_NODE"] != "1" {
 		t.Errorf("history does not record the SLURM job: %v", s)
+	}
+}
+
+func TestDevicesVerdict(t *testing.T) {
+	if err := devicesVerdict(gpu.Choice{Name: "go", Reason: "no CUDA plugin found"}); err != nil {
+		t.Fatalf("no GPU, no plugin: exit 0, got %v", err)
+	}
+	err := devicesVerdict(gpu.Choice{Name: "go", Warning: "an NVIDIA GPU is visible (NVML sees 1 GPU) but …"})
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 3 || !strings.Contains(err.Error(), "NVML sees 1 GPU") {
+		t.Fatalf("a visible GPU unused must exit non-zero with the reason, got %v", err)
+	}
+}
+
+func TestRequireGPUDefault(t *testing.T) {
+	env := func(kv ...string) func(string) (string, bool) {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	t.Setenv("SLURM_GPUS_ON_NODE", "2")
+	t.Setenv(gpu.RequireGPUEnv, "")
+	if !requireGPUDefault(env()) {
+		t.Error("a SLURM job with GPUs must require the GPU by default")
+	}
+	t.Setenv(gpu.RequireGPUEnv, "0")
+	if requireGPUDefault(env(gpu.RequireGPUEnv, "0")) {
+		t.Errorf("%s=0 must allow the CPU", gpu.RequireGPUEnv)
+	}
+	t.Setenv(gpu.RequireGPUEnv, "")
+	if requireGPUDefault(env(gpu.BackendEnv, "go")) {
+		t.Error("GOMLX_BACKEND=go chosen by hand must not be refused")
+	}
+	t.Setenv("SLURM_GPUS_ON_NODE", "")
+	os.Unsetenv("SLURM_GPUS_ON_NODE")
+	if requireGPUDefault(env()) {
+		t.Error("outside SLURM GPU jobs the CPU is allowed")
 	}
 }

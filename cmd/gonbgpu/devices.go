@@ -17,8 +17,12 @@ func runDevices(args []string) error {
 	fs := flag.NewFlagSet("devices", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the devices as JSON")
 	plugins := fs.Bool("plugins", false, "also list every place searched for a CUDA plugin")
+	require := fs.Bool("require-gpu", gpu.RequireGPU(), "fail unless the backend computes on a GPU (also "+gpu.RequireGPUEnv+"=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *require {
+		gpu.SetRequireGPU(true)
 	}
 	search := gpu.FindCUDAPlugin()
 	gpu.Log = os.Stderr
@@ -36,13 +40,16 @@ func runDevices(args []string) error {
 			Reason  string       `json:"reason"`
 			Plugin  *gpu.Plugin  `json:"cuda_plugin"`
 			Devices []gpu.Device `json:"devices"`
-		}{choice.Name, choice.Reason, search.Best(), devs})
+		}{choice.Name, choice.Reason, choice.Plugin, devs})
 	}
 	title := fmt.Sprintf("gonbgpu devices    backend: %s (%d device(s))", choice.Name, b.NumDevices())
 	fmt.Print(gpu.FormatDevices(title, devs))
-	if p := search.Best(); p != nil {
-		fmt.Printf("CUDA plugin: %s\n", p)
-	} else {
+	switch {
+	case choice.Plugin != nil:
+		fmt.Printf("CUDA plugin: %s\n", choice.Plugin) // the one chosen (by driver CUDA, version, PJRT check)
+	case search.Best() != nil:
+		fmt.Printf("CUDA plugin: none usable: %s\n", choice.Reason)
+	default:
 		fmt.Println(search.NotFoundMessage())
 	}
 	if *plugins && search.Best() != nil {
@@ -51,5 +58,14 @@ func runDevices(args []string) error {
 			fmt.Println("  -", s)
 		}
 	}
-	return nil
+	return devicesVerdict(choice)
+}
+
+// devicesVerdict is the exit status of `gonbgpu devices`: an error (exit 3) when a GPU is visible but the
+// backend fell back to the CPU, so that scripts and checks don't pass on a broken CUDA setup.
+func devicesVerdict(c gpu.Choice) error {
+	if c.Warning == "" {
+		return nil
+	}
+	return &exitError{3, "gonbgpu devices: a GPU is visible but the CUDA backend cannot be used: " + c.Warning}
 }

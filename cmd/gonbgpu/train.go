@@ -30,6 +30,21 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
+// requireGPUDefault decides whether training requires the GPU when --require-gpu is not given: as
+// GONBGPU_REQUIRE_GPU says when it is set, else in a SLURM job that was given GPUs (a batch job that falls
+// back to the CPU burns its hours for nothing).
+func requireGPUDefault(lookup func(string) (string, bool)) bool {
+	if v, ok := lookup(gpu.RequireGPUEnv); ok && strings.TrimSpace(v) != "" {
+		return gpu.RequireGPU()
+	}
+	if _, set := lookup(gpu.BackendEnv); set {
+		if v, _ := lookup(gpu.BackendEnv); strings.TrimSpace(v) != "" {
+			return false // the backend was chosen by hand
+		}
+	}
+	return gpu.SlurmGPUs().Count > 0
+}
+
 func runTrain(args []string) error {
 	var o recipe.Options
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -61,9 +76,12 @@ func runTrain(args []string) error {
 	fs.StringVar(&o.Pretrained, "pretrained", "", "fine-tune the torchvision ResNet-18/34/50 in `FILE.onnx` (new head for the dataset's classes)")
 	fs.BoolVar(&o.FreezeBackbone, "freeze-backbone", false, "with --pretrained: train only the new head")
 	fs.IntVar(&o.PretrainedSize, "pretrained-size", 0, "with --pretrained: resize images to `N`×N in the model (default: the file's input size, 224)")
+	requireGPU := fs.Bool("require-gpu", requireGPUDefault(os.LookupEnv),
+		"fail at once, with the reason, unless training runs on a GPU (default: on in SLURM jobs with GPUs, or "+gpu.RequireGPUEnv+"=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	gpu.SetRequireGPU(*requireGPU)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}

@@ -26,7 +26,8 @@ fi
 cd "$GONBGPU_DIR"
 [[ -x bin/gonbgpu ]] || make build
 bin/gonbgpu install >/dev/null
-bin/gonbgpu devices
+# Exit status 3: a GPU is there but CUDA cannot be used; the notebooks still open (on the CPU), loudly.
+bin/gonbgpu devices || echo "notebook-srun: WARNING: the GPU cannot be used (see above): notebooks will run on the CPU" >&2
 node=$(hostname)
 echo
 echo "From your laptop, open the tunnel:   ssh -N -L $PORT:$node:$PORT ${USER}@login.discovery.neu.edu"

@@ -11,6 +11,8 @@
 #   OUT          output folder (default $GONBGPU_DIR/runs/$MODEL-$DATASET, the same for every
 #                submission, so a resubmitted job resumes)
 #   EXTRA_ARGS   more flags for gonbgpu train
+#   GONBGPU_REQUIRE_GPU  1 (default): stop at once, with the reason, when the GPU cannot be used, instead
+#                of training for hours on the CPU; 0 allows the CPU
 # SIGTERM (sent by SLURM before the time limit, see --signal in the templates) makes gonbgpu write a
 # checkpoint and exit; resubmitting the same script with the same OUT continues the run.
 set -euo pipefail
@@ -28,6 +30,11 @@ if [[ ! -x "$GONBGPU" ]]; then
   exit 2
 fi
 
+# A GPU job trains on the GPU or stops at once, saying why (no plugin, a driver too old for it, …).
+export GONBGPU_REQUIRE_GPU=${GONBGPU_REQUIRE_GPU:-1}
+# CUDA numbers GPUs the way NVML and SLURM do (its default, FASTEST_FIRST, may not on mixed nodes).
+export CUDA_DEVICE_ORDER=${CUDA_DEVICE_ORDER:-PCI_BUS_ID}
+
 args=(train --dataset "$DATASET" --model "$MODEL" --epochs "$EPOCHS" --batch "$BATCH" --out "$OUT" --resume)
 [[ -n "${DATA:-}" ]] && args+=(--data "$DATA")
 [[ -n "${LR:-}" ]] && args+=(--lr "$LR")
@@ -37,6 +44,8 @@ args=(train --dataset "$DATASET" --model "$MODEL" --epochs "$EPOCHS" --batch "$B
 [[ -n "${EXTRA_ARGS:-}" ]] && args+=($EXTRA_ARGS)
 
 echo "train-job: job ${SLURM_JOB_ID:-none} on ${SLURMD_NODENAME:-$(hostname)}, GPUs ${CUDA_VISIBLE_DEVICES:-none}"
+# The backend and devices in the job's log; with GONBGPU_REQUIRE_GPU=1 this fails fast on a broken setup.
+"$GONBGPU" devices || { code=$?; echo "train-job: no usable GPU (see above); GONBGPU_REQUIRE_GPU=0 would train on the CPU" >&2; exit "$code"; }
 echo "train-job: $GONBGPU ${args[*]}"
 # exec: gonbgpu itself receives SLURM's SIGTERM, checkpoints, and exits cleanly.
 exec "$GONBGPU" "${args[@]}"

@@ -15,8 +15,9 @@ import (
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
-// goBackend is the pure-Go backend, as gpu.Backend() configures it.
-var goBackend = testutil.GoBackend
+// goBackend is the pure-Go backend, as gpu.Backend() configures it, or with GONBGPU_TEST_BACKEND=chosen
+// the backend the process chooses (the GPU in scripts/gpu-check.sh); tolerances then allow for TF32.
+var goBackend = testutil.Backend
 
 func randTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 	n := 1
@@ -161,19 +162,19 @@ func TestLoweredMatchesNative(t *testing.T) {
 						if i == 1 && asymmetric {
 							continue
 						}
-						if d := maxRelDiff(nativeCNHW[i], native[i]); d > 1e-5 {
+						if d := maxRelDiff(nativeCNHW[i], native[i]); d > testutil.Tol(b, 1e-5) {
 							t.Errorf("native CNHW %s differs from native NHWC: max relative difference %g", name, d)
 						}
 					}
 				}
 				for i, name := range names {
-					if d := maxRelDiff(got[i], reference[i]); d > 1e-5 {
+					if d := maxRelDiff(got[i], reference[i]); d > testutil.Tol(b, 1e-5) {
 						t.Errorf("%s differs from the reference: max relative difference %g", name, d)
 					}
 					if i == 1 && asymmetric {
 						continue
 					}
-					if d := maxRelDiff(got[i], native[i]); d > 1e-5 {
+					if d := maxRelDiff(got[i], native[i]); d > testutil.Tol(b, 1e-5) {
 						t.Errorf("%s differs from the native convolution: max relative difference %g", name, d)
 					}
 				}
@@ -211,7 +212,7 @@ func TestComparisonDetectsErrors(t *testing.T) {
 // TestAutoUsesLowered checks that on the pure-Go backend the default implementation is the lowered one
 // (no ConvGeneral in the graph), and that Conv2D's output has the expected shape.
 func TestAutoUsesLowered(t *testing.T) {
-	b := goBackend(t)
+	b := testutil.GoBackend(t) // about the pure-Go backend itself, whatever GONBGPU_TEST_BACKEND says
 	if got := Auto.Resolve(b); got != Lowered {
 		t.Fatalf("Auto resolves to %s on the pure-Go backend, want lowered", got)
 	}

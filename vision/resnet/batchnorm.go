@@ -19,8 +19,8 @@ import (
 type BatchNormImpl int
 
 const (
-	// BatchNormAuto is GoMLX's norm.BatchNorm on XLA (the fused op, whose gradient is exact) and
-	// BatchNormExact on the pure-Go backend.
+	// BatchNormAuto is GoMLX's norm.BatchNorm on XLA on one device (the fused op, whose gradient is
+	// exact), and BatchNormExact on the pure-Go backend and in distributed graphs (data parallelism).
 	BatchNormAuto BatchNormImpl = iota
 
 	// BatchNormGoMLX is GoMLX's norm.BatchNorm everywhere, with UseBackendInference(false) on the pure-Go
@@ -87,12 +87,20 @@ type bnOptions struct {
 	frozen  bool // normalise with the moving averages, in training too, and never update them
 }
 
-// batchNormImpl resolves BatchNormAuto: GoMLX's on XLA, the exact one on the pure-Go backend.
+// batchNormImpl resolves BatchNormAuto: GoMLX's on XLA on one device, the exact one on the pure-Go
+// backend and in distributed graphs.
+//
+// Why not the fused op under data parallelism: GoMLX's norm.BatchNorm lowers to XLA's
+// batch_norm_training and batch_norm_grad, and XLA's SPMD partitioner may have no sharding rule for them;
+// with the batch axis split over the GPUs it then gathers the whole activation onto every GPU at each
+// batch-norm layer. The exact batch norm is plain per-channel reductions over the batch, which the
+// partitioner splits as it splits any reduction: a partial sum per GPU and one all-reduce of a vector
+// per channel. It computes the same function and gradient (TestConfigurationsAgree).
 func (n *net) batchNormImpl() BatchNormImpl {
 	if n.bnImpl != BatchNormAuto {
 		return n.bnImpl
 	}
-	if n.pureGo {
+	if n.pureGo || n.distributed {
 		return BatchNormExact
 	}
 	return BatchNormGoMLX

@@ -162,3 +162,25 @@ func TestExactBatchNorm(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchNormAutoUnderDataParallelism: on XLA the automatic choice is GoMLX's fused batch norm on one
+// device and the exact one (plain reductions, which XLA's partitioner splits) on a distributed graph; the
+// pure-Go backend always takes the exact one, and an explicit choice is kept. (The distributed graph
+// itself needs several devices: this checks the decision; gpu-check runs the distributed path.)
+func TestBatchNormAutoUnderDataParallelism(t *testing.T) {
+	cases := []struct {
+		pureGo, distributed bool
+		impl, want          BatchNormImpl
+	}{
+		{false, false, BatchNormAuto, BatchNormGoMLX},
+		{false, true, BatchNormAuto, BatchNormExact},
+		{true, false, BatchNormAuto, BatchNormExact},
+		{false, true, BatchNormGoMLX, BatchNormGoMLX},
+	}
+	for _, c := range cases {
+		n := &net{Builder: New("resnet20").BatchNorm(c.impl), pureGo: c.pureGo, distributed: c.distributed}
+		if got := n.batchNormImpl(); got != c.want {
+			t.Errorf("pureGo=%v distributed=%v %s: got %s, want %s", c.pureGo, c.distributed, c.impl, got, c.want)
+		}
+	}
+}

@@ -120,7 +120,7 @@ func (b *Builder) NumClasses(n int) *Builder { b.numClasses = n; return b }
 func (b *Builder) ConvImpl(impl conv.Impl) *Builder { b.impl = impl; return b }
 
 // BatchNorm selects the batch-normalization implementation. Default BatchNormAuto: GoMLX's fused op on
-// XLA, BatchNormExact on the pure-Go backend.
+// XLA on one device, BatchNormExact on the pure-Go backend and under data parallelism.
 func (b *Builder) BatchNorm(impl BatchNormImpl) *Builder { b.bnImpl = impl; return b }
 
 // Layout forces the layout of the activations inside the network. Default conv.PreferredLayout of the
@@ -234,10 +234,12 @@ type stats struct {
 // net carries the per-graph settings while building.
 type net struct {
 	*Builder
-	layout  conv.Layout
-	pureGo  bool
-	stats   stats
-	channel func(c int) int
+	layout conv.Layout
+	pureGo bool
+	// distributed is true when the graph runs over several devices (data parallelism): see batchNormImpl.
+	distributed bool
+	stats       stats
+	channel     func(c int) int
 }
 
 func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
@@ -248,7 +250,8 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 		exceptions.Panicf("resnet: images must be [batch, height, width, channels], got %s", images.Shape())
 	}
 	backend := images.Graph().Backend()
-	n := &net{Builder: b, layout: conv.PreferredLayout(backend), pureGo: gpu.IsPureGo(backend)}
+	n := &net{Builder: b, layout: conv.PreferredLayout(backend), pureGo: gpu.IsPureGo(backend),
+		distributed: images.Graph().NumDevices() > 1}
 	if b.layout != nil {
 		n.layout = *b.layout
 	}

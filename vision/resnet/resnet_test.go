@@ -22,8 +22,9 @@ import (
 	"github.com/gonbgpu/gonbgpu/vision/conv"
 )
 
-// goBackend is the pure-Go backend, as gpu.Backend() configures it.
-var goBackend = testutil.GoBackend
+// goBackend is the pure-Go backend, as gpu.Backend() configures it, or with GONBGPU_TEST_BACKEND=chosen
+// the backend the process chooses (the GPU in scripts/gpu-check.sh); tolerances then allow for TF32.
+var goBackend = testutil.Backend
 
 func randomImages(rng *rand.Rand, b, h, w, c int) *tensors.Tensor {
 	t := tensors.FromShape(shapes.Make(dtypes.Float32, b, h, w, c))
@@ -358,23 +359,23 @@ func TestConfigurationsAgree(t *testing.T) {
 	logitsA, gradsA := run(pureGo, true)
 	logitsB, _ := run(xlaLike, true)
 	logitsC, gradsC := run(nhwcExact, true)
-	if d := maxAbsDiff(logitsA, logitsB); d > 1e-4 {
+	if d := maxAbsDiff(logitsA, logitsB); d > testutil.Tol(b, 1e-4) {
 		t.Errorf("training logits: pure-Go configuration vs XLA-like differ by %g", d)
 	}
-	if d := maxAbsDiff(logitsA, logitsC); d > 1e-4 {
+	if d := maxAbsDiff(logitsA, logitsC); d > testutil.Tol(b, 1e-4) {
 		t.Errorf("training logits: CNHW/lowered vs NHWC/native differ by %g", d)
 	}
 	if len(gradsA) != len(gradsC) || len(gradsA) == 0 {
 		t.Fatalf("%d vs %d gradients", len(gradsA), len(gradsC))
 	}
 	for i := range gradsA {
-		if d := maxAbsDiff(gradsA[i], gradsC[i]); d > 1e-3*max(1, maxAbs(gradsC[i])) {
+		if d := maxAbsDiff(gradsA[i], gradsC[i]); d > testutil.Tol(b, 1e-3)*max(1, maxAbs(gradsC[i])) {
 			t.Errorf("gradient #%d: CNHW/lowered vs NHWC/native differ by %g (max |g| %g)", i, d, maxAbs(gradsC[i]))
 		}
 	}
 	inferA, _ := run(pureGo, false)
 	inferB, _ := run(xlaLike, false)
-	if d := maxAbsDiff(inferA, inferB); d > 1e-4 {
+	if d := maxAbsDiff(inferA, inferB); d > testutil.Tol(b, 1e-4) {
 		t.Errorf("inference logits: pure-Go configuration vs XLA-like differ by %g", d)
 	}
 }
@@ -468,25 +469,25 @@ func TestBatchPartsAgree(t *testing.T) {
 	}
 	for _, parts := range []int{2, 4} {
 		split := run(parts, true)
-		if d := maxAbsDiff(whole.logits, split.logits); d > 1e-4 {
+		if d := maxAbsDiff(whole.logits, split.logits); d > testutil.Tol(b, 1e-4) {
 			t.Errorf("%d parts: training logits differ by %g", parts, d)
 		}
 		if len(split.grads) != len(whole.grads) {
 			t.Fatalf("%d parts: %d gradients, want %d", parts, len(split.grads), len(whole.grads))
 		}
 		for i := range whole.grads {
-			if d := maxAbsDiff(whole.grads[i], split.grads[i]); d > 1e-3*max(1, maxAbs(whole.grads[i])) {
+			if d := maxAbsDiff(whole.grads[i], split.grads[i]); d > testutil.Tol(b, 1e-3)*max(1, maxAbs(whole.grads[i])) {
 				t.Errorf("%d parts: gradient #%d differs by %g (max |g| %g)", parts, i, d, maxAbs(whole.grads[i]))
 			}
 		}
 		for name, want := range whole.averages {
-			if d := maxAbsDiff(want, split.averages[name]); d > 1e-4 {
+			if d := maxAbsDiff(want, split.averages[name]); d > testutil.Tol(b, 1e-4) {
 				t.Errorf("%d parts: moving average %s differs by %g", parts, name, d)
 			}
 		}
 	}
 	// Inference (after the same updates) agrees too.
-	if d := maxAbsDiff(run(1, false).logits, run(4, false).logits); d > 1e-4 {
+	if d := maxAbsDiff(run(1, false).logits, run(4, false).logits); d > testutil.Tol(b, 1e-4) {
 		t.Errorf("inference logits differ by %g", d)
 	}
 	if err := New("resnet20").BatchParts(-1).Validate(); err == nil {

@@ -42,7 +42,11 @@ func (m *confusionMetric) UpdateGraph(scope *model.Scope, labels, predictions []
 	truth := graph.Squeeze(graph.ConvertDType(labels[0], dtypes.Int32), -1)
 	pred := graph.ArgMax(logits, -1, dtypes.Int32)
 	// counts[t][p] += Σ_batch onehot(t)ᵀ·onehot(p)
-	batch := graph.Einsum("bt,bp->tp", graph.OneHot(truth, k, dtypes.Float32), graph.OneHot(pred, k, dtypes.Float32))
+	truthHot := graph.OneHot(truth, k, dtypes.Float32)
+	if mask := evalMask(labels); mask != nil { // padded evaluation batches: count real images only
+		truthHot = graph.Mul(truthHot, graph.ExpandAxes(graph.ConvertDType(mask, dtypes.Float32), -1))
+	}
+	batch := graph.Einsum("bt,bp->tp", truthHot, graph.OneHot(pred, k, dtypes.Float32))
 	v := m.variable(scope)
 	counts := graph.Add(v.NodeValue(g), graph.ConvertDType(batch, dtypes.Int64))
 	v.SetNodeValue(counts)
@@ -83,19 +87,43 @@ func (m *confusionMetric) read(store *model.Store) [][]int64 {
 }
 
 // CrossEntropy returns the classification loss: sparse softmax cross-entropy on logits, with labels
-// smoothed by eps (the target is 1-eps+eps/K on the true class and eps/K elsewhere) when eps > 0.
+// smoothed by eps (the target is 1-eps+eps/K on the true class and eps/K elsewhere) when eps > 0. With a
+// mask label (padded evaluation batches, see padGroups) it is the mean over the real images only.
 func CrossEntropy(eps float64) loss.LossFn {
-	if eps <= 0 {
-		return loss.SparseCategoricalCrossEntropyLogits
-	}
 	return func(labels, logits []*graph.Node) *graph.Node {
+		mask := evalMask(labels)
+		if eps <= 0 && mask == nil {
+			return loss.SparseCategoricalCrossEntropyLogits(labels, logits)
+		}
 		lg := logits[0]
 		k := lg.Shape().Dimensions[lg.Rank()-1]
 		logp := graph.LogSoftmax(lg, -1)
 		y := graph.OneHot(graph.Squeeze(graph.ConvertDType(labels[0], dtypes.Int32), -1), k, lg.DType())
 		target := graph.AddScalar(graph.MulScalar(y, 1-eps), eps/float64(k))
-		return graph.ReduceAllMean(graph.Neg(graph.ReduceSum(graph.Mul(target, logp), -1)))
+		perImage := graph.Neg(graph.ReduceSum(graph.Mul(target, logp), -1))
+		if mask == nil {
+			return graph.ReduceAllMean(perImage)
+		}
+		return maskedMean(perImage, mask)
 	}
+}
+
+// maskedMean is the mean of v [batch] over the entries where mask is true (0 when none is).
+func maskedMean(v, mask *graph.Node) *graph.Node {
+	m := graph.ConvertDType(mask, v.DType())
+	return graph.Div(graph.ReduceAllSum(graph.Mul(v, m)), graph.Max(graph.ReduceAllSum(m), graph.ScalarOne(v.Graph(), v.DType())))
+}
+
+// accuracy is the fraction of images whose largest logit is the true class (real images only, with a
+// mask label).
+func accuracy(labels, predictions []*graph.Node) *graph.Node {
+	logits := predictions[0]
+	truth := graph.Squeeze(graph.ConvertDType(labels[0], dtypes.Int32), -1)
+	hit := graph.ConvertDType(graph.Equal(graph.ArgMax(logits, -1, dtypes.Int32), truth), dtypes.Float32)
+	if mask := evalMask(labels); mask != nil {
+		return maskedMean(hit, mask)
+	}
+	return graph.ReduceAllMean(hit)
 }
 
 // epochMean is a mean over an epoch of a per-batch value, weighted by batch size, kept in variables with
@@ -122,6 +150,9 @@ func (m *epochMean) UpdateGraph(scope *model.Scope, labels, predictions []*graph
 	g := predictions[0].Graph()
 	value := graph.ConvertDType(m.fn(labels, predictions), dtypes.Float64)
 	n := graph.Scalar(g, dtypes.Float64, float64(predictions[0].Shape().Dimensions[0]))
+	if mask := evalMask(labels); mask != nil { // a padded evaluation batch weighs its real images
+		n = graph.ReduceAllSum(graph.ConvertDType(mask, dtypes.Float64))
+	}
 	tv, wv := m.vars(scope)
 	total := graph.Add(tv.NodeValue(g), graph.Mul(value, n))
 	weight := graph.Add(wv.NodeValue(g), n)

@@ -13,7 +13,8 @@ import (
 )
 
 // Distribute turns single-device datasets into data-parallel ones over the plan's devices. The sources
-// must yield per-device batches (p.PerDevice images): GoMLX's DistributedAccumulator gathers p.N() of them
+// must yield per-device batches (p.PerDevice images; the test set's last one may be smaller: it is padded,
+// and batches are added to fill the last group, with a mask label so that every test image counts once): GoMLX's DistributedAccumulator gathers p.N() of them
 // into one global batch whose batch axis is sharded over the 1-D "data" mesh, uploads each shard to its
 // device, and the trainer then runs GoMLX's distributed train step (XLA SPMD through AutoSharding).
 //
@@ -38,7 +39,8 @@ func Distribute(b compute.Backend, d Data, p *gpu.Parallel) (Data, error) {
 	if out.Train, err = wrap(d.Train); err != nil {
 		return d, err
 	}
-	if out.Test, err = wrap(d.Test); err != nil {
+	// Every test image is evaluated: the last per-device batches are padded and masked (see padGroups).
+	if out.Test, err = wrap(&padGroups{src: d.Test, n: p.N(), perDevice: p.PerDevice}); err != nil {
 		return d, err
 	}
 	return out, nil
@@ -52,7 +54,8 @@ type distributedData struct {
 	n   int
 }
 
-// NumBatches counts global batches: n per-device batches make one; a remainder is dropped.
+// NumBatches counts global batches: n per-device batches make one; a remainder is dropped (training
+// data; the test data is padded to whole groups first).
 func (d *distributedData) NumBatches() int {
 	if s, ok := d.src.(Sized); ok {
 		return s.NumBatches() / d.n

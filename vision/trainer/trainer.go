@@ -173,6 +173,9 @@ type Trainer struct {
 	conf    *confusionMetric
 
 	trainLoss, trainAcc metric.Interface
+	// testLoss and testAcc are the evaluation's means over real images (padded multi-device batches carry
+	// a mask): GoMLX's own mean loss weighs every batch by its full size.
+	testLoss, testAcc metric.Interface
 
 	// Log receives the per-epoch lines and notices (default os.Stdout).
 	Log io.Writer
@@ -281,13 +284,18 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 		fn: func(labels, predictions []*graph.Node) *graph.Node {
 			return metric.SparseCategoricalAccuracyGraph(nil, labels, predictions)
 		}}
+	t.testLoss = &epochMean{name: "Test Loss", scope: "test_loss",
+		fn: func(labels, predictions []*graph.Node) *graph.Node {
+			return CrossEntropy(cfg.LabelSmoothing)(labels, predictions)
+		}}
+	t.testAcc = &epochMean{name: "Test Accuracy", scope: "test_accuracy", fn: accuracy}
 	wrapped := func(scope *model.Scope, spec any, inputs []*graph.Node) []*graph.Node {
 		variablesAsParameters(scope.Store(), inputs[0].Graph())
 		return []*graph.Node{modelFn(scope.In("model"), inputs[0])}
 	}
 	t.gt = train.NewTrainer(backend, t.store, wrapped, CrossEntropy(cfg.LabelSmoothing), opt,
 		[]metric.Interface{t.trainLoss, t.trainAcc},
-		[]metric.Interface{metric.NewSparseCategoricalAccuracy("Test Accuracy", "#acc"), t.conf})
+		[]metric.Interface{t.testLoss, t.testAcc, t.conf})
 	return t, nil
 }
 
@@ -511,7 +519,7 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			return h, fmt.Errorf("epoch %d: evaluation: %w", epoch+1, err)
 		}
 		rec.EvalSeconds = time.Since(evalStart).Seconds()
-		rec.TestLoss, rec.TestAcc = tensorutil.Float64(res[0]), tensorutil.Float64(res[1])
+		rec.TestLoss, rec.TestAcc = evalFigures(res)
 		h.Confusion = t.conf.read(t.store)
 		rec.FinishedAt = time.Now()
 		h.Epochs = append(h.Epochs, rec)
@@ -656,5 +664,12 @@ func (t *Trainer) Evaluate(ds train.Dataset) (loss, acc float64, confusion [][]i
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	return tensorutil.Float64(res[0]), tensorutil.Float64(res[1]), t.conf.read(t.store), nil
+	loss, acc = evalFigures(res)
+	return loss, acc, t.conf.read(t.store), nil
+}
+
+// evalFigures reads the test loss and accuracy from GoMLX's Eval results: [its mean loss, then the
+// evaluation metrics in order (testLoss, testAcc, confusion)].
+func evalFigures(res []*tensors.Tensor) (loss, acc float64) {
+	return tensorutil.Float64(res[1]), tensorutil.Float64(res[2])
 }

@@ -1,0 +1,65 @@
+package gpu
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// A batch job that silently falls back to the CPU turns a broken CUDA plugin into a 4-hour CPU job, and a
+// GPU check that falls back passes without having touched the GPU. So batch jobs and checks require the
+// GPU backend and fail at once with the reason; notebook cells may fall back, but say so loudly.
+
+// RequireGPUEnv names the environment variable that makes the GPU backend mandatory: "1" turns it on
+// (see [RequireGPU] for the other values). `gonbgpu train --require-gpu`, the sbatch templates and scripts/gpu-check.sh set it;
+// being an environment variable, it reaches the processes they start (test binaries, cells).
+const RequireGPUEnv = "GONBGPU_REQUIRE_GPU"
+
+// RequireGPU reports whether the GPU backend is mandatory in this process (see [RequireGPUEnv]): any
+// value but "", "0", "false", "no" and "off" turns it on, so that a misspelt "yes" in a batch job errs on
+// the side of failing fast.
+func RequireGPU() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(RequireGPUEnv))) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
+}
+
+// SetRequireGPU turns the requirement on or off for this process and those it starts. It must be called
+// before the first [Backend] call to take effect.
+func SetRequireGPU(on bool) {
+	if on {
+		os.Setenv(RequireGPUEnv, "1")
+	} else {
+		os.Setenv(RequireGPUEnv, "0")
+	}
+}
+
+// RequiredGPUError is the error of [NewBackend] when [RequireGPU] is on and the backend would not compute
+// on a GPU.
+type RequiredGPUError struct {
+	Choice Choice // what was chosen instead, with its reason
+}
+
+func (e *RequiredGPUError) Error() string {
+	c := e.Choice
+	what := "run `gonbgpu devices --plugins` to see what was found"
+	switch {
+	case c.Explicit:
+		what = fmt.Sprintf("unset %s (or set it to xla:cuda)", BackendEnv)
+	case strings.Contains(c.Reason, "no CUDA plugin found"):
+		what = `install JAX's CUDA plugin on a login node: python3 -m pip install --user "jax[cuda13]" (or "jax[cuda12]" for older drivers)`
+	case strings.Contains(c.Reason, "no NVIDIA GPU is visible"):
+		what = "run on a GPU node (srun/sbatch --gres=gpu:1) and check CUDA_VISIBLE_DEVICES"
+	}
+	return fmt.Sprintf("gonbgpu: the GPU backend is required (%s=1, --require-gpu) but the backend would be %s: %s. To fix: %s; "+
+		"or set %s=0 to run on the CPU", RequireGPUEnv, c.Name, c.Reason, what, RequireGPUEnv)
+}
+
+func requiredGPUError(c Choice) error { return &RequiredGPUError{Choice: c} }
+
+// warningBlock formats a fallback warning so that it stands out in a cell's output or a job's log.
+func warningBlock(msg string) string {
+	return "gonbgpu: WARNING: running on the CPU, not the GPU (much slower). " + msg + "\n"
+}

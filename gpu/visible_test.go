@@ -1,0 +1,214 @@
+package gpu
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+)
+
+// node4 is a 4-GPU node as NVML sees it from a SLURM job holding only physical GPU 2 (ConstrainDevices:
+// the others cannot be opened).
+func node4(jobGPUs ...int) *nvmlInfo {
+	info := &nvmlInfo{Driver: "580.65.06", CUDA: 13000}
+	for i := range 4 {
+		g := nvmlGPU{Index: i, UUID: "GPU-" + strings.Repeat(string(rune('a'+i)), 8), Name: "NVIDIA A100-SXM4-80GB",
+			BusID: "00000000:" + string(rune('1'+i)) + "0:00.0", Minor: i, MemoryTotal: 80 << 30, MemoryFree: uint64(70-i) << 30,
+			CCMajor: 8, SMs: 108}
+		g.Err = errors.New("NVML cannot open GPU: Insufficient Permissions")
+		for _, j := range jobGPUs {
+			if j == i {
+				g.Err = nil
+			}
+		}
+		info.GPUs = append(info.GPUs, g)
+	}
+	return info
+}
+
+func TestVisibleGPUsSlurmRenumbered(t *testing.T) {
+	// SLURM renumbers the job's one GPU as 0; NVML's index 0 is another job's GPU.
+	devs, notes := visibleGPUs(node4(2), "0", true, "PCI_BUS_ID")
+	if len(devs) != 1 || devs[0].UUID != "GPU-cccccccc" || devs[0].Index != 0 || devs[0].MemoryFree != 68<<30 {
+		t.Fatalf("CUDA_VISIBLE_DEVICES=0 in a job holding physical GPU 2: got %+v", devs)
+	}
+	if !strings.Contains(devs[0].Detail, "physical GPU 2") || len(notes) != 1 || !strings.Contains(notes[0], "cannot open GPU(s) 0,1,3") {
+		t.Errorf("detail %q, notes %q", devs[0].Detail, notes)
+	}
+	// Two GPUs, renumbered 0,1: physical 1 and 3 in PCI order.
+	devs, _ = visibleGPUs(node4(3, 1), "0,1", true, "PCI_BUS_ID")
+	if len(devs) != 2 || devs[0].UUID != "GPU-bbbbbbbb" || devs[1].UUID != "GPU-dddddddd" {
+		t.Fatalf("job GPUs 1,3: %+v", devs)
+	}
+	// Without cgroup limits SLURM passes physical indices, and every GPU can be opened.
+	devs, _ = visibleGPUs(node4(0, 1, 2, 3), "2", true, "PCI_BUS_ID")
+	if len(devs) != 1 || devs[0].UUID != "GPU-cccccccc" {
+		t.Fatalf("unconstrained CUDA_VISIBLE_DEVICES=2: %+v", devs)
+	}
+	// Unset: every openable GPU.
+	if devs, _ = visibleGPUs(node4(1, 2), "", false, "PCI_BUS_ID"); len(devs) != 2 || devs[1].Index != 1 {
+		t.Fatalf("unset: %+v", devs)
+	}
+}
+
+func TestVisibleGPUsByUUID(t *testing.T) {
+	devs, _ := visibleGPUs(node4(0, 1, 2, 3), "GPU-dddd,GPU-aaaa", true, "PCI_BUS_ID")
+	if len(devs) != 2 || devs[0].UUID != "GPU-dddddddd" || devs[1].UUID != "GPU-aaaaaaaa" || devs[0].Index != 0 {
+		t.Fatalf("UUIDs: %+v", devs)
+	}
+	// A UUID of a GPU this process cannot open stops the list, as in CUDA.
+	if devs, _ = visibleGPUs(node4(2), "GPU-cccc,GPU-aaaa", true, "PCI_BUS_ID"); len(devs) != 1 {
+		t.Fatalf("closed GPU by UUID: %+v", devs)
+	}
+}
+
+func TestVisibleGPUsMIG(t *testing.T) {
+	info := node4(0, 1)
+	info.GPUs[1].MIGEnabled = true
+	info.GPUs[1].MIG = []nvmlGPU{
+		{Index: 0, UUID: "MIG-11111111-aaaa", Name: "NVIDIA A100 MIG 3g.40gb", MemoryTotal: 40 << 30, MemoryFree: 39 << 30},
+		{Index: 1, UUID: "MIG-22222222-bbbb", Name: "NVIDIA A100 MIG 3g.40gb", MemoryTotal: 40 << 30, MemoryFree: 30 << 30},
+	}
+	// SLURM hands MIG devices out by MIG UUID: it is matched with the MIG device, not its parent.
+	devs, _ := visibleGPUs(info, "MIG-22222222", true, "PCI_BUS_ID")
+	if len(devs) != 1 || devs[0].UUID != "MIG-22222222-bbbb" || devs[0].MemoryFree != 30<<30 || !strings.Contains(devs[0].Detail, "MIG device of physical GPU 1") {
+		t.Fatalf("MIG UUID: %+v", devs)
+	}
+	// The parent's UUID names no CUDA device in MIG mode.
+	if devs, _ = visibleGPUs(info, info.GPUs[1].UUID, true, "PCI_BUS_ID"); len(devs) != 0 {
+		t.Fatalf("parent UUID of a MIG GPU: %+v", devs)
+	}
+	// The pre-R470 form names the parent.
+	if devs, _ = visibleGPUs(info, "MIG-"+info.GPUs[1].UUID+"/1/0", true, "PCI_BUS_ID"); len(devs) != 1 || !strings.HasPrefix(devs[0].UUID, "MIG-") {
+		t.Fatalf("legacy MIG form: %+v", devs)
+	}
+	// Unset: GPU 0 and one MIG device (CUDA enumerates one MIG device per process).
+	devs, notes := visibleGPUs(info, "", false, "PCI_BUS_ID")
+	if len(devs) != 2 || devs[1].UUID != "MIG-11111111-aaaa" || len(notes) == 0 || !strings.Contains(strings.Join(notes, ";"), "only one per process") {
+		t.Fatalf("unset with MIG: %+v %q", devs, notes)
+	}
+}
+
+func TestVisibleGPUsDeviceOrder(t *testing.T) {
+	info := node4(0, 1, 2, 3)
+	info.GPUs[2].Name, info.GPUs[2].CCMajor, info.GPUs[2].SMs = "NVIDIA H100", 9, 132 // the fastest, third on the bus
+	devs, notes := visibleGPUs(info, "0", true, "FASTEST_FIRST")
+	if devs[0].UUID != "GPU-cccccccc" || len(notes) == 0 || !strings.Contains(strings.Join(notes, ";"), "PCI_BUS_ID") {
+		t.Fatalf("FASTEST_FIRST: device 0 is %s, notes %q", devs[0].UUID, notes)
+	}
+	devs, _ = visibleGPUs(info, "0", true, "PCI_BUS_ID")
+	if devs[0].UUID != "GPU-aaaaaaaa" {
+		t.Fatalf("PCI_BUS_ID: device 0 is %s", devs[0].UUID)
+	}
+	t.Setenv(DeviceOrderEnv, "")
+	if deviceOrder() != "PCI_BUS_ID" {
+		t.Errorf("unset CUDA_DEVICE_ORDER: gonbgpu sets PCI_BUS_ID before CUDA starts, got %s", deviceOrder())
+	}
+	t.Setenv(DeviceOrderEnv, "fastest_first")
+	if deviceOrder() != "FASTEST_FIRST" {
+		t.Errorf("the user's order must be honoured, got %s", deviceOrder())
+	}
+}
+
+// fakeNode makes NVML answer info (nil: NVML not loadable) and the device files count files.
+func fakeNode(t *testing.T, info *nvmlInfo, files int) {
+	t.Helper()
+	oldQ, oldF := nvmlQuery, gpuDeviceFiles
+	nvmlQuery = func() (*nvmlInfo, error) {
+		if info == nil {
+			return nil, errors.New("NVML: libnvidia-ml.so.1 not found")
+		}
+		return info, nil
+	}
+	gpuDeviceFiles = func() int { return files }
+	t.Cleanup(func() { nvmlQuery, gpuDeviceFiles = oldQ, oldF })
+}
+
+func TestDetectGPUsUnderSlurmCgroup(t *testing.T) {
+	fakeNode(t, node4(2), 1)
+	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
+	t.Setenv(DeviceOrderEnv, "")
+	g := DetectGPUs()
+	if g.Count != 1 || g.DriverCUDA != 13000 || !strings.Contains(g.How, "CUDA 13.0") {
+		t.Fatalf("the job's renumbered GPU must count: %+v", g)
+	}
+	gpus, _, err := nvmlDevices()
+	if err != nil || len(gpus) != 1 || gpus[0].UUID != "GPU-cccccccc" {
+		t.Fatalf("nvmlDevices: %+v %v", gpus, err)
+	}
+	// CheckFits's device on a CUDA backend is that GPU (checked through computeDevice's Devices).
+	if devs := Devices(nil); len(devs) != 2 || devs[0].UUID != "GPU-cccccccc" || devs[1].Kind != CPU {
+		t.Fatalf("Devices: %+v", devs)
+	}
+}
+
+func TestNVMLDoesNotVetoCUDA(t *testing.T) {
+	plugin := &Plugin{Path: "/x/jax_plugins/xla_cuda13/xla_cuda_plugin.so", Source: "jax", Where: "~/.local", CUDA: "13"}
+	with := &PluginSearch{Found: []*Plugin{plugin}}
+	checkPlugins = false
+	defer func() { checkPlugins = true }()
+
+	// NVML sees the node but can open none of its GPUs, while this process can open a device file.
+	fakeNode(t, node4(), 1)
+	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
+	g := DetectGPUs()
+	if g.Count != 0 || g.DeviceFiles != 1 {
+		t.Fatalf("presence: %+v", g)
+	}
+	if c := choose("", false, with, g); c.Name != "xla:cuda" || !strings.Contains(c.Reason, "CUDA is tried") {
+		t.Fatalf("a plugin and an openable /dev/nvidia* must choose CUDA whatever NVML says: %+v", c)
+	}
+	// NVML missing altogether: the device files count.
+	fakeNode(t, nil, 2)
+	t.Setenv("CUDA_VISIBLE_DEVICES", "1")
+	if g = DetectGPUs(); g.Count != 1 {
+		t.Fatalf("device files with CUDA_VISIBLE_DEVICES=1: %+v", g)
+	}
+	// CUDA_VISIBLE_DEVICES hiding everything is obeyed.
+	t.Setenv("CUDA_VISIBLE_DEVICES", "")
+	if g = DetectGPUs(); !g.Hidden {
+		t.Fatalf("hidden: %+v", g)
+	}
+	if c := choose("", false, with, g); c.Name != "go" || c.Warning != "" {
+		t.Fatalf("hidden GPUs: want a quiet CPU choice, got %+v", c)
+	}
+}
+
+// fakeCUDA answers only what the device choice asks of a backend: an XLA backend on n CUDA devices.
+type fakeCUDA struct {
+	compute.Backend
+	n int
+}
+
+func (f fakeCUDA) Name() string                               { return "xla" }
+func (f fakeCUDA) String() string                             { return "xla" }
+func (f fakeCUDA) Description() string                        { return "XLA PJRT plugin cuda" }
+func (f fakeCUDA) NumDevices() int                            { return f.n }
+func (f fakeCUDA) DeviceDescription(compute.DeviceNum) string { return "cuda:0 NVIDIA A100-SXM4-80GB" }
+
+// TestCheckFitsChecksTheJobsGPU: CheckFits's device on a CUDA backend is CUDA's device 0 of this process,
+// the job's GPU (NVML's GPU 2 here), and when NVML cannot describe it, a GPU of unknown memory, never the
+// host's RAM.
+func TestCheckFitsChecksTheJobsGPU(t *testing.T) {
+	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
+	t.Setenv(DeviceOrderEnv, "PCI_BUS_ID")
+	fakeNode(t, node4(2), 1)
+	d := computeDevice(fakeCUDA{n: 1})
+	if d.Kind != GPU || d.UUID != "GPU-cccccccc" || d.MemoryFree != 68<<30 {
+		t.Fatalf("CheckFits would check %+v", d)
+	}
+	if err := CheckFitsOn(d, 69<<30); err == nil {
+		t.Errorf("69 GiB must not fit in the job's GPU with 68 GiB free")
+	}
+	fakeNode(t, nil, 1) // NVML missing
+	d = computeDevice(fakeCUDA{n: 1})
+	if d.Kind != GPU || d.Source != "pjrt" || d.MemoryTotal != 0 {
+		t.Fatalf("without NVML: %+v (never the host)", d)
+	}
+	// NVML and CUDA disagree on the count: PJRT's list is what computes.
+	fakeNode(t, node4(2), 1)
+	if devs := Devices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
+		t.Fatalf("NVML 1 GPU, CUDA 2: %+v", devs)
+	}
+}
