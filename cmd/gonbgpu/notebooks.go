@@ -33,6 +33,10 @@ func runNotebooks(args []string) error {
 		}
 		sort.Strings(paths)
 	}
+	// Refuse, before running anything, an output folder that would overwrite or delete a source.
+	if err := nbrun.CheckOutDir(*out, paths...); err != nil {
+		return err
+	}
 	o := nbrun.Options{OutDir: *out, HTML: true, CellTimeout: *cellTimeout}
 	if *verbose {
 		o.Log = os.Stderr
