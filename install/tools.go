@@ -215,7 +215,8 @@ func writeKernelspec(o *Options, m *manifest, kdir string, s *spec.Spec) (*Resul
 		o.step("kernelspec", "%s %s", verb, filepath.Join(kdir, "kernel.json"))
 	}
 	for name, content := range logos {
-		if st, _ := m.status(name); st == fileForeign && !o.Force {
+		if st, _ := m.status(name); (st == fileForeign || st == fileEdited) && !o.Force {
+			o.step("kept", "%s: not as gonbgpu wrote it (use --force to overwrite it)", filepath.Join(kdir, name))
 			continue
 		}
 		if _, err := m.write(name, content, 0o644); err != nil {
