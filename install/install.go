@@ -121,7 +121,9 @@ func Install(o Options) (*Result, error) {
 		return nil, err
 	}
 	s := &spec.Spec{
-		Argv:          []string{filepath.Join(binDir, "gonb"), "--kernel", "{connection_file}", "-go_work=" + checkout},
+		// gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell (package kernel/reaper).
+		Argv: []string{filepath.Join(binDir, "gonbgpu-kernel"), filepath.Join(binDir, "gonb"),
+			"--kernel", "{connection_file}", "-go_work=" + checkout},
 		DisplayName:   spec.DisplayName,
 		Language:      "go",
 		InterruptMode: "message",

@@ -100,6 +100,9 @@ func TestInstallKernelspec(t *testing.T) {
 	if res.KernelDir != kdir {
 		t.Fatalf("installed into %s, want %s (JUPYTER_DATA_DIR)", res.KernelDir, kdir)
 	}
+	if !strings.Contains(out, "  warning     the Jupyter folder "+data) {
+		t.Errorf("no warning that the Jupyter folder %s is temporary:\n%s", data, out)
+	}
 	for _, step := range []string{"jupyter", "location", "tools", "gopls", "modules", "cuda", "kernelspec", "check"} {
 		if !strings.Contains(out, "  "+step+" ") {
 			t.Errorf("no %q step line in:\n%s", step, out)
@@ -112,7 +115,8 @@ func TestInstallKernelspec(t *testing.T) {
 	if s.DisplayName != "Go (gonbgpu)" || s.Language != "go" {
 		t.Errorf("display name/language: %q %q", s.DisplayName, s.Language)
 	}
-	if s.Argv[0] != filepath.Join(kdir, "bin", "gonb") || s.Argv[1] != "--kernel" || s.Argv[2] != "{connection_file}" {
+	if s.Argv[0] != filepath.Join(kdir, "bin", "gonbgpu-kernel") || s.Argv[1] != filepath.Join(kdir, "bin", "gonb") ||
+		s.Argv[2] != "--kernel" || s.Argv[3] != "{connection_file}" {
 		t.Errorf("argv: %q", s.Argv)
 	}
 	if w, ok := s.Flag("go_work"); !ok || w != checkout(t) {
@@ -127,7 +131,7 @@ func TestInstallKernelspec(t *testing.T) {
 	if !strings.HasPrefix(s.Env["PATH"], filepath.Join(kdir, "bin")+":") || !strings.HasSuffix(s.Env["PATH"], "${PATH}") {
 		t.Errorf("PATH=%q", s.Env["PATH"])
 	}
-	for _, tool := range []string{"gonb", "goimports", "gopls"} {
+	for _, tool := range []string{"gonb", "goimports", "gopls", "gonbgpu-kernel"} {
 		fi, err := os.Stat(filepath.Join(kdir, "bin", tool))
 		if err != nil || fi.Mode()&0o111 == 0 {
 			t.Errorf("tool %s not installed as an executable: %v", tool, err)

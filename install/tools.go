@@ -83,7 +83,8 @@ func lastLines(s string, n int) string {
 // NVML's deprecation warnings silenced.
 var buildEnv = []string{"GOTOOLCHAIN=go1.27.3", "GOFLAGS=", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"}
 
-// buildTools builds GoNB and goimports (pinned by go.mod's tool directives) and gopls into binDir.
+// buildTools builds GoNB and goimports (pinned by go.mod's tool directives), gonbgpu-kernel (the small
+// wrapper the kernelspec starts GoNB through) and gopls into binDir.
 func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	if err := m.ensureDir(binDir); err != nil {
 		return err
@@ -95,14 +96,14 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if _, err := goRun(goCmd, checkout, buildEnv, "build", "-o", tmp+string(os.PathSeparator),
-		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports"); err != nil {
-		return fmt.Errorf("gonbgpu install: building gonb and goimports: %w", err)
+		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/cmd/gonbgpu-kernel"); err != nil {
+		return fmt.Errorf("gonbgpu install: building gonb, goimports and gonbgpu-kernel: %w", err)
 	}
-	verbs, err := placeTools(m, tmp, "gonb", "goimports")
+	verbs, err := placeTools(m, tmp, "gonb", "goimports", "gonbgpu-kernel")
 	if err != nil {
 		return err
 	}
-	o.step("tools", "gonb, goimports (go.mod tools) in %s (%s)", binDir, verbs)
+	o.step("tools", "gonb, goimports (go.mod tools), gonbgpu-kernel in %s (%s)", binDir, verbs)
 
 	// gopls only powers autocomplete and hover: a failure is a warning, not an error.
 	gobin, err := os.MkdirTemp(tmp, "gopls-*")
