@@ -94,3 +94,20 @@ func TestDataFetchCommand(t *testing.T) {
 		t.Errorf("an unknown dataset was accepted")
 	}
 }
+
+// TestDevicesPrintsRealPaths: where no site-packages exist, `gonbgpu devices` names the folder it
+// searched, never a made-up python3.X.
+func TestDevicesPrintsRealPaths(t *testing.T) {
+	home, venv := t.TempDir(), t.TempDir()
+	stdout, stderr, code := gonbgpu(t, []string{"HOME=" + home, "VIRTUAL_ENV=" + venv, "CUDA_VISIBLE_DEVICES=", "PJRT_PLUGIN_LIBRARY_PATH="}, "devices", "--plugins")
+	out := stdout + stderr
+	if code != 0 {
+		t.Fatalf("gonbgpu devices: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "python3.X") {
+		t.Errorf("devices prints a made-up path:\n%s", out)
+	}
+	if !strings.Contains(out, filepath.Join(venv, "lib")) {
+		t.Errorf("devices does not name %s, the folder it searched:\n%s", filepath.Join(venv, "lib"), out)
+	}
+}
