@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/gomlx/compute"
+	"github.com/gonbgpu/gonbgpu/internal/nvml"
 )
 
 // Kind of a device.
@@ -130,28 +130,28 @@ func VisibleIndices(total int, env string, uuids []string) []int {
 
 // nvmlDevices lists the visible GPUs through NVML.
 func nvmlDevices() (devs []Device, driver string, err error) {
-	if ret := nvml.Init(); ret != nvml.SUCCESS {
-		return nil, "", fmt.Errorf("NVML: %s", nvml.ErrorString(ret))
+	if err := nvml.Init(); err != nil {
+		return nil, "", err
 	}
 	defer nvml.Shutdown()
-	count, ret := nvml.DeviceGetCount()
-	if ret != nvml.SUCCESS {
-		return nil, "", fmt.Errorf("NVML device count: %s", nvml.ErrorString(ret))
+	count, err := nvml.DeviceCount()
+	if err != nil {
+		return nil, "", err
 	}
-	driver, _ = nvml.SystemGetDriverVersion()
+	driver, _ = nvml.DriverVersion()
 	cudaVersion := ""
-	if v, ret := nvml.SystemGetCudaDriverVersion(); ret == nvml.SUCCESS {
+	if v, err := nvml.CUDADriverVersion(); err == nil {
 		cudaVersion = fmt.Sprintf("CUDA %d.%d", v/1000, (v%1000)/10)
 	}
-	handles := make([]nvml.Device, count)
+	handles := make([]*nvml.Device, count)
 	uuids := make([]string, count)
 	for i := range count {
-		h, ret := nvml.DeviceGetHandleByIndex(i)
-		if ret != nvml.SUCCESS {
+		h, err := nvml.DeviceByIndex(i)
+		if err != nil {
 			continue
 		}
-		handles[i] = h
-		uuids[i], _ = h.GetUUID()
+		handles[i] = &h
+		uuids[i], _ = h.UUID()
 	}
 	for cudaIdx, phys := range VisibleIndices(count, os.Getenv("CUDA_VISIBLE_DEVICES"), uuids) {
 		h := handles[phys]
@@ -159,9 +159,9 @@ func nvmlDevices() (devs []Device, driver string, err error) {
 			continue
 		}
 		d := Device{Index: cudaIdx, Kind: GPU, Source: "nvml", UUID: uuids[phys]}
-		d.Name, _ = h.GetName()
-		if mem, ret := h.GetMemoryInfo(); ret == nvml.SUCCESS {
-			d.MemoryTotal, d.MemoryFree = mem.Total, mem.Free
+		d.Name, _ = h.Name()
+		if total, free, err := h.Memory(); err == nil {
+			d.MemoryTotal, d.MemoryFree = total, free
 		}
 		var detail []string
 		if driver != "" {
