@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/kernel/spec"
 )
 
@@ -120,6 +121,14 @@ func Install(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Where `gonbgpu data fetch` put the datasets (say on /scratch): recorded, so that cells find them
+	// however Jupyter was started (Open OnDemand does not read ~/.bashrc).
+	if d := os.Getenv(datasets.DirEnv); d != "" {
+		if abs, err := filepath.Abs(d); err == nil {
+			env[datasets.DirEnv] = abs
+			o.step("data", "%s=%s recorded for cells", datasets.DirEnv, abs)
+		}
+	}
 	s := &spec.Spec{
 		// gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell (package kernel/reaper).
 		Argv: []string{filepath.Join(binDir, "gonbgpu-kernel"), filepath.Join(binDir, "gonb"),
@@ -173,6 +182,11 @@ func checkSpecPaths(goCmd, checkout, kdir string) error {
 	if err := check("checkout", checkout, "$\n\x00",
 		"clone gonbgpu into a folder without it"); err != nil {
 		return err
+	}
+	if d := os.Getenv(datasets.DirEnv); d != "" {
+		if err := check("$"+datasets.DirEnv, d, "$\n\x00", "choose a datasets folder without it"); err != nil {
+			return err
+		}
 	}
 	if out, err := goRun(goCmd, checkout, buildEnv, "env", "GOMODCACHE"); err == nil {
 		if err := check("Go module cache", strings.TrimSpace(string(out)), proxyListBreakers,

@@ -94,6 +94,8 @@ func TestInstallKernelspec(t *testing.T) {
 	t.Setenv("JUPYTER_DATA_DIR", data)
 	foreign := foreignKernel(t, data)
 	foreignBefore := snapshot(t, foreign)
+	datasetsDir := t.TempDir()
+	t.Setenv("GONBGPU_DATA", datasetsDir)
 
 	res, out := install(t, Options{})
 	kdir := filepath.Join(data, "kernels", "gonbgpu")
@@ -124,6 +126,9 @@ func TestInstallKernelspec(t *testing.T) {
 	}
 	if !strings.HasPrefix(s.Env["GOPROXY"], "file://") || !strings.Contains(s.Env["GOPROXY"], "/cache/download") {
 		t.Errorf("GOPROXY=%q", s.Env["GOPROXY"])
+	}
+	if s.Env["GONBGPU_DATA"] != datasetsDir {
+		t.Errorf("GONBGPU_DATA=%q in the kernelspec, want %q (the install's)", s.Env["GONBGPU_DATA"], datasetsDir)
 	}
 	if s.Env["GOEXPERIMENT"] != "simd" || s.Env["GOMLX_NO_AUTO_INSTALL"] != "1" {
 		t.Errorf("env: %v", s.Env)
