@@ -186,3 +186,32 @@ func TestWarnTemporary(t *testing.T) {
 		t.Errorf("warned about %s:\n%s", home, out.String())
 	}
 }
+
+// TestHelpForSystem: what is missing is said with the commands for the kind of machine: module load on a
+// cluster with environment modules, conda where conda is, pip --user and Go's tarball into $HOME always
+// (no root needed), apt-get only on Debian.
+func TestHelpForSystem(t *testing.T) {
+	cluster := System{Modules: true, Conda: true}
+	for _, want := range []string{"module load go", "conda install -c conda-forge go", "tar -C $HOME/.local", "go.dev/dl/go1.27.3.linux-", ">= 1.21"} {
+		if !strings.Contains(GoHelp(cluster), want) {
+			t.Errorf("GoHelp on a cluster lacks %q:\n%s", want, GoHelp(cluster))
+		}
+	}
+	for _, want := range []string{"module avail", "conda install -c conda-forge notebook", "pip install --user notebook"} {
+		if !strings.Contains(JupyterHelp(cluster), want) {
+			t.Errorf("JupyterHelp on a cluster lacks %q:\n%s", want, JupyterHelp(cluster))
+		}
+	}
+	for _, h := range []string{GoHelp(cluster), JupyterHelp(cluster)} {
+		if strings.Contains(h, "apt-get") || strings.Contains(h, "sudo") {
+			t.Errorf("help for a non-Debian machine mentions apt-get or sudo:\n%s", h)
+		}
+	}
+	plain := System{}
+	if h := GoHelp(plain); strings.Contains(h, "module") || strings.Contains(h, "conda") || !strings.Contains(h, "curl -LO") {
+		t.Errorf("GoHelp on a plain machine:\n%s", h)
+	}
+	if h := JupyterHelp(System{Debian: true}); !strings.Contains(h, "apt-get install jupyter-notebook") {
+		t.Errorf("JupyterHelp on Debian should give the apt-get line too:\n%s", h)
+	}
+}
