@@ -34,16 +34,16 @@ func TestFreshUserInstall(t *testing.T) {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	checkout := filepath.Dir(filepath.Dir(file))
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go is not on PATH")
+	goCmd := userGo()
+	if goCmd == "" {
+		t.Fatalf("no go command on PATH that an ordinary user can run (`go test` puts its own toolchain, in root's module cache, first)")
 	}
 	for _, tool := range []string{"git", "make", "jupyter"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not on PATH (`make test` installs Jupyter)", tool)
 		}
 	}
-	modCache, err := exec.Command(goCmd, "env", "GOMODCACHE").Output()
+	modCache, err := exec.Command("go", "env", "GOMODCACHE").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,4 +166,28 @@ bin/gonbgpu notebooks --out "$HOME/out" notebooks/00-setup-check.ipynb
 	if _, err := os.Stat(filepath.Join(kdir, "kernel.json")); err != nil {
 		t.Errorf("the kernelspec is not in the user's Jupyter folder: %v", err)
 	}
+}
+
+// userGo returns the first go command on PATH that anyone may run: every folder above it searchable
+// and the file executable by others (go test's own toolchain, under root's module cache, is not).
+func userGo() string {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, "go")
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			continue
+		}
+		ok := true
+		for d := filepath.Dir(p); ok; d = filepath.Dir(d) {
+			di, err := os.Stat(d)
+			ok = err == nil && di.Mode().Perm()&0o001 != 0
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+		if ok {
+			return p
+		}
+	}
+	return ""
 }
