@@ -24,8 +24,8 @@ import (
 // root, as CI does), with a fresh clone, an empty home, no apt (a stand-in apt-get records any call), and
 // Debian's dataset folder out of sight (a private mount namespace hides it), runs `make install-kernel`
 // and then `gonbgpu notebooks` on 00-setup-check.ipynb. The machine has no internet: the user's go
-// command fetches the toolchain and modules from a module proxy on 127.0.0.1 that serves this machine's
-// module cache, as proxy.golang.org would.
+// command fetches the toolchain and modules (and checksum-database tiles) from a module proxy on
+// 127.0.0.1 that serves this machine's module cache, as proxy.golang.org would.
 //
 // It builds the whole stack from an empty build cache, so it takes several minutes.
 func TestFreshUserInstall(t *testing.T) {
@@ -54,7 +54,15 @@ func TestFreshUserInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(proxyDir))}
+	// It also proxies the checksum database, from the tiles and lookups the cache holds, as
+	// proxy.golang.org does: the toolchain download must be verified against it.
+	files := http.FileServer(http.Dir(proxyDir))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sumdb/sum.golang.org/supported" {
+			return // 200: this proxy serves the checksum database
+		}
+		files.ServeHTTP(w, r)
+	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 
@@ -111,7 +119,7 @@ bin/gonbgpu notebooks --out "$HOME/out" notebooks/00-setup-check.ipynb
 	path := strings.Join([]string{fakebin, filepath.Join(home, ".local", "bin"), filepath.Dir(goCmd),
 		"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}, ":")
 	env := []string{"HOME=" + home, "USER=" + name, "LOGNAME=" + name, "PATH=" + path, "LANG=C.UTF-8",
-		"GOPROXY=http://" + l.Addr().String(), "GOSUMDB=off", "GONBGPU_DATA=" + filepath.Join(home, "data")}
+		"GOPROXY=http://" + l.Addr().String(), "GONBGPU_DATA=" + filepath.Join(home, "data")}
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
 		// Hide Debian's dataset folder from the user's processes only: a private mount namespace.
