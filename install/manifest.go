@@ -24,7 +24,7 @@ const manifestName = ".gonbgpu-manifest.json"
 // SHA-256 of the content written. It is what makes reinstalls idempotent and uninstalls precise.
 type manifest struct {
 	dir   string
-	force bool // overwrite files gonbgpu did not write, or changed since (--force)
+	force bool              // overwrite files gonbgpu did not write, or changed since (--force)
 	Files map[string]string `json:"files"`
 	Dirs  []string          `json:"dirs,omitempty"` // folders created, removed on uninstall when empty
 }
