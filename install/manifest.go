@@ -210,7 +210,10 @@ func (m *manifest) write(rel string, content []byte, mode os.FileMode) (string, 
 	verb := "written"
 	switch st, cur := m.status(rel); st {
 	case fileOurs, fileEdited, fileForeign:
-		if st != fileAbsent && cur != nil && bytes.Equal(cur, content) {
+		if cur != nil && bytes.Equal(cur, content) {
+			if st == fileForeign && !m.force {
+				return "unchanged", nil // already right, but not ours: not adopted, so never deleted
+			}
 			m.Files[rel] = sum(content)
 			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() != mode.Perm() {
 				_ = os.Chmod(path, mode)

@@ -215,3 +215,28 @@ func TestHelpForSystem(t *testing.T) {
 		t.Errorf("JupyterHelp on Debian should give the apt-get line too:\n%s", h)
 	}
 }
+
+// TestIdenticalForeignFileIsNotAdopted: a file someone else put there that happens to hold exactly what
+// gonbgpu would write is used as it is, but not recorded, so uninstall leaves it.
+func TestIdenticalForeignFileIsNotAdopted(t *testing.T) {
+	data := t.TempDir()
+	kdir := filepath.Join(data, "kernels", "gonbgpu")
+	theirs := filepath.Join(kdir, "bin", "goimports")
+	os.MkdirAll(filepath.Dir(theirs), 0o755)
+	os.WriteFile(theirs, []byte("goimports"), 0o755)
+	m := fakeInstall(t, kdir)
+	if verb, err := m.write("bin/goimports", []byte("goimports"), 0o755); err != nil || verb != "unchanged" {
+		t.Fatalf("write: %q %v", verb, err)
+	}
+	if _, ok := m.Files["bin/goimports"]; ok {
+		t.Fatalf("a file gonbgpu did not write was recorded as its own")
+	}
+	m.save()
+	var out bytes.Buffer
+	if err := Uninstall(Options{DataDir: data, Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(theirs); err != nil {
+		t.Fatalf("uninstall deleted %s, which gonbgpu never wrote", theirs)
+	}
+}
