@@ -2,32 +2,39 @@
 #   make run             install what is needed, then execute every notebook headless into out/
 #   make test            install what is needed, then vet and run every test
 #   make test-browser    run only the browser test (headless Chromium through notebooks/00-setup-check.ipynb)
-#   make install-kernel  install the "Go (gonbgpu)" kernel for this user (JUPYTER_DATA_DIR, --prefix honoured)
+#   make install-kernel  install the "Go (gonbgpu)" kernel for this user (JUPYTER_DATA_DIR, --prefix honoured);
+#                        needs only Go and Jupyter on PATH: no root, no apt, no dataset
 #   make bench           print benchmark figures on the auto-chosen backend
 
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/gonbgpu
 
-# The pure-Go backend's SIMD matrix products need GOEXPERIMENT=simd (about 10x faster); NVML's cgo
-# headers warn about deprecations we don't use; go-xla must never try to download plugins; and the
-# Go toolchain is go.mod's (1.27.3): any Go >= 1.21 on PATH fetches it once through the module proxy.
+# The pure-Go backend's SIMD matrix products need GOEXPERIMENT=simd (about 10x faster); go-xla must
+# never try to download plugins; and the Go toolchain is go.mod's (1.27.3): any Go >= 1.21 on PATH
+# fetches it once through the module proxy. (No CGO_CFLAGS: internal/nvml replaced go-nvml, whose cgo
+# code warned about deprecated NVML functions; a plain `go build` is silent, and a test checks it.)
 export GOEXPERIMENT := simd
 export CGO_ENABLED := 1
-export CGO_CFLAGS := -O2 -g -Wno-deprecated-declarations
 export GOMLX_NO_AUTO_INSTALL := 1
 export GOTOOLCHAIN := go1.27.3
 
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m
 
-.PHONY: all build deps deps-test install-kernel uninstall-kernel run test test-browser fuzz vet bench notebooks clean
+.PHONY: all check-go build deps deps-test install-kernel uninstall-kernel run test test-browser fuzz vet bench notebooks clean
 
 all: build
 
-build:
+# Go missing or older than 1.21 (which cannot fetch go.mod's toolchain): say how to get it, without root.
+check-go:
+	@scripts/need-go.sh $(GO)
+
+build: check-go
 	$(GO) build -o $(BIN) ./cmd/gonbgpu
 
+# `make run` and `make test` only: as root on Debian/Ubuntu, apt-get installs the system packages they use
+# (this machine, CI); elsewhere it lists what is missing and the commands for this kind of system.
 deps: build
 	$(BIN) setup
 
@@ -35,13 +42,14 @@ deps: build
 deps-test: build
 	$(BIN) setup --tests
 
-install-kernel: deps
-	$(BIN) install $(KERNEL_FLAGS)
+# Never apt-get, never a dataset: what an ordinary user on a cluster's login node can run.
+install-kernel: build
+	$(BIN) install --no-apt $(KERNEL_FLAGS)
 
 uninstall-kernel: build
 	$(BIN) uninstall $(KERNEL_FLAGS)
 
-run: install-kernel
+run: deps install-kernel
 	$(BIN) notebooks --out out
 
 vet:
@@ -76,7 +84,7 @@ bench: build
 	$(BIN) bench
 
 # Re-execute the notebooks and write their outputs back, to commit fresh results.
-notebooks: install-kernel
+notebooks: deps install-kernel
 	$(BIN) notebooks --out out --in-place
 
 clean:

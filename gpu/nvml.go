@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/gonbgpu/gonbgpu/internal/nvml"
 )
 
 // What NVML says about the node, gathered in one pass so that the rules built on it (which GPUs this
@@ -67,46 +66,44 @@ var deviceFileOpenable = func(path string) bool {
 
 // queryNVML loads libnvidia-ml.so.1 and reads every GPU of the node, its MIG devices included.
 func queryNVML() (*nvmlInfo, error) {
-	if ret := nvml.Init(); ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("NVML: %s", nvml.ErrorString(ret))
+	if err := nvml.Init(); err != nil {
+		return nil, err
 	}
 	defer nvml.Shutdown()
-	count, ret := nvml.DeviceGetCount()
-	if ret != nvml.SUCCESS {
-		return nil, fmt.Errorf("NVML device count: %s", nvml.ErrorString(ret))
+	count, err := nvml.DeviceCount()
+	if err != nil {
+		return nil, err
 	}
 	info := &nvmlInfo{}
-	info.Driver, _ = nvml.SystemGetDriverVersion()
-	if v, ret := nvml.SystemGetCudaDriverVersion(); ret == nvml.SUCCESS {
+	info.Driver, _ = nvml.DriverVersion()
+	if v, err := nvml.CUDADriverVersion(); err == nil {
 		info.CUDA = v
 	}
 	for i := range count {
 		g := nvmlGPU{Index: i, Minor: -1}
-		h, ret := nvml.DeviceGetHandleByIndex(i)
-		if ret != nvml.SUCCESS {
-			g.Err = fmt.Errorf("NVML cannot open GPU %d: %s", i, nvml.ErrorString(ret))
+		h, err := nvml.DeviceByIndex(i)
+		if err != nil {
+			g.Err = fmt.Errorf("NVML cannot open GPU %d: %w", i, err)
 			info.GPUs = append(info.GPUs, g)
 			continue
 		}
 		readNVMLDevice(h, &g)
-		if m, ret := h.GetMinorNumber(); ret == nvml.SUCCESS {
+		if m, err := h.MinorNumber(); err == nil {
 			g.Minor = m
 			if path := fmt.Sprintf("/dev/nvidia%d", m); !deviceFileOpenable(path) && g.Err == nil {
 				g.Err = fmt.Errorf("%s cannot be opened by this process (a cgroup device limit?)", path)
 			}
 		}
-		if pci, ret := h.GetPciInfo(); ret == nvml.SUCCESS {
-			g.BusID = cString(pci.BusId[:])
-		}
-		if major, minor, ret := h.GetCudaComputeCapability(); ret == nvml.SUCCESS {
+		g.BusID, _ = h.BusID()
+		if major, minor, err := h.ComputeCapability(); err == nil {
 			g.CCMajor, g.CCMinor = major, minor
 		}
-		if cur, _, ret := h.GetMigMode(); ret == nvml.SUCCESS && cur == nvml.DEVICE_MIG_ENABLE {
+		if on, err := h.MIGEnabled(); err == nil && on {
 			g.MIGEnabled = true
-			maxMIG, _ := h.GetMaxMigDeviceCount()
+			maxMIG, _ := h.MaxMIGDevices()
 			for j := range maxMIG {
-				mh, ret := h.GetMigDeviceHandleByIndex(j)
-				if ret != nvml.SUCCESS {
+				mh, err := h.MIGDevice(j)
+				if err != nil {
 					continue // not every slot holds a MIG device
 				}
 				m := nvmlGPU{Index: j, Minor: -1, BusID: g.BusID, CCMajor: g.CCMajor, CCMinor: g.CCMinor}
@@ -121,29 +118,17 @@ func queryNVML() (*nvmlInfo, error) {
 
 // readNVMLDevice fills the fields every device (GPU or MIG device) answers.
 func readNVMLDevice(h nvml.Device, g *nvmlGPU) {
-	var ret nvml.Return
-	if g.UUID, ret = h.GetUUID(); ret == nvml.ERROR_NO_PERMISSION {
+	var err error
+	if g.UUID, err = h.UUID(); nvml.IsNoPermission(err) {
 		g.Err = fmt.Errorf("NVML: no permission to query GPU %d", g.Index)
 	}
-	g.Name, _ = h.GetName()
-	if mem, ret := h.GetMemoryInfo(); ret == nvml.SUCCESS {
-		g.MemoryTotal, g.MemoryFree = mem.Total, mem.Free
-	} else if ret == nvml.ERROR_NO_PERMISSION && g.Err == nil {
+	g.Name, _ = h.Name()
+	if total, free, err := h.Memory(); err == nil {
+		g.MemoryTotal, g.MemoryFree = total, free
+	} else if nvml.IsNoPermission(err) && g.Err == nil {
 		g.Err = fmt.Errorf("NVML: no permission to query GPU %d's memory", g.Index)
 	}
-	if attr, ret := h.GetAttributes(); ret == nvml.SUCCESS {
-		g.SMs = int(attr.MultiprocessorCount)
+	if n, err := h.Multiprocessors(); err == nil {
+		g.SMs = n
 	}
-}
-
-// cString converts a NUL-terminated C char array.
-func cString(b []int8) string {
-	var s strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s.WriteByte(byte(c))
-	}
-	return s.String()
 }

@@ -226,10 +226,11 @@ func sitePackages(home string) []searchPlace {
 	for _, env := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
 		if prefix := os.Getenv(env); prefix != "" {
 			dirs, _ := filepath.Glob(filepath.Join(prefix, "lib", "python3*", "site-packages"))
-			if len(dirs) == 0 {
-				dirs = []string{filepath.Join(prefix, "lib", "python3.X", "site-packages")}
+			where := fmt.Sprintf("$%s (%s)", env, prefix)
+			if len(dirs) == 0 { // name the real folder searched, not a made-up python3.X
+				dirs, where = []string{filepath.Join(prefix, "lib")}, where+": no python3*/site-packages in it"
 			}
-			add(fmt.Sprintf("$%s (%s)", env, prefix), dirs...)
+			add(where, dirs...)
 		}
 	}
 	if py := pythonSitePackages(); len(py) > 0 {
@@ -237,10 +238,11 @@ func sitePackages(home string) []searchPlace {
 	}
 	if home != "" {
 		dirs, _ := filepath.Glob(filepath.Join(home, ".local", "lib", "python3*", "site-packages"))
-		if len(dirs) == 0 {
-			dirs = []string{filepath.Join(home, ".local", "lib", "python3.X", "site-packages")}
+		where := "~/.local"
+		if len(dirs) == 0 { // name the real folder searched, not a made-up python3.X
+			dirs, where = []string{filepath.Join(home, ".local", "lib")}, "~/.local: no python3*/site-packages in it"
 		}
-		add("~/.local", dirs...)
+		add(where, dirs...)
 	}
 	return out
 }

@@ -18,7 +18,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
+	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/kernel/spec"
 )
 
@@ -93,13 +95,20 @@ func Install(o Options) (*Result, error) {
 	kdir := filepath.Join(dataDir, "kernels", spec.Name)
 	o.step("location", "%s (%s)", kdir, how)
 
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return nil, fmt.Errorf("gonbgpu install: the go command is not on PATH.\n%s", GoHelp(DetectSystem()))
+	}
+	// Everything that ends up inside the kernelspec's PATH-like or substituted values is checked before
+	// anything is written: a kernelspec that says "Done" but cannot run a cell is worse than a refusal.
+	if err := checkSpecPaths(goCmd, checkout, kdir); err != nil {
+		return nil, err
+	}
+	warnTemporary(&o, "checkout", checkout)
+	warnTemporary(&o, "Jupyter folder", dataDir)
 	m, err := openManifest(kdir, o.Force)
 	if err != nil {
 		return nil, err
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return nil, fmt.Errorf("gonbgpu install: the go command is not on PATH: install Go 1.26 (https://go.dev/dl) first")
 	}
 	if err := m.ensureDir(kdir); err != nil {
 		return nil, err
@@ -112,8 +121,18 @@ func Install(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Where `gonbgpu data fetch` put the datasets (say on /scratch): recorded, so that cells find them
+	// however Jupyter was started (Open OnDemand does not read ~/.bashrc).
+	if d := os.Getenv(datasets.DirEnv); d != "" {
+		if abs, err := filepath.Abs(d); err == nil {
+			env[datasets.DirEnv] = abs
+			o.step("data", "%s=%s recorded for cells", datasets.DirEnv, abs)
+		}
+	}
 	s := &spec.Spec{
-		Argv:          []string{filepath.Join(binDir, "gonb"), "--kernel", "{connection_file}", "-go_work=" + checkout},
+		// gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell (package kernel/reaper).
+		Argv: []string{filepath.Join(binDir, "gonbgpu-kernel"), filepath.Join(binDir, "gonb"),
+			"--kernel", "{connection_file}", "-go_work=" + checkout},
 		DisplayName:   spec.DisplayName,
 		Language:      "go",
 		InterruptMode: "message",
@@ -133,6 +152,70 @@ func Install(o Options) (*Result, error) {
 	return res, nil
 }
 
+// pathListBreakers are the characters a folder written into the kernelspec may not hold: ':' separates
+// PATH entries (the kernel's bin folder and Go's go first in PATH), '$' starts a variable that Jupyter
+// substitutes in kernelspec env values, and a newline or NUL breaks every list.
+const pathListBreakers = ":$\n\x00"
+
+// proxyListBreakers are the separators of GOPROXY's list, which names the module cache.
+const proxyListBreakers = ",|$\n\x00"
+
+// checkSpecPaths refuses folders that cannot be written into kernel.json's env as they are. Quoting does
+// not exist in PATH, so the only safe answer is a clear refusal that names the folder and the character.
+func checkSpecPaths(goCmd, checkout, kdir string) error {
+	check := func(what, path, breakers, fix string) error {
+		if i := strings.IndexAny(path, breakers); i >= 0 {
+			return fmt.Errorf("gonbgpu install: the %s %s contains %q, which cannot stand in the kernel's "+
+				"environment (PATH-like lists split on ':', GOPROXY on ',' and '|', and Jupyter expands '$'): %s",
+				what, path, path[i:i+1], fix)
+		}
+		return nil
+	}
+	if err := check("kernelspec folder", kdir, pathListBreakers,
+		"choose a Jupyter data folder without it (--prefix DIR, --data-dir DIR or JUPYTER_DATA_DIR)"); err != nil {
+		return err
+	}
+	if err := check("Go folder", filepath.Dir(goCmd), pathListBreakers,
+		"put a Go whose folder has no such character first on PATH"); err != nil {
+		return err
+	}
+	if err := check("checkout", checkout, "$\n\x00",
+		"clone gonbgpu into a folder without it"); err != nil {
+		return err
+	}
+	if d := os.Getenv(datasets.DirEnv); d != "" {
+		if err := check("$"+datasets.DirEnv, d, "$\n\x00", "choose a datasets folder without it"); err != nil {
+			return err
+		}
+	}
+	if out, err := goRun(goCmd, checkout, buildEnv, "env", "GOMODCACHE"); err == nil {
+		if err := check("Go module cache", strings.TrimSpace(string(out)), proxyListBreakers,
+			"set GOMODCACHE to a folder without it"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warnTemporary prints a warning when path is in a temporary folder: the kernelspec keeps pointing at
+// it, and /tmp is emptied at reboot, by cleaners, and is a different folder on every cluster node.
+func warnTemporary(o *Options, what, path string) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		real = path
+	}
+	for _, tmp := range []string{"/tmp", "/var/tmp", "/dev/shm", os.TempDir()} {
+		if rt, err := filepath.EvalSymlinks(tmp); err == nil {
+			tmp = rt
+		}
+		if rel, err := filepath.Rel(tmp, real); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			o.step("warning", "the %s %s is under %s, a temporary folder: the kernel stops working once it is "+
+				"cleaned (at reboot, by a cleaner, and it differs between cluster nodes); use a folder in $HOME or your project space", what, path, tmp)
+			return
+		}
+	}
+}
+
 // Uninstall removes the files gonbgpu wrote into the kernelspec folder, and the folder itself once empty.
 // Files it did not write (or that a user put there) stay.
 func Uninstall(o Options) error {
@@ -146,24 +229,32 @@ func Uninstall(o Options) error {
 	kdir := filepath.Join(dataDir, "kernels", spec.Name)
 	o.step("location", "%s (%s)", kdir, how)
 	m, err := readManifest(kdir)
-	if errors.Is(err, os.ErrNotExist) {
-		if _, statErr := os.Stat(kdir); statErr == nil {
-			return fmt.Errorf("gonbgpu uninstall: %s has no gonbgpu manifest: it was not written by `gonbgpu install`, so it is left alone", kdir)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// Nothing of gonbgpu's is there (never installed, or already uninstalled): a no-op, said plainly.
+		if left := leftFiles(kdir, nil); len(left) > 0 {
+			o.step("nothing", "to remove: %s has no gonbgpu manifest (already uninstalled, or never written by gonbgpu); "+
+				"left alone: %s", kdir, strings.Join(left, ", "))
+		} else {
+			o.step("nothing", "to remove: no gonbgpu kernelspec is installed at %s", kdir)
 		}
-		o.step("nothing", "no gonbgpu kernelspec installed there")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	removed, kept, err := m.removeAll()
+	removed, edited, foreign, err := m.removeAll()
 	if err != nil {
 		return err
 	}
-	o.step("removed", "%d file(s)", removed)
-	if len(kept) > 0 {
-		o.step("kept", "%s (not written by gonbgpu)", strings.Join(kept, ", "))
-	} else {
+	o.step("removed", "%d file(s) gonbgpu wrote", removed)
+	for _, rel := range edited {
+		o.step("kept", "%s: changed since gonbgpu wrote it, so it is yours now (delete it yourself if you want it gone)",
+			filepath.Join(kdir, rel))
+	}
+	if len(foreign) > 0 {
+		o.step("kept", "%s (not written by gonbgpu)", strings.Join(foreign, ", "))
+	}
+	if len(edited) == 0 && len(foreign) == 0 {
 		o.step("done", "%s removed", kdir)
 	}
 	return nil

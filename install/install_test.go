@@ -94,11 +94,16 @@ func TestInstallKernelspec(t *testing.T) {
 	t.Setenv("JUPYTER_DATA_DIR", data)
 	foreign := foreignKernel(t, data)
 	foreignBefore := snapshot(t, foreign)
+	datasetsDir := t.TempDir()
+	t.Setenv("GONBGPU_DATA", datasetsDir)
 
 	res, out := install(t, Options{})
 	kdir := filepath.Join(data, "kernels", "gonbgpu")
 	if res.KernelDir != kdir {
 		t.Fatalf("installed into %s, want %s (JUPYTER_DATA_DIR)", res.KernelDir, kdir)
+	}
+	if !strings.Contains(out, "  warning     the Jupyter folder "+data) {
+		t.Errorf("no warning that the Jupyter folder %s is temporary:\n%s", data, out)
 	}
 	for _, step := range []string{"jupyter", "location", "tools", "gopls", "modules", "cuda", "kernelspec", "check"} {
 		if !strings.Contains(out, "  "+step+" ") {
@@ -112,7 +117,8 @@ func TestInstallKernelspec(t *testing.T) {
 	if s.DisplayName != "Go (gonbgpu)" || s.Language != "go" {
 		t.Errorf("display name/language: %q %q", s.DisplayName, s.Language)
 	}
-	if s.Argv[0] != filepath.Join(kdir, "bin", "gonb") || s.Argv[1] != "--kernel" || s.Argv[2] != "{connection_file}" {
+	if s.Argv[0] != filepath.Join(kdir, "bin", "gonbgpu-kernel") || s.Argv[1] != filepath.Join(kdir, "bin", "gonb") ||
+		s.Argv[2] != "--kernel" || s.Argv[3] != "{connection_file}" {
 		t.Errorf("argv: %q", s.Argv)
 	}
 	if w, ok := s.Flag("go_work"); !ok || w != checkout(t) {
@@ -121,13 +127,16 @@ func TestInstallKernelspec(t *testing.T) {
 	if !strings.HasPrefix(s.Env["GOPROXY"], "file://") || !strings.Contains(s.Env["GOPROXY"], "/cache/download") {
 		t.Errorf("GOPROXY=%q", s.Env["GOPROXY"])
 	}
+	if s.Env["GONBGPU_DATA"] != datasetsDir {
+		t.Errorf("GONBGPU_DATA=%q in the kernelspec, want %q (the install's)", s.Env["GONBGPU_DATA"], datasetsDir)
+	}
 	if s.Env["GOEXPERIMENT"] != "simd" || s.Env["GOMLX_NO_AUTO_INSTALL"] != "1" {
 		t.Errorf("env: %v", s.Env)
 	}
 	if !strings.HasPrefix(s.Env["PATH"], filepath.Join(kdir, "bin")+":") || !strings.HasSuffix(s.Env["PATH"], "${PATH}") {
 		t.Errorf("PATH=%q", s.Env["PATH"])
 	}
-	for _, tool := range []string{"gonb", "goimports", "gopls"} {
+	for _, tool := range []string{"gonb", "goimports", "gopls", "gonbgpu-kernel"} {
 		fi, err := os.Stat(filepath.Join(kdir, "bin", tool))
 		if err != nil || fi.Mode()&0o111 == 0 {
 			t.Errorf("tool %s not installed as an executable: %v", tool, err)
@@ -236,8 +245,9 @@ func TestInstallRefusesForeignGonbgpu(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(kdir, "kernel.json")); string(got) != foreign {
 		t.Fatalf("foreign kernel.json was modified")
 	}
-	if err := Uninstall(Options{DataDir: data, Out: &out}); err == nil {
-		t.Fatalf("uninstall must refuse a kernelspec gonbgpu did not write")
+	out.Reset()
+	if err := Uninstall(Options{DataDir: data, Out: &out}); err != nil || !strings.Contains(out.String(), "left alone: kernel.json") {
+		t.Fatalf("uninstall of a kernelspec gonbgpu did not write must be a no-op that says so: %v\n%s", err, out.String())
 	}
 	if _, err := os.Stat(filepath.Join(kdir, "kernel.json")); err != nil {
 		t.Fatalf("uninstall removed a foreign kernelspec")

@@ -69,11 +69,7 @@ func ensureJupyter(o *Options) (*jupyter, error) {
 		}
 		return nil, fmt.Errorf("gonbgpu install: apt-get installed %s but `jupyter` is still not on PATH", strings.Join(JupyterPackages, " "))
 	}
-	return nil, errors.New("gonbgpu install: Jupyter was not found on PATH. Install it, then run `make install-kernel` again:\n" +
-		"    python3 -m pip install --user notebook nbclient nbconvert numpy\n" +
-		"or, in a conda environment:\n" +
-		"    conda install -c conda-forge notebook nbclient nbconvert numpy\n" +
-		"(on Debian/Ubuntu as root: apt-get install " + strings.Join(JupyterPackages, " ") + ")")
+	return nil, errors.New("gonbgpu install: Jupyter was not found on PATH.\n" + strings.TrimRight(JupyterHelp(DetectSystem()), "\n"))
 }
 
 // CanUseApt reports whether system packages can be installed here: running as root on Debian or Ubuntu.

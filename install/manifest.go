@@ -24,25 +24,38 @@ const manifestName = ".gonbgpu-manifest.json"
 // SHA-256 of the content written. It is what makes reinstalls idempotent and uninstalls precise.
 type manifest struct {
 	dir   string
+	force bool              // overwrite files gonbgpu did not write, or changed since (--force)
 	Files map[string]string `json:"files"`
 	Dirs  []string          `json:"dirs,omitempty"` // folders created, removed on uninstall when empty
 }
 
 func readManifest(dir string) (*manifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, manifestName))
+	path := filepath.Join(dir, manifestName)
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s): gonbgpu does not trust it as its manifest", path, fi.Mode().Type())
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	m := &manifest{dir: dir}
 	if err := json.Unmarshal(data, m); err != nil {
-		return nil, fmt.Errorf("%s: corrupt gonbgpu manifest: %w", filepath.Join(dir, manifestName), err)
+		return nil, fmt.Errorf("%s: corrupt gonbgpu manifest: %w", path, err)
 	}
 	if m.Files == nil {
 		m.Files = map[string]string{}
 	}
-	for rel := range m.Files {
+	for rel, h := range m.Files {
+		if !safeRel(rel) || rel == manifestName {
+			return nil, fmt.Errorf("%s: manifest names the file %q, outside the kernelspec folder", path, rel)
+		}
+		if !validSum(h) {
+			return nil, fmt.Errorf("%s: manifest entry %q has no valid SHA-256 (%q)", path, rel, h)
+		}
+	}
+	for _, rel := range m.Dirs {
 		if !safeRel(rel) {
-			return nil, fmt.Errorf("%s: manifest names %q, outside the kernelspec folder", filepath.Join(dir, manifestName), rel)
+			return nil, fmt.Errorf("%s: manifest names the folder %q, outside the kernelspec folder", path, rel)
 		}
 	}
 	return m, nil
@@ -50,8 +63,39 @@ func readManifest(dir string) (*manifest, error) {
 
 // safeRel reports whether rel is a clean relative path that stays inside its folder.
 func safeRel(rel string) bool {
-	return rel != "" && !filepath.IsAbs(rel) && filepath.Clean(rel) == rel && rel != ".." &&
-		!strings.HasPrefix(rel, "../")
+	return rel != "" && rel != "." && !filepath.IsAbs(rel) && filepath.Clean(rel) == rel && rel != ".." &&
+		!strings.HasPrefix(rel, "../") && !strings.ContainsRune(rel, 0)
+}
+
+func validSum(h string) bool {
+	b, err := hex.DecodeString(h)
+	return err == nil && len(b) == sha256.Size && strings.ToLower(h) == h
+}
+
+// inside returns the path of rel in the manifest's folder after checking that no folder on the way is a
+// symbolic link: a link planted inside the kernelspec folder must not lead a write or a removal outside
+// it. The entry itself is not followed either (callers use Lstat).
+func (m *manifest) inside(rel string) (string, error) {
+	if !safeRel(rel) {
+		return "", fmt.Errorf("gonbgpu: %q is outside the kernelspec folder %s", rel, m.dir)
+	}
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	p := m.dir
+	for _, part := range parts[:len(parts)-1] {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			if os.IsNotExist(err) {
+				break
+			}
+			return "", err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
+			return "", fmt.Errorf("gonbgpu: %s is not a plain folder (a symbolic link or a file): "+
+				"gonbgpu does not follow it out of the kernelspec folder %s", p, m.dir)
+		}
+	}
+	return filepath.Join(m.dir, rel), nil
 }
 
 // openManifest prepares the manifest for an install into dir. A folder that exists with a kernel.json
@@ -59,6 +103,7 @@ func safeRel(rel string) bool {
 func openManifest(dir string, force bool) (*manifest, error) {
 	m, err := readManifest(dir)
 	if err == nil {
+		m.force = force
 		return m, nil
 	}
 	if !os.IsNotExist(err) && !errors.Is(err, syscall.ENOTDIR) {
@@ -68,7 +113,7 @@ func openManifest(dir string, force bool) (*manifest, error) {
 		return nil, fmt.Errorf("gonbgpu install: %s holds a kernelspec that gonbgpu did not write; "+
 			"it is left untouched (use --force to replace it)", dir)
 	}
-	return &manifest{dir: dir, Files: map[string]string{}}, nil
+	return &manifest{dir: dir, Files: map[string]string{}, force: force}, nil
 }
 
 // ensureDir creates dir (and its parents), remembering the folders it made, with a clear error for
@@ -128,9 +173,20 @@ const (
 )
 
 func (m *manifest) status(rel string) (fileStatus, []byte) {
-	data, err := os.ReadFile(filepath.Join(m.dir, rel))
+	path, err := m.inside(rel)
+	if err != nil {
+		return fileForeign, nil
+	}
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return fileAbsent, nil
+	}
+	if !fi.Mode().IsRegular() {
+		return fileForeign, nil // a link, a folder, a device: never gonbgpu's
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fileForeign, nil
 	}
 	want, ok := m.Files[rel]
 	switch {
@@ -144,17 +200,33 @@ func (m *manifest) status(rel string) (fileStatus, []byte) {
 }
 
 // write puts content at rel atomically (temp file + rename) unless it is already there, and records it.
-// It returns "written", "updated" or "unchanged".
+// It returns "written", "updated" or "unchanged". A file at rel that gonbgpu did not write, or that
+// changed since it did, is someone else's: it is replaced only with --force, otherwise the error names it.
 func (m *manifest) write(rel string, content []byte, mode os.FileMode) (string, error) {
-	path := filepath.Join(m.dir, rel)
+	path, err := m.inside(rel)
+	if err != nil {
+		return "", err
+	}
 	verb := "written"
-	if cur, err := os.ReadFile(path); err == nil {
-		if bytes.Equal(cur, content) {
+	switch st, cur := m.status(rel); st {
+	case fileOurs, fileEdited, fileForeign:
+		if cur != nil && bytes.Equal(cur, content) {
+			if st == fileForeign && !m.force {
+				return "unchanged", nil // already right, but not ours: not adopted, so never deleted
+			}
 			m.Files[rel] = sum(content)
 			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() != mode.Perm() {
 				_ = os.Chmod(path, mode)
 			}
 			return "unchanged", nil
+		}
+		if st != fileOurs && !m.force {
+			why := "gonbgpu did not write it"
+			if st == fileEdited {
+				why = "it changed since gonbgpu wrote it"
+			}
+			return "", fmt.Errorf("gonbgpu install: %s is in the way: %s, so it is left untouched "+
+				"(move it away, or use --force to replace it)", path, why)
 		}
 		verb = "updated"
 	}
@@ -180,38 +252,63 @@ func (m *manifest) save() error {
 	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error { _, err := w.Write(data); return err })
 }
 
-// removeAll deletes the recorded files, the manifest and the folders gonbgpu created once empty. Files
-// recorded but since edited are removed too (they are gonbgpu's files, only changed); anything else in
-// the folder stays and is reported.
-func (m *manifest) removeAll() (removed int, kept []string, err error) {
+// removeAll deletes the recorded files that are still as gonbgpu wrote them, the manifest, and the
+// folders gonbgpu created once empty. A recorded file the user changed since (an edited kernel.json) is
+// the user's now: it stays, and is reported in edited; so does anything gonbgpu never wrote (foreign).
+func (m *manifest) removeAll() (removed int, edited, foreign []string, err error) {
+	rels := make([]string, 0, len(m.Files))
 	for rel := range m.Files {
-		p := filepath.Join(m.dir, rel)
-		if e := os.Remove(p); e == nil {
-			removed++
-		} else if !os.IsNotExist(e) {
-			return removed, nil, fmt.Errorf("gonbgpu uninstall: removing %s: %w", p, e)
+		rels = append(rels, rel)
+	}
+	sort.Strings(rels)
+	for _, rel := range rels {
+		switch st, _ := m.status(rel); st {
+		case fileOurs:
+			p, _ := m.inside(rel)
+			if e := os.Remove(p); e == nil {
+				removed++
+			} else if !os.IsNotExist(e) {
+				return removed, nil, nil, fmt.Errorf("gonbgpu uninstall: removing %s: %w", p, e)
+			}
+		case fileEdited, fileForeign:
+			edited = append(edited, rel)
 		}
 	}
 	if e := os.Remove(filepath.Join(m.dir, manifestName)); e != nil && !os.IsNotExist(e) {
-		return removed, nil, e
+		return removed, nil, nil, e
 	}
-	// Remove created folders deepest first, only when empty.
+	// Remove created folders deepest first, only when empty and plain folders.
 	dirs := append([]string{"bin"}, m.Dirs...)
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 	for _, rel := range dirs {
-		_ = os.Remove(filepath.Join(m.dir, rel)) // fails (and keeps it) if not empty
+		if p, err := m.inside(rel); err == nil {
+			if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+				_ = os.Remove(p) // fails (and keeps it) if not empty
+			}
+		}
 	}
 	_ = os.Remove(m.dir)
-	if _, e := os.Stat(m.dir); e == nil {
-		_ = filepath.Walk(m.dir, func(p string, fi os.FileInfo, err error) error {
-			if err == nil && !fi.IsDir() {
-				rel, _ := filepath.Rel(m.dir, p)
-				kept = append(kept, rel)
-			}
+	foreign = leftFiles(m.dir, edited)
+	return removed, edited, foreign, nil
+}
+
+// leftFiles lists what is still in dir (not following links), except the names in skip.
+func leftFiles(dir string, skip []string) []string {
+	var left []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
 			return nil
-		})
-	}
-	return removed, kept, nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		for _, s := range skip {
+			if s == rel {
+				return nil
+			}
+		}
+		left = append(left, rel)
+		return nil
+	})
+	return left
 }
 
 func sum(data []byte) string {

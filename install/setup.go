@@ -3,8 +3,12 @@ package install
 import (
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+
+	"github.com/gonbgpu/gonbgpu/datasets"
 )
 
 // Requirement is a system package `make run` and `make test` need, with how to tell it is present.
@@ -29,6 +33,9 @@ func pythonModule(mod string) func() bool {
 	}
 }
 
+// fashionMNISTFound: fetched into $GONBGPU_DATA (or the cache), or Debian's package.
+func fashionMNISTFound() bool { _, _, err := datasets.Locate("fashion-mnist", ""); return err == nil }
+
 func fileExists(path string) func() bool {
 	return func() bool { return exec.Command("test", "-e", path).Run() == nil }
 }
@@ -40,7 +47,7 @@ var Requirements = []Requirement{
 	{"python3-nbclient", "headless execution", pythonModule("nbclient")},
 	{"jupyter-nbconvert", "headless execution and HTML export", commandExists("jupyter-nbconvert")},
 	{"python3-numpy", "the numpy cross-checks of chapter 1", pythonModule("numpy")},
-	{"dataset-fashion-mnist", "the embedded default dataset", fileExists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")},
+	{"dataset-fashion-mnist", "the notebooks' dataset (or `gonbgpu data fetch fashion-mnist`)", fashionMNISTFound},
 }
 
 // TestRequirements are needed by the tests only: `gonbgpu setup --tests` (which `make test` runs) installs
@@ -91,8 +98,71 @@ func setup(w io.Writer, reqs []Requirement) error {
 	for _, r := range missing {
 		fmt.Fprintf(&b, "  - %s (%s)\n", r.Debian, r.Why)
 	}
-	fmt.Fprintf(&b, "Install them (as root: apt-get install %s),\n", strings.Join(names, " "))
-	fmt.Fprintf(&b, "or Jupyter with pip: python3 -m pip install --user notebook nbclient nbconvert numpy\n")
-	fmt.Fprintf(&b, "(without the dataset package, `gonbgpu train` downloads Fashion-MNIST when online, or reads --data DIR)")
-	return fmt.Errorf("%s", b.String())
+	sys := DetectSystem()
+	fmt.Fprintf(&b, "%s", JupyterHelp(sys))
+	for _, r := range missing {
+		if r.Debian == "dataset-fashion-mnist" {
+			fmt.Fprintf(&b, "The dataset, on a machine with internet access (a login node):\n    gonbgpu data fetch fashion-mnist   # into $%s, default %s\n", datasets.DirEnv, datasets.Dir())
+		}
+	}
+	return fmt.Errorf("%s", strings.TrimRight(b.String(), "\n"))
+}
+
+// System is the kind of machine, for the install commands a message suggests.
+type System struct {
+	Debian  bool // /etc/debian_version exists
+	Root    bool
+	Modules bool // environment modules (Lmod or Tcl) are set up: a cluster
+	Conda   bool // a conda environment is active, or conda is on PATH
+}
+
+// DetectSystem looks at the machine the way the messages need it.
+func DetectSystem() System {
+	var s System
+	_, err := os.Stat("/etc/debian_version")
+	s.Debian = err == nil
+	s.Root = os.Geteuid() == 0
+	s.Modules = os.Getenv("MODULESHOME") != "" || os.Getenv("LMOD_CMD") != "" || os.Getenv("LMOD_DIR") != ""
+	_, err = exec.LookPath("conda")
+	s.Conda = os.Getenv("CONDA_PREFIX") != "" || err == nil
+	return s
+}
+
+// GoHelp says how to get Go on PATH on this kind of system, without root where there is none. Any Go
+// from 1.21 on is enough: it downloads go.mod's toolchain by itself.
+func GoHelp(s System) string {
+	var b strings.Builder
+	b.WriteString("Get Go (any version >= 1.21: it fetches the toolchain go.mod names by itself), then run the command again:\n")
+	if s.Modules {
+		b.WriteString("    module avail go && module load go          # the cluster's Go, if it has one\n")
+	}
+	if s.Conda {
+		b.WriteString("    conda install -c conda-forge go            # into the active conda environment\n")
+	}
+	if s.Debian && s.Root {
+		b.WriteString("    apt-get install golang-go                  # Debian/Ubuntu, as root\n")
+	}
+	fmt.Fprintf(&b, "    # no root needed: Go's release tarball into your home folder\n")
+	fmt.Fprintf(&b, "    curl -LO https://go.dev/dl/go1.27.3.linux-%s.tar.gz\n", runtime.GOARCH)
+	fmt.Fprintf(&b, "    mkdir -p $HOME/.local && tar -C $HOME/.local -xzf go1.27.3.linux-%s.tar.gz\n", runtime.GOARCH)
+	b.WriteString("    export PATH=$HOME/.local/go/bin:$PATH       # and add this line to ~/.bashrc\n")
+	return b.String()
+}
+
+// JupyterHelp says how to get Jupyter (notebook, nbclient, nbconvert, numpy) on this kind of system.
+func JupyterHelp(s System) string {
+	var b strings.Builder
+	b.WriteString("Install Jupyter (notebook, nbclient, nbconvert, numpy), then run the command again:\n")
+	if s.Modules {
+		b.WriteString("    module avail python anaconda                 # a cluster's Python or Anaconda module, then one of:\n")
+	}
+	if s.Conda {
+		b.WriteString("    conda install -c conda-forge notebook nbclient nbconvert numpy\n")
+	}
+	b.WriteString("    python3 -m pip install --user notebook nbclient nbconvert numpy   # no root needed\n")
+	b.WriteString("    export PATH=$HOME/.local/bin:$PATH           # where pip --user puts jupyter\n")
+	if s.Debian {
+		fmt.Fprintf(&b, "    apt-get install %s   # Debian/Ubuntu, as root\n", strings.Join(JupyterPackages, " "))
+	}
+	return b.String()
 }

@@ -79,11 +79,12 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// buildEnv is the environment for building the kernel's tools: the machine's own Go toolchain, and
-// NVML's deprecation warnings silenced.
-var buildEnv = []string{"GOTOOLCHAIN=go1.27.3", "GOFLAGS=", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"}
+// buildEnv is the environment for building the kernel's tools: go.mod's toolchain, and no GOFLAGS of the
+// user's (say -mod=vendor) in the way.
+var buildEnv = []string{"GOTOOLCHAIN=go1.27.3", "GOFLAGS="}
 
-// buildTools builds GoNB and goimports (pinned by go.mod's tool directives) and gopls into binDir.
+// buildTools builds GoNB and goimports (pinned by go.mod's tool directives), gonbgpu-kernel (the small
+// wrapper the kernelspec starts GoNB through) and gopls into binDir.
 func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	if err := m.ensureDir(binDir); err != nil {
 		return err
@@ -95,14 +96,14 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if _, err := goRun(goCmd, checkout, buildEnv, "build", "-o", tmp+string(os.PathSeparator),
-		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports"); err != nil {
-		return fmt.Errorf("gonbgpu install: building gonb and goimports: %w", err)
+		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/cmd/gonbgpu-kernel"); err != nil {
+		return fmt.Errorf("gonbgpu install: building gonb, goimports and gonbgpu-kernel: %w", err)
 	}
-	verbs, err := placeTools(m, tmp, "gonb", "goimports")
+	verbs, err := placeTools(m, tmp, "gonb", "goimports", "gonbgpu-kernel")
 	if err != nil {
 		return err
 	}
-	o.step("tools", "gonb, goimports (go.mod tools) in %s (%s)", binDir, verbs)
+	o.step("tools", "gonb, goimports (go.mod tools), gonbgpu-kernel in %s (%s)", binDir, verbs)
 
 	// gopls only powers autocomplete and hover: a failure is a warning, not an error.
 	gobin, err := os.MkdirTemp(tmp, "gopls-*")
@@ -180,7 +181,6 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 		"GOEXPERIMENT":          "simd",
 		"GOMLX_NO_AUTO_INSTALL": "1",
 		"GOTOOLCHAIN":           "go1.27.3",
-		"CGO_CFLAGS":            "-O2 -g -Wno-deprecated-declarations",
 		"GONBGPU_CHECKOUT":      checkout,
 	}
 	search := gpu.FindCUDAPlugin()
@@ -221,7 +221,8 @@ func writeKernelspec(o *Options, m *manifest, kdir string, s *spec.Spec) (*Resul
 		o.step("kernelspec", "%s %s", verb, filepath.Join(kdir, "kernel.json"))
 	}
 	for name, content := range logos {
-		if st, _ := m.status(name); st == fileForeign && !o.Force {
+		if st, _ := m.status(name); (st == fileForeign || st == fileEdited) && !o.Force {
+			o.step("kept", "%s: not as gonbgpu wrote it (use --force to overwrite it)", filepath.Join(kdir, name))
 			continue
 		}
 		if _, err := m.write(name, content, 0o644); err != nil {

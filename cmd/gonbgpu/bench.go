@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 
@@ -15,7 +14,7 @@ func init() {
 }
 
 func runBench(args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := newFlags("bench", "[flags]", "gonbgpu bench --model resnet20 --batch 64 --steps 5")
 	model := fs.String("model", "", "model for the training-step figure (default resnet20 on the CPU, resnet18 on a GPU)")
 	batch := fs.Int("batch", 0, "batch size (default 64 on the CPU, 256 on a GPU)")
 	size := fs.Int("size", 0, "image side (default 28 on the CPU, 32 on a GPU)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 
@@ -14,7 +13,7 @@ func init() {
 }
 
 func runDevices(args []string) error {
-	fs := flag.NewFlagSet("devices", flag.ContinueOnError)
+	fs := newFlags("devices", "[--json] [--plugins]", "gonbgpu devices --plugins")
 	asJSON := fs.Bool("json", false, "print the devices as JSON")
 	plugins := fs.Bool("plugins", false, "also list every place searched for a CUDA plugin")
 	require := fs.Bool("require-gpu", gpu.RequireGPU(), "fail unless the backend computes on a GPU (also "+gpu.RequireGPUEnv+"=1)")

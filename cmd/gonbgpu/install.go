@@ -12,19 +12,21 @@ func init() {
 	register("uninstall", "remove the gonbgpu kernelspec (only the files gonbgpu wrote)", runUninstall)
 }
 
-// installFlags are the flags install and uninstall share.
-func installFlags(name string, o *install.Options) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	user := fs.Bool("user", true, "install into the user's Jupyter data dir ($JUPYTER_DATA_DIR or `jupyter --data-dir`)")
-	_ = user
-	fs.StringVar(&o.Prefix, "prefix", "", "install into `DIR`/share/jupyter instead (e.g. a conda env or a shared course folder)")
-	fs.StringVar(&o.DataDir, "data-dir", "", "install into this Jupyter data `DIR` (overrides $JUPYTER_DATA_DIR)")
+// installFlags are the flags install and uninstall share; verb words their help ("install into",
+// "remove from").
+func installFlags(name, verb, example string, o *install.Options) *flag.FlagSet {
+	fs := newFlags(name, "[--user | --prefix DIR | --data-dir DIR] [flags]", example)
+	// --user is the default; the flag exists so that scripts can say so. Its help must not hold a
+	// back-quoted word: the flag package would show that word as an argument of a bool flag.
+	fs.Bool("user", true, verb+" the user's Jupyter data folder ($JUPYTER_DATA_DIR, else what jupyter --data-dir prints)")
+	fs.StringVar(&o.Prefix, "prefix", "", verb+" `DIR`/share/jupyter instead (a conda environment, a shared course folder)")
+	fs.StringVar(&o.DataDir, "data-dir", "", verb+" this Jupyter data folder `DIR` instead (overrides $JUPYTER_DATA_DIR)")
 	return fs
 }
 
 func runInstall(args []string) error {
 	var o install.Options
-	fs := installFlags("install", &o)
+	fs := installFlags("install", "install into", "make install-kernel                     # the same as: gonbgpu install --no-apt\ngonbgpu install --prefix $CONDA_PREFIX  # into a conda environment's Jupyter", &o)
 	fs.BoolVar(&o.Force, "force", false, "overwrite a kernel.json edited since the last install")
 	fs.StringVar(&o.Checkout, "checkout", "", "gonbgpu source `DIR` whose packages cells import (default: the checkout above the current folder)")
 	fs.BoolVar(&o.NoSystemPackages, "no-apt", false, "never install Jupyter with apt-get, even as root")
@@ -45,9 +47,12 @@ func runInstall(args []string) error {
 
 func runUninstall(args []string) error {
 	var o install.Options
-	fs := installFlags("uninstall", &o)
+	fs := installFlags("uninstall", "remove from", "gonbgpu uninstall                       # the kernel installed for this user", &o)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	return install.Uninstall(o)
 }

@@ -7,11 +7,14 @@
 //	gonbgpu notebooks [--out DIR] [NOTEBOOK…]          execute notebooks headless into .ipynb and .html
 //	gonbgpu train --dataset D --model M --epochs N …   train a ResNet (the sbatch job), resumable
 //	gonbgpu bench                                      convolution and training-step figures
+//	gonbgpu data fetch fashion-mnist|cifar10           download a dataset, verified, into $GONBGPU_DATA
 //
 // Run `gonbgpu help COMMAND` for a command's flags.
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -43,6 +46,22 @@ func usage() {
 	fmt.Fprintf(os.Stderr, "\nRun `gonbgpu COMMAND -h` for a command's flags.\n")
 }
 
+// newFlags returns the flag set of a command. Its -h/--help prints the command's summary, its usage line
+// (args), an example and the flags; main then exits 0, as for any help that was asked for.
+func newFlags(name, args, example string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "gonbgpu %s: %s\n\nUsage: gonbgpu %s %s\n\nExample:\n", name, commands[name].summary, name, args)
+		for _, l := range strings.Split(example, "\n") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+		fmt.Fprintf(w, "\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		usage()
@@ -52,7 +71,7 @@ func main() {
 	if name == "help" || name == "-h" || name == "--help" {
 		if len(os.Args) > 2 {
 			if c, ok := commands[os.Args[2]]; ok {
-				_ = c.run([]string{"-h"})
+				_ = c.run([]string{"-h"}) // prints the command's usage and returns flag.ErrHelp
 				return
 			}
 		}
@@ -66,6 +85,9 @@ func main() {
 		os.Exit(2)
 	}
 	if err := c.run(os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h or --help: the usage was printed, and asking for it is no error
+		}
 		code := 1
 		if e, ok := err.(*exitError); ok {
 			code = e.code

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +15,7 @@ func init() {
 }
 
 func runNotebooks(args []string) error {
-	fs := flag.NewFlagSet("notebooks", flag.ContinueOnError)
+	fs := newFlags("notebooks", "[flags] [NOTEBOOK.ipynb …]", "gonbgpu notebooks --out out notebooks/00-setup-check.ipynb")
 	out := fs.String("out", "out", "folder for the executed notebooks and their HTML")
 	inPlace := fs.Bool("in-place", false, "also copy each executed notebook over its source (to commit fresh outputs)")
 	cellTimeout := fs.Duration("cell-timeout", 30*time.Minute, "time limit for one cell")
@@ -32,6 +31,10 @@ func runNotebooks(args []string) error {
 			return fmt.Errorf("no notebooks given and none found in ./notebooks")
 		}
 		sort.Strings(paths)
+	}
+	// Refuse, before running anything, an output folder that would overwrite or delete a source.
+	if err := nbrun.CheckOutDir(*out, paths...); err != nil {
+		return err
 	}
 	o := nbrun.Options{OutDir: *out, HTML: true, CellTimeout: *cellTimeout}
 	if *verbose {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"os"
 
 	"github.com/gonbgpu/gonbgpu/install"
@@ -12,7 +11,7 @@ func init() {
 }
 
 func runSetup(args []string) error {
-	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs := newFlags("setup", "[--tests]", "gonbgpu setup            # as root on Debian: apt-get installs what `make run` needs")
 	tests := fs.Bool("tests", false, "also the packages only the tests need (chromium, for the browser test)")
 	if err := fs.Parse(args); err != nil {
 		return err

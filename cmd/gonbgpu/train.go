@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/recipe"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
@@ -47,9 +47,9 @@ func requireGPUDefault(lookup func(string) (string, bool)) bool {
 
 func runTrain(args []string) error {
 	var o recipe.Options
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs := newFlags("train", "[flags]", "gonbgpu train --dataset fashion-mnist --model resnet20 --epochs 5 --out runs/r20\nsbatch install/slurm/train-1gpu.sbatch   # the same, as a SLURM job")
 	fs.StringVar(&o.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(recipe.Datasets, ", "))
-	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (Fashion-MNIST: default Debian's dataset-fashion-mnist, else a download)")
+	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (default: what `gonbgpu data fetch` put in $GONBGPU_DATA, then Debian's dataset-fashion-mnist)")
 	fs.IntVar(&o.ImageSize, "size", 32, "image side for --dataset folder")
 	fs.Float64Var(&o.ValFraction, "val-fraction", 0.2, "fraction of a folder's images held out for testing")
 	fs.BoolVar(&o.SkipBad, "skip-bad", false, "skip unreadable images of a folder (and report them) instead of failing")
@@ -84,6 +84,9 @@ func runTrain(args []string) error {
 	gpu.SetRequireGPU(*requireGPU)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := locateData(&o); err != nil {
+		return err
 	}
 	backend, err := gpu.NewBackend()
 	if err != nil {
@@ -147,5 +150,27 @@ func runTrain(args []string) error {
 	fmt.Printf("test accuracy: %.4f (best %.4f), %.0f img/s in the last epoch, %d parameters\n",
 		last.TestAcc, best, last.ImagesPerSec, h.Parameters)
 	fmt.Printf("history: %s, %s\n", filepath.Join(run.Options.Out, "history.json"), filepath.Join(run.Options.Out, "history.csv"))
+	return nil
+}
+
+// locateData fills in --data for the datasets `gonbgpu data fetch` knows: the fetched copy in
+// $GONBGPU_DATA first, then Debian's. Without either, Fashion-MNIST is left to the recipe (which
+// downloads it when online) and CIFAR-10 fails with how to fetch it.
+func locateData(o *recipe.Options) error {
+	if o.Data != "" {
+		return nil
+	}
+	if _, known := datasets.Specs[o.Dataset]; !known {
+		return nil
+	}
+	dir, how, err := datasets.Locate(o.Dataset, "")
+	if err != nil {
+		if o.Dataset == "cifar10" {
+			return err
+		}
+		return nil
+	}
+	o.Data = dir
+	fmt.Printf("data:     %s %s\n", o.Dataset, how)
 	return nil
 }

@@ -3,7 +3,7 @@
 # (this machine is shared, so run it a few times and take the best). Usage: internal/bench/compare.sh [rounds]
 set -e
 cd "$(dirname "$0")/../.."
-export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=simd CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations" GOMLX_BACKEND=go GOMLX_NO_AUTO_INSTALL=1
+export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=simd GOMLX_BACKEND=go GOMLX_NO_AUTO_INSTALL=1
 go build -o /tmp/visionbench ./internal/cmd/visionbench
 for i in $(seq "${1:-3}"); do
 	echo "# round $i: $(uptime | sed 's/.*load/load/')"

@@ -90,6 +90,10 @@ func Run(path string, o Options) *Result {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
+	if err := CheckOutDir(o.OutDir, path); err != nil {
+		r.Err = err
+		return r
+	}
 	jup, err := exec.LookPath("jupyter")
 	if err != nil {
 		r.Err = fmt.Errorf("jupyter is not on PATH (run `make install-kernel`, which installs it): %w", err)
@@ -153,6 +157,60 @@ func Run(path string, o Options) *Result {
 		}
 	}
 	return r
+}
+
+// CheckOutDir refuses an output folder that holds an input notebook: the folder itself, or any folder
+// above it, or the notebook's own path. A run writes NAME.ipynb and NAME.html into outDir (and removes a
+// previous NAME.ipynb first), so such an outDir would overwrite or delete the sources. Symbolic links are
+// resolved on both sides, and outDir need not exist yet. The error names the flag, both paths and a way
+// out.
+func CheckOutDir(outDir string, inputs ...string) error {
+	if outDir == "" {
+		return fmt.Errorf("--out: no output folder given")
+	}
+	out, err := resolve(outDir)
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", outDir, err)
+	}
+	for _, in := range inputs {
+		nb, err := resolve(in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
+		if nb == out || within(out, nb) {
+			return fmt.Errorf("--out %s holds the input notebook %s: running it would overwrite or delete the "+
+				"source; choose an output folder outside the notebooks' folder (e.g. --out out)", outDir, in)
+		}
+	}
+	return nil
+}
+
+// within reports whether path is strictly inside dir (both absolute and clean).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// resolve returns the absolute path of p with every symbolic link resolved, for the longest part of it
+// that exists (the rest, not yet created, is appended as is).
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for d := abs; ; d = filepath.Dir(d) {
+		if real, err := filepath.EvalSymlinks(d); err == nil {
+			for i := len(rest) - 1; i >= 0; i-- {
+				real = filepath.Join(real, rest[i])
+			}
+			return real, nil
+		}
+		if filepath.Dir(d) == d {
+			return abs, nil
+		}
+		rest = append(rest, filepath.Base(d))
+	}
 }
 
 // Summary formats results as a table: notebook, backend, seconds, status.

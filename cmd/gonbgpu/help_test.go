@@ -1,0 +1,113 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHelpExitsZero: `gonbgpu COMMAND --help` and `-h` print the usage with an example and exit 0, for
+// every command; bool flags read as bools, and uninstall's flags say "remove from".
+func TestHelpExitsZero(t *testing.T) {
+	for name := range commands {
+		for _, flag := range []string{"--help", "-h"} {
+			stdout, stderr, code := gonbgpu(t, nil, name, flag)
+			out := stdout + stderr
+			if code != 0 {
+				t.Errorf("gonbgpu %s %s: exit %d\n%s", name, flag, code, out)
+			}
+			if !strings.Contains(out, "Usage: gonbgpu "+name) || !strings.Contains(out, "Example:\n  ") {
+				t.Errorf("gonbgpu %s %s: no usage with an example:\n%s", name, flag, out)
+			}
+			if strings.Contains(out, "flag: help requested") {
+				t.Errorf("gonbgpu %s %s prints an error:\n%s", name, flag, out)
+			}
+		}
+		if _, _, code := gonbgpu(t, nil, "help", name); code != 0 {
+			t.Errorf("gonbgpu help %s: exit %d", name, code)
+		}
+	}
+	_, installHelp, _ := gonbgpu(t, nil, "install", "--help")
+	if !strings.Contains(installHelp, "\n  -user\n") {
+		t.Errorf("-user should read as a bool flag:\n%s", installHelp)
+	}
+	_, uninstallHelp, _ := gonbgpu(t, nil, "uninstall", "--help")
+	if strings.Contains(uninstallHelp, "install into") || !strings.Contains(uninstallHelp, "remove from") {
+		t.Errorf("uninstall's flags should say what they remove from:\n%s", uninstallHelp)
+	}
+}
+
+// TestDataFetchCommand runs `gonbgpu data fetch fashion-mnist --mirror URL --dir DIR` against a loopback
+// mirror of Debian's files, then against a corrupted copy, which is refused with one line.
+func TestDataFetchCommand(t *testing.T) {
+	files := map[string][]byte{}
+	for _, n := range []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"} {
+		data, err := os.ReadFile(filepath.Join("/usr/share/datasets/fashion-mnist", n))
+		if err != nil {
+			t.Fatalf("%v (apt-get install dataset-fashion-mnist; `make test` does)", err)
+		}
+		files[n] = data
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := false
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, ok := files[filepath.Base(r.URL.Path)]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if corrupt && strings.HasPrefix(filepath.Base(r.URL.Path), "t10k-labels") {
+			data = append([]byte(nil), data...)
+			data[len(data)/3] ^= 1
+		}
+		w.Write(data)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + l.Addr().String() + "/fm"
+
+	dir := t.TempDir()
+	stdout, stderr, code := gonbgpu(t, nil, "data", "fetch", "fashion-mnist", "--mirror", url, "--dir", dir)
+	if code != 0 || !strings.Contains(stdout, filepath.Join(dir, "fashion-mnist")) {
+		t.Fatalf("fetch: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// GONBGPU_DATA is the default folder.
+	corrupt = true
+	env := t.TempDir()
+	_, stderr, code = gonbgpu(t, []string{"GONBGPU_DATA=" + env}, "data", "fetch", "--mirror", url, "fashion-mnist")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1] // the error: one line, after the progress of the files that verified
+	if code == 0 || !strings.HasPrefix(last, "gonbgpu data fetch fashion-mnist: ") || !strings.Contains(last, "t10k-labels-idx1-ubyte.gz") ||
+		!strings.Contains(last, "SHA-256 mismatch") || !strings.Contains(last, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5") {
+		t.Fatalf("a corrupted copy: exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(env, "fashion-mnist", "t10k-labels-idx1-ubyte.gz")); !os.IsNotExist(err) {
+		t.Errorf("the corrupted file was kept")
+	}
+	if _, _, code := gonbgpu(t, nil, "data", "fetch", "imagenet"); code == 0 {
+		t.Errorf("an unknown dataset was accepted")
+	}
+}
+
+// TestDevicesPrintsRealPaths: where no site-packages exist, `gonbgpu devices` names the folder it
+// searched, never a made-up python3.X.
+func TestDevicesPrintsRealPaths(t *testing.T) {
+	home, venv := t.TempDir(), t.TempDir()
+	stdout, stderr, code := gonbgpu(t, []string{"HOME=" + home, "VIRTUAL_ENV=" + venv, "CUDA_VISIBLE_DEVICES=", "PJRT_PLUGIN_LIBRARY_PATH="}, "devices", "--plugins")
+	out := stdout + stderr
+	if code != 0 {
+		t.Fatalf("gonbgpu devices: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "python3.X") {
+		t.Errorf("devices prints a made-up path:\n%s", out)
+	}
+	if !strings.Contains(out, filepath.Join(venv, "lib")) {
+		t.Errorf("devices does not name %s, the folder it searched:\n%s", filepath.Join(venv, "lib"), out)
+	}
+}
