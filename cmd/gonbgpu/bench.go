@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/bench"
+	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
 func init() {
@@ -21,8 +23,36 @@ func runBench(args []string) error {
 	channels := fs.Int("channels", 0, "image channels (default 1 on the CPU, 3 on a GPU)")
 	steps := fs.Int("steps", 10, "timed training steps (after 3 warm-up steps)")
 	noConv := fs.Bool("no-conv", false, "skip the matrix-product and convolution figures")
+	width := fs.Float64("width", 1, "width multiplier of the trained model")
+	plain := fs.Bool("plain", false, "train the plain twin (no skip connections)")
+	bn := fs.String("bn", "auto", "batch norm: auto, exact (graph ops, exact gradient) or gomlx (norm.BatchNorm)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var bnImpl resnet.BatchNormImpl
+	switch *bn {
+	case "auto":
+	case "exact":
+		bnImpl = resnet.BatchNormExact
+	case "gomlx":
+		bnImpl = resnet.BatchNormGoMLX
+	default:
+		return fmt.Errorf("gonbgpu bench: --bn %q: want auto, exact or gomlx", *bn)
+	}
+	if *width <= 0 || *width > 16 {
+		return fmt.Errorf("gonbgpu bench: --width %v: want a multiplier in (0, 16]", *width)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("gonbgpu bench: --cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("gonbgpu bench: --cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	b, err := gpu.NewBackend()
 	if err != nil {
@@ -43,7 +73,8 @@ func runBench(args []string) error {
 			return err
 		}
 	}
-	opts := bench.TrainOptions{Model: *model, Batch: *batch, Size: *size, Channels: *channels, Steps: *steps}
+	opts := bench.TrainOptions{Model: *model, Batch: *batch, Size: *size, Channels: *channels, Steps: *steps,
+		Width: *width, Plain: *plain, BatchNorm: bnImpl}
 	if !gpu.IsPureGo(b) {
 		// The side-by-side configuration of ../shared/bench: CIFAR-style ResNet-18, batch 256, 32×32×3, Adam.
 		if opts.Model == "" {

@@ -1,12 +1,14 @@
 #!/bin/sh
-# Compare gonbgpu's convolution benchmark on the pure-Go backend with PyTorch CPU at 2 threads, interleaved
-# (this machine is shared, so run it a few times and take the best). Usage: internal/bench/compare.sh [rounds]
+# gonbgpu's benchmark on the pure-Go backend beside PyTorch CPU at 2 threads, from the same run, interleaved
+# (run it a few times on a quiet machine and take the best of each). Usage: internal/bench/compare.sh [rounds]
+# Needs Debian's python3-torch for the PyTorch lines (the scripts beside this one).
 set -e
 cd "$(dirname "$0")/../.."
 export GOTOOLCHAIN=go1.27.3 GOEXPERIMENT=simd GOMLX_BACKEND=go GOMLX_NO_AUTO_INSTALL=1
-go build -o /tmp/visionbench ./internal/cmd/visionbench
+go build -o /tmp/gonbgpu-bench ./cmd/gonbgpu
 for i in $(seq "${1:-3}"); do
 	echo "# round $i: $(uptime | sed 's/.*load/load/')"
-	/tmp/visionbench -conv 2>/dev/null | sed 's/$/  [gonbgpu CNHW lowered]/'
+	/tmp/gonbgpu-bench bench 2>/dev/null | sed 's/$/  [gonbgpu]/'
 	/usr/bin/python3 internal/bench/torch_conv.py --threads 2 | grep -v '^#'
+	/usr/bin/python3 internal/bench/torch_resnet20.py --threads 2 | grep -v '^#'
 done
