@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
@@ -125,6 +126,10 @@ func LocateFashionMNIST(dataDir string) (dir, how string, err error) {
 			return "", "", fmt.Errorf("fashion-mnist: data dir %s lacks %s", dataDir, strings.Join(missing, ", "))
 		}
 		return dataDir, "from --data " + dataDir, nil
+	}
+	// What `gonbgpu data fetch` wrote ($GONBGPU_DATA, e.g. on /scratch) comes first: the user put it there.
+	if fetched := filepath.Join(datasets.Dir(), "fashion-mnist"); len(missingFashionFiles(fetched)) == 0 {
+		return fetched, "from " + fetched + " (gonbgpu data fetch)", nil
 	}
 	if len(missingFashionFiles(DebianFashionMNISTDir)) == 0 {
 		return DebianFashionMNISTDir, "from Debian's dataset-fashion-mnist at " + DebianFashionMNISTDir, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"github.com/gonbgpu/gonbgpu/datasets"
 	"io"
 	"maps"
 	"net/http"
@@ -128,6 +129,24 @@ func TestLocateFashionMNISTDebian(t *testing.T) {
 	}
 	if requests.Load() != 0 {
 		t.Errorf("%d download requests despite the Debian copy", requests.Load())
+	}
+}
+
+// TestLocateFashionMNISTFetched: what `gonbgpu data fetch` wrote into $GONBGPU_DATA wins over Debian's copy.
+func TestLocateFashionMNISTFetched(t *testing.T) {
+	requests := fashionServer(t)
+	DebianFashionMNISTDir = t.TempDir()
+	writeFashion(t, DebianFashionMNISTDir, 2, 2, true)
+	data := t.TempDir()
+	t.Setenv(datasets.DirEnv, data)
+	fetched := filepath.Join(data, "fashion-mnist")
+	writeFashion(t, fetched, 3, 2, true)
+	got, how, err := LocateFashionMNIST("")
+	if err != nil || got != fetched || !strings.Contains(how, "data fetch") {
+		t.Fatalf("LocateFashionMNIST() = %q, %q, %v; want %s", got, how, err, fetched)
+	}
+	if requests.Load() != 0 {
+		t.Errorf("%d download requests despite the fetched copy", requests.Load())
 	}
 }
 
