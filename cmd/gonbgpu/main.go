@@ -6,6 +6,7 @@
 //	gonbgpu devices                                    show the backend choice and a device table
 //	gonbgpu notebooks [--out DIR] [NOTEBOOK…]          execute notebooks headless into .ipynb and .html
 //	gonbgpu train --dataset D --model M --epochs N …   train a ResNet (the sbatch job), resumable
+//	gonbgpu report RUN_DIR…                            compare runs: s/epoch, time to accuracy, speedup
 //	gonbgpu bench                                      convolution and training-step figures
 //
 // Run `gonbgpu help COMMAND` for a command's flags.
