@@ -59,12 +59,10 @@ func ShowError(err error) {
 	fmt.Println("error:", err)
 }
 
-// DisplayHTML shows HTML in the cell's output and waits until GoNB has taken it. A cell program often
-// ends right after displaying its result, and on a busy machine GoNB could otherwise lose what was still
-// in the pipe between them (gonbui.Sync is GoNB's remedy).
+// DisplayHTML shows HTML in the cell's output, with its text (tags removed) as the text/plain twin that
+// text-only viewers show, and waits until GoNB has taken it (see Display).
 func DisplayHTML(h string) {
-	gonbui.DisplayHTML(h)
-	gonbui.Sync()
+	Display(h, ipynb.HTMLText(h))
 }
 
 // ShowHTML displays raw HTML in a notebook, or its text (tags removed) elsewhere.
