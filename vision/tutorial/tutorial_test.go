@@ -3,10 +3,9 @@ package tutorial
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
+	"strings"
 	"testing"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
@@ -35,32 +34,6 @@ func batch(seed uint64, n, size int) (images, labels *tensors.Tensor) {
 	return images, tensors.FromFlatDataAndDimensions(l, n, 1) // the loader's labels: [batch, 1]
 }
 
-// lossAndGrads runs one training-mode graph: the model's loss on the batch (lossFn) and its gradient with
-// respect to every trainable variable, by variable path.
-func lossAndGrads(t *testing.T, b compute.Backend, store *model.Store, net Model, lossFn func(logits, labels *Node) *Node,
-	images, labels *tensors.Tensor) (float64, map[string][]float32) {
-	t.Helper()
-	var paths []string
-	outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x, y *Node) []*Node {
-		scope.SetTraining(x.Graph(), true)
-		loss := lossFn(net(scope.In("model"), x), y)
-		vars, grads := Gradients(scope, loss)
-		paths = paths[:0]
-		for _, v := range vars {
-			paths = append(paths, v.Path())
-		}
-		return append([]*Node{loss}, grads...)
-	}, images, labels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grads := map[string][]float32{}
-	for i, p := range paths {
-		grads[p] = tensors.MustCopyFlatData[float32](outs[i+1])
-	}
-	return float64(tensors.MustCopyFlatData[float32](outs[0])[0]), grads
-}
-
 func library(scope *model.Scope, x *Node) *Node {
 	return resnet.New("resnet20").Width(width).BatchParts(2).Build(scope, x)
 }
@@ -80,35 +53,34 @@ func closeTo(a, b []float32, tol float64) (bool, float64) {
 
 // The chapter's hand-written ResNet-20, loss and gradients equal the library's (vision/resnet with the
 // trainer's loss) on the same batch and the same weights: the same variables, the same loss, the same
-// gradients.
+// gradients. Batch 32 on 2+ cores makes the library split the batch in parts (resnet.Builder.BatchParts).
 func TestSameLossAndGradientsAsLibrary(t *testing.T) {
 	b := testutil.GoBackend(t)
-	images, labels := batch(3, 8, 12)
-	store := model.NewStore()
-	store.SetParam(model.ParamInitialSeed, int64(7))
-	libLoss, libGrads := lossAndGrads(t, b, store, library, libraryLoss, images, labels)
-	ourLoss, ourGrads := lossAndGrads(t, b, store, ResNet20Model(width, 10), Loss, images, labels)
+	images, labels := batch(3, 32, 12)
+	c, err := CompareWithLibrary(b, width, 10, 7, images, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(c)
+	if math.Abs(c.OurLoss-c.LibraryLoss) > 1e-5*math.Abs(c.LibraryLoss) || c.LibraryLoss <= 0 {
+		t.Errorf("loss: tutorial %v, library %v", c.OurLoss, c.LibraryLoss)
+	}
+	if c.Variables < 60 || c.MaxGradientDiff > 2e-3 {
+		t.Errorf("%d variables compared (want ≥ 60); gradients differ by up to %.2g at %s", c.Variables, c.MaxGradientDiff, c.Worst)
+	}
+}
 
-	if math.Abs(ourLoss-libLoss) > 1e-5*math.Abs(libLoss) || libLoss <= 0 {
-		t.Errorf("loss: tutorial %v, library %v", ourLoss, libLoss)
+func TestSource(t *testing.T) {
+	src, err := Source("ResidualBlock", "bnEpsilon")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var names []string
-	for p := range libGrads {
-		names = append(names, p)
+	if !strings.HasPrefix(src, "// ResidualBlock is the basic block") || !strings.Contains(src, "return ReLU(Add(y, shortcut))\n}") ||
+		!strings.Contains(src, "bnEpsilon  = 1e-3") {
+		t.Errorf("source:\n%s", src)
 	}
-	sort.Strings(names)
-	if len(ourGrads) != len(libGrads) || len(names) < 60 {
-		t.Errorf("tutorial trains %d variables, library %d", len(ourGrads), len(libGrads))
-	}
-	for _, p := range names {
-		ours, ok := ourGrads[p]
-		if !ok || len(ours) != len(libGrads[p]) {
-			t.Errorf("%s: the tutorial's model has no variable of that name and size", p)
-			continue
-		}
-		if ok, rel := closeTo(ours, libGrads[p], 2e-3); !ok {
-			t.Errorf("%s: gradients differ by %.2g of their largest value", p, rel)
-		}
+	if _, err := Source("NoSuchThing"); err == nil || !strings.Contains(err.Error(), `"NoSuchThing"`) {
+		t.Errorf("unknown name: %v", err)
 	}
 }
 

@@ -1,0 +1,105 @@
+package tutorial
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gonbgpu/gonbgpu/vision/resnet"
+	"github.com/gonbgpu/gonbgpu/vision/trainer"
+)
+
+// Comparison is the hand-written model's loss and gradients against the library's on one batch.
+type Comparison struct {
+	OurLoss, LibraryLoss float64
+	// Variables is the number of trainable variables both models have (same names, same sizes).
+	Variables int
+	// MaxGradientDiff is the largest difference between the two gradients of a variable, relative to the
+	// largest entry of the library's gradient, over all variables.
+	MaxGradientDiff float64
+	// Worst names the variable where MaxGradientDiff was found.
+	Worst string
+}
+
+func (c Comparison) String() string {
+	return fmt.Sprintf("loss: tutorial %.6f, library %.6f; %d trainable variables in both, gradients differ by at most %.1e (relative, at %s)",
+		c.OurLoss, c.LibraryLoss, c.Variables, c.MaxGradientDiff, c.Worst)
+}
+
+// CompareWithLibrary builds the library's ResNet-20 at width (vision/resnet, with the trainer's loss)
+// and ResNet20 on the same fresh weights (seed), and returns both losses and how far apart their
+// gradients are on the batch (images NHWC, labels [batch, 1] class indices). It errs if the two models
+// do not have the same trainable variables.
+func CompareWithLibrary(b compute.Backend, width float64, classes int, seed int64, images, labels *tensors.Tensor) (Comparison, error) {
+	store := model.NewStore()
+	store.SetParam(model.ParamInitialSeed, seed)
+	library := func(scope *model.Scope, x *Node) *Node {
+		return resnet.New("resnet20").Width(width).NumClasses(classes).Build(scope, x)
+	}
+	libraryLoss := func(logits, labels *Node) *Node {
+		return trainer.CrossEntropy(0)([]*Node{labels}, []*Node{logits})
+	}
+	var c Comparison
+	libLoss, libGrads, err := lossAndGrads(b, store, library, libraryLoss, images, labels)
+	if err != nil {
+		return c, fmt.Errorf("library model: %w", err)
+	}
+	ourLoss, ourGrads, err := lossAndGrads(b, store, ResNet20Model(width, classes), Loss, images, labels)
+	if err != nil {
+		return c, fmt.Errorf("tutorial model: %w", err)
+	}
+	c.OurLoss, c.LibraryLoss = ourLoss, libLoss
+	names := make([]string, 0, len(libGrads))
+	for p := range libGrads {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	if len(ourGrads) != len(libGrads) {
+		return c, fmt.Errorf("the tutorial's model trains %d variables, the library's %d", len(ourGrads), len(libGrads))
+	}
+	for _, p := range names {
+		ours, want := ourGrads[p], libGrads[p]
+		if len(ours) != len(want) {
+			return c, fmt.Errorf("variable %s: %d values in the tutorial's model, %d in the library's", p, len(ours), len(want))
+		}
+		worst, scale := 0.0, 1e-12
+		for i := range want {
+			worst = max(worst, math.Abs(float64(ours[i]-want[i])))
+			scale = max(scale, math.Abs(float64(want[i])))
+		}
+		if d := worst / scale; d >= c.MaxGradientDiff {
+			c.MaxGradientDiff, c.Worst = d, p
+		}
+		c.Variables++
+	}
+	return c, nil
+}
+
+// lossAndGrads runs one training-mode graph: net's loss on the batch and its gradient with respect to
+// every trainable variable, by variable path.
+func lossAndGrads(b compute.Backend, store *model.Store, net Model, lossFn func(logits, labels *Node) *Node,
+	images, labels *tensors.Tensor) (float64, map[string][]float32, error) {
+	var paths []string
+	outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x, y *Node) []*Node {
+		scope.SetTraining(x.Graph(), true)
+		loss := lossFn(net(scope.In("model"), x), y)
+		vars, grads := Gradients(scope, loss)
+		paths = paths[:0]
+		for _, v := range vars {
+			paths = append(paths, v.Path())
+		}
+		return append([]*Node{loss}, grads...)
+	}, images, labels)
+	if err != nil {
+		return 0, nil, err
+	}
+	grads := map[string][]float32{}
+	for i, p := range paths {
+		grads[p] = tensors.MustCopyFlatData[float32](outs[i+1])
+	}
+	return float64(tensors.MustCopyFlatData[float32](outs[0])[0]), grads, nil
+}
