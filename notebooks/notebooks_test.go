@@ -4,6 +4,7 @@ package notebooks_test
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,25 +96,52 @@ var checks = map[string]check{
 		mustPlot(t, text, 4)
 	},
 	"04-multi-gpu-resnet.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		// Pictures: the dataset grid, the same images augmented (two epochs), the misclassified ones.
+		if got := strings.Count(text, `class="gonbgpu-images"`); got < 4 {
+			t.Errorf("%d image grids shown, want 4 (data, augmented twice, misclassified)", got)
+		}
+		if !regexp.MustCompile(`src="data:image/png;base64,`).MatchString(text) {
+			t.Errorf("no PNG images")
+		}
+		for _, m := range regexp.MustCompile(`epoch \d: (\d+)% of the pixels differ`).FindAllStringSubmatch(text, -1) {
+			if atoi(m[1]) == 0 {
+				t.Errorf("augmentation changed nothing: %s", m[0])
+			}
+		}
+		// The model in cells: its source shown, the library's equal on a real batch.
+		mustContain(t, text, "func ResidualBlock(", "func TrainStep(", "graph.Gradient", "misclassified test images")
+		if m := mustMatch(t, text, `loss: tutorial ([0-9.]+), library ([0-9.]+); (\d+) trainable variables in both; the gradients differ by at most (\S+) of`); m != nil {
+			if math.Abs(atof(m[1])-atof(m[2])) > 1e-4*atof(m[2]) || atoi(m[3]) < 60 || atof(m[4]) > 1e-4 {
+				t.Errorf("the hand-written model does not match the library's: %s", m[0])
+			}
+		}
+		// The hand-written loop learned, and its curves are one figure redrawn in place.
+		if m := mustMatch(t, text, `hand-written loop: test accuracy ([0-9.]+) after (\d+) epochs`); m != nil && atof(m[1]) < 0.3 {
+			t.Errorf("hand-written loop: test accuracy %s is not well above chance (0.10)", m[1])
+		}
+		for _, c := range nb.Cells {
+			if src := string(c.Source); strings.Contains(src, "tutorial.TrainStep(") {
+				if n := strings.Count(c.OutputText(), `class="gonbgpu-figure"`); n != 1 {
+					t.Errorf("the hand-written loop's cell shows %d figures, want 1 redrawn in place", n)
+				}
+			}
+		}
+		// The library's run.
 		if m := mustMatch(t, text, `test accuracy after \d+ epochs: ([0-9.]+) \(chance: 0\.10\)`); m != nil && atof(m[1]) < 0.4 {
 			t.Errorf("test accuracy %s is not well above chance (0.10)", m[1])
 		}
-		rows := regexp.MustCompile(`epoch (\d+): ([0-9.]+) s, (\d+) img/s`).FindAllStringSubmatch(text, -1)
-		if len(rows) < 2 {
-			t.Errorf("per-epoch time table has %d rows", len(rows))
+		// Runs compared: on the pure-Go backend, one device, three batch sizes, no invented multi-device row.
+		mustContain(t, text, "device counts to compare: [1]", "This backend has one device", "speedup: resnet20-1dev-b64's", "folder run: test accuracy")
+		rows := regexp.MustCompile(`(?m)^(resnet20-1dev-b\d+)\s+\S+\s+(\d+)\s+(\d+)\s+\d+\s+([0-9.]+)\s+[0-9.]+\s+\d+\s+([0-9.]+)\s+(\S+)\s+([0-9.]+)x$`).FindAllStringSubmatch(text, -1)
+		if len(rows) != 3 {
+			t.Errorf("report table has %d rows, want 3 (batch 64, 32, 128)", len(rows))
 		}
 		for _, r := range rows {
-			if atof(r[2]) <= 0 || atof(r[3]) <= 0 {
-				t.Errorf("bad epoch row %q", r[0])
+			if r[2] != "1" || atof(r[4]) <= 0 || atof(r[7]) <= 0 {
+				t.Errorf("bad report row %q", r[0])
 			}
 		}
-		// On the pure-Go backend there is one device: the notebook must say so, and show no invented
-		// multi-device figures.
-		mustContain(t, text, "This backend has one device", "device counts to compare: [1]", "folder run: test accuracy")
-		if regexp.MustCompile(`(?m)^\s+[2-9]\s+[0-9.]+\s+\d+\s+[0-9.]+\s+[0-9.]+x`).MatchString(text) {
-			t.Errorf("a multi-device row appeared with only one device")
-		}
-		mustPlot(t, text, 1)
+		mustPlot(t, text, 4)
 		if !strings.Contains(text, `class="gonbgpu-confusion"`) {
 			t.Errorf("no confusion matrix")
 		}
@@ -201,11 +229,58 @@ func TestNotebooks(t *testing.T) {
 			if r.Backend != "go" {
 				t.Errorf("%s ran on backend %q, want the pure-Go backend", p, r.Backend)
 			}
+			richOutputs(t, r.Parsed)
 			chk(t, r.Parsed, r.Parsed.AllText())
 			t.Logf("%s: %s on %s", p, r.Duration.Round(time.Second), r.Backend)
 		})
 	}
 	t.Logf("\n%s", nbrun.Summary(results))
+}
+
+// richOutputs checks every rich output: none is empty (an HTML display cleared at the end, as progress
+// bars once were, stays in the saved notebook as an empty output), and each has a text/plain twin for
+// viewers that show no HTML.
+func richOutputs(t *testing.T, nb *ipynb.Notebook) {
+	t.Helper()
+	for i, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			if o.OutputType != "display_data" && o.OutputType != "execute_result" {
+				continue
+			}
+			for mime, v := range o.Data {
+				if strings.TrimSpace(string(v)) == "" {
+					t.Errorf("cell %d has an empty %s output", i, mime)
+				}
+			}
+			if _, ok := o.Data["text/plain"]; !ok {
+				t.Errorf("cell %d has a rich output without a text/plain twin", i)
+			}
+		}
+	}
+}
+
+// TestCommittedNotebooks checks the key facts and the rich outputs of the notebooks as committed, without
+// running them: what readers see on GitHub must hold what the chapters claim.
+func TestCommittedNotebooks(t *testing.T) {
+	paths, err := filepath.Glob("*.ipynb")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no notebooks found: %v", err)
+	}
+	for _, p := range paths {
+		t.Run(strings.TrimSuffix(p, ".ipynb"), func(t *testing.T) {
+			chk, ok := checks[p]
+			if !ok {
+				t.Fatalf("%s has no checks in notebooks_test.go: add its key facts", p)
+			}
+			nb, err := ipynb.Read(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			committedOutputs(t, p)
+			richOutputs(t, nb)
+			chk(t, nb, nb.AllText())
+		})
+	}
 }
 
 // committedOutputs checks that the notebook as committed carries outputs of a real run, with the backend
