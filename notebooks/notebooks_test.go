@@ -34,6 +34,10 @@ var checks = map[string]check{
 			`class="gonbgpu-tensor"`, "x·xᵀ: float32[2,2] on", // the tensor table rendered
 			`class="gonbgpu-devices"`, "Memory used / total", // the device table rendered
 		)
+		// The backend line: once per kernel session, as the text says, not once per cell.
+		if n := strings.Count(text, "gonbgpu: backend "); n != 1 {
+			t.Errorf("the backend line appears %d times, want once per session", n)
+		}
 	},
 	"01-tensors-vs-numpy.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
 		// Every cell that checks against numpy ends with a summary line; all must be "N/N as expected".
@@ -47,19 +51,34 @@ var checks = map[string]check{
 			equal += atoi(m[3])
 			differ += atoi(m[4])
 		}
-		if total < 30 || equal < 20 || differ < 5 {
+		if total < 40 || equal < 30 || differ < 5 {
 			t.Errorf("too few numpy checks ran: %d (%d equal, %d differences)", total, equal, differ)
 		}
 		if strings.Contains(text, "✗") {
 			t.Errorf("a check came out wrong (✗ in the output)")
 		}
-		mustContain(t, text, "rank 0, shape []", "float32[2,2] on go:0", "GoMLX refuses: data types")
-		mustPlot(t, text, 1)
+		mustContain(t, text, "rank 0, shape []", "float32[2,2] on host + go:0", "GoMLX refuses: data types",
+			"GoMLX refuses to build the graph: Slice", "same seed, same numbers: true; another seed, other numbers: true",
+			"Value() of the matrix: [][]float32 [[2 4 6] [8 10 12]]")
+		// Reading values: the text must match what the placement line printed.
+		if m := mustMatch(t, text, `after reading its values, y is on: (\S+) \((reading made a host copy|no host copy)`); m != nil &&
+			strings.Contains(m[1], "host") != (m[2] == "reading made a host copy") {
+			t.Errorf("placement %q contradicts %q", m[1], m[2])
+		}
+		// Compiling: the first call of each shape measured against later calls.
+		if got := len(regexp.MustCompile(`first call \(compile \+ run\) [0-9.]+ ms, later calls [0-9.]+ ms each`).FindAllString(text, -1)); got != 2 {
+			t.Errorf("%d compile timings, want 2 (two shapes)", got)
+		}
+		mustPlot(t, text, 2)
 	},
 	"02-device-placement.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
 		mustContain(t, text, "GPU available:", "host→device", `class="gonbgpu-devices"`, "MaterializeOnDevice(backend, false, 0)")
-		// The CPU/GPU timing table: positive CPU times over growing sizes (the GPU column is "—" here).
-		re := regexp.MustCompile(`timing n=(\d+): cpu ([0-9.]+) ms, gpu (—|[0-9.]+ ms)`)
+		mustContain(t, text, "computed on device 0", "This backend has 1 device", "Exec returned after", "MiB used)",
+			"(4.0 MiB): fits", "(1.0 TiB): does not fit", "gonbgpu: not enough memory: needs 1.0 TiB", "the fixed cost of one run")
+		// The CPU/GPU timing table, rows in the header's columns: positive CPU times over growing sizes (the
+		// GPU columns are "—" here).
+		mustContain(t, text, "     n     CPU (ms)     GPU (ms)   speedup")
+		re := regexp.MustCompile(`(?m)^\s*(\d+)\s+([0-9.]+)\s+(—|[0-9.]+)\s+(—|[0-9.]+x)$`)
 		rows := re.FindAllStringSubmatch(text, -1)
 		if len(rows) < 5 {
 			t.Fatalf("timing table has %d rows", len(rows))
@@ -67,7 +86,7 @@ var checks = map[string]check{
 		prevN := 0
 		for _, r := range rows {
 			n, ms := atoi(r[1]), atof(r[2])
-			if n <= prevN || ms <= 0 {
+			if n <= prevN || ms <= 0 || r[3] != "—" {
 				t.Errorf("bad timing row %q", r[0])
 			}
 			prevN = n
@@ -92,8 +111,25 @@ var checks = map[string]check{
 		if m := mustMatch(t, text, `final training accuracy: plain ([0-9.]+), residual ([0-9.]+)`); m != nil && atof(m[1]) >= atof(m[2]) {
 			t.Errorf("the plain net should train worse: plain %s, residual %s", m[1], m[2])
 		}
-		mustContain(t, text, "resnet56-plain", "first layer at initialisation")
-		mustPlot(t, text, 4)
+		mustContain(t, text, "resnet56-plain", "first layer at initialisation", "multiply the gradient by at most 9.1e-13")
+		// The sigmoid's derivative peaks at 1/4, at 0.
+		if m := mustMatch(t, text, `largest derivative of the sigmoid: ([0-9.]+) at x = ([-0-9.]+);`); m != nil && (math.Abs(atof(m[1])-0.25) > 1e-3 || atof(m[2]) != 0) {
+			t.Errorf("sigmoid derivative: %s", m[0])
+		}
+		// Initialisation: weights of std 1 explode the activations, Xavier shrinks them under ReLU, He keeps them.
+		if m := mustMatch(t, text, `after 30 layers: std 1 → (\S+), Xavier → (\S+), He → (\S+) `); m != nil {
+			if std1, xavier, he := atof(m[1]), atof(m[2]), atof(m[3]); std1 < 1e10 || xavier > 1e-2 || he < 0.1 || he > 10 {
+				t.Errorf("initialisation spreads: %s", m[0])
+			}
+		}
+		// The degradation: the deeper plain network trains worse than the shallower one, and the text says so.
+		if m := mustMatch(t, text, `final training accuracy of the plain networks: plain-20 ([0-9.]+), plain-56 ([0-9.]+)`); m != nil {
+			if atof(m[2]) >= atof(m[1]) {
+				t.Errorf("no degradation: %s", m[0])
+			}
+			mustContain(t, text, "the deeper plain network trains worse on its own training data")
+		}
+		mustPlot(t, text, 7)
 	},
 	"04-multi-gpu-resnet.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
 		// Pictures: the dataset grid, the same images augmented (two epochs), the misclassified ones.
