@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -69,8 +70,8 @@ func CompareWithLibrary(b compute.Backend, width float64, classes int, seed int6
 			return c, fmt.Errorf("variable %s: %d values in the tutorial's model, %d in the library's", p, len(ours), len(want))
 		}
 		for i := range want {
-			scale = max(scale, math.Abs(float64(want[i])))
-			if d := math.Abs(float64(ours[i] - want[i])); d >= worst {
+			scale = max(scale, math.Abs(want[i]))
+			if d := math.Abs(ours[i] - want[i]); d >= worst {
 				worst, c.Worst = d, p
 			}
 		}
@@ -83,7 +84,7 @@ func CompareWithLibrary(b compute.Backend, width float64, classes int, seed int6
 // lossAndGrads runs one training-mode graph: net's loss on the batch and its gradient with respect to
 // every trainable variable, by variable path.
 func lossAndGrads(b compute.Backend, store *model.Store, net Model, lossFn func(logits, labels *Node) *Node,
-	images, labels *tensors.Tensor) (float64, map[string][]float32, error) {
+	images, labels *tensors.Tensor) (float64, map[string][]float64, error) {
 	var paths []string
 	outs, err := model.CallOnceN(b, store, func(scope *model.Scope, x, y *Node) []*Node {
 		scope.SetTraining(x.Graph(), true)
@@ -93,14 +94,18 @@ func lossAndGrads(b compute.Backend, store *model.Store, net Model, lossFn func(
 		for _, v := range vars {
 			paths = append(paths, v.Path())
 		}
-		return append([]*Node{loss}, grads...)
+		outs := []*Node{ConvertDType(loss, dtypes.Float64)} // read back as float64, whatever the model's dtype
+		for _, g := range grads {
+			outs = append(outs, ConvertDType(g, dtypes.Float64))
+		}
+		return outs
 	}, images, labels)
 	if err != nil {
 		return 0, nil, err
 	}
-	grads := map[string][]float32{}
+	grads := map[string][]float64{}
 	for i, p := range paths {
-		grads[p] = tensors.MustCopyFlatData[float32](outs[i+1])
+		grads[p] = tensors.MustCopyFlatData[float64](outs[i+1])
 	}
-	return float64(tensors.MustCopyFlatData[float32](outs[0])[0]), grads, nil
+	return tensors.MustCopyFlatData[float64](outs[0])[0], grads, nil
 }
