@@ -63,7 +63,7 @@ func ShowError(err error) {
 // DisplayHTML shows HTML in the cell's output, with its text (tags removed) as the text/plain twin that
 // text-only viewers show, and waits until GoNB has taken it (see Display).
 func DisplayHTML(h string) {
-	Display(h, ipynb.HTMLText(h))
+	Display(h, TextTwin(h))
 }
 
 // ShowHTML displays raw HTML in a notebook, or its text (tags removed) elsewhere.

@@ -1,6 +1,9 @@
 package kernel
 
 import (
+	"strings"
+
+	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
@@ -34,4 +37,21 @@ func NewDisplayID(prefix string) string { return prefix + "-" + gonbui.UniqueId(
 
 func mimeData(html, text string) map[protocol.MIMEType]any {
 	return map[protocol.MIMEType]any{protocol.MIMETextHTML: html, protocol.MIMETextPlain: text}
+}
+
+// breaks puts table cells apart and rows and blocks on their own lines before the tags go.
+var breaks = strings.NewReplacer("</td>", "  ", "</th>", "  ", "</tr>", "\n", "<br>", "\n", "</div>", "\n",
+	"</table>", "\n", "</figcaption>", "\n", "</p>", "\n", "</li>", "\n")
+
+// TextTwin is the text/plain version of an HTML output: its text, with table cells two spaces apart and
+// each row, block or caption on its own line (removing the tags alone would run a table's numbers
+// together).
+func TextTwin(h string) string {
+	var lines []string
+	for _, l := range strings.Split(ipynb.HTMLText(breaks.Replace(h)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
