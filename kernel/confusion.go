@@ -11,7 +11,7 @@ import (
 // right; a dark cell off the diagonal is a pair of classes it confuses.
 func ShowConfusion(classes []string, counts [][]int64) {
 	if InNotebook() {
-		DisplayHTML(ConfusionHTML(classes, counts))
+		Display(ConfusionHTML(classes, counts), ConfusionText(classes, counts))
 		return
 	}
 	fmt.Print(ConfusionText(classes, counts))

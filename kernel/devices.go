@@ -8,6 +8,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
 // ShowDevices displays the backend chosen (and why) and the table of devices: HTML in a notebook, the
@@ -59,12 +60,10 @@ func ShowError(err error) {
 	fmt.Println("error:", err)
 }
 
-// DisplayHTML shows HTML in the cell's output and waits until GoNB has taken it. A cell program often
-// ends right after displaying its result, and on a busy machine GoNB could otherwise lose what was still
-// in the pipe between them (gonbui.Sync is GoNB's remedy).
+// DisplayHTML shows HTML in the cell's output, with its text (tags removed) as the text/plain twin that
+// text-only viewers show, and waits until GoNB has taken it (see Display).
 func DisplayHTML(h string) {
-	gonbui.DisplayHTML(h)
-	gonbui.Sync()
+	Display(h, TextTwin(h))
 }
 
 // ShowHTML displays raw HTML in a notebook, or its text (tags removed) elsewhere.
@@ -76,12 +75,20 @@ func ShowHTML(h string) {
 	fmt.Println(ipynb.HTMLText(h))
 }
 
-// ShowMarkdown displays Markdown in a notebook, or prints it as is elsewhere.
+// ShowMarkdown displays Markdown in a notebook (with the Markdown itself as the text/plain twin), or
+// prints it as is elsewhere.
 func ShowMarkdown(md string) {
 	if InNotebook() {
-		gonbui.DisplayMarkdown(md)
+		gonbui.SendData(&protocol.DisplayData{Data: map[protocol.MIMEType]any{
+			protocol.MIMETextMarkdown: md, protocol.MIMETextPlain: md}})
 		gonbui.Sync()
 		return
 	}
 	fmt.Println(md)
+}
+
+// ShowCode displays Go source as a highlighted code block in a notebook, or prints it elsewhere: a
+// chapter showing the library code a cell calls.
+func ShowCode(src string) {
+	ShowMarkdown("```go\n" + strings.TrimRight(src, "\n") + "\n```")
 }

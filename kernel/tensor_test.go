@@ -98,3 +98,10 @@ func TestConfusion(t *testing.T) {
 		t.Errorf("confusion text:\n%s", txt)
 	}
 }
+
+func TestTextTwin(t *testing.T) {
+	h := TensorHTML(tensors.FromValue([][]float32{{1, 2}, {30, 4}}), TensorOptions{Name: "x"})
+	if got, want := TextTwin(h), "x: float32[2,2] on host\n1  2\n30  4"; got != want {
+		t.Errorf("TextTwin = %q, want %q", got, want)
+	}
+}

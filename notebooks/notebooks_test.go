@@ -4,6 +4,7 @@ package notebooks_test
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +34,10 @@ var checks = map[string]check{
 			`class="gonbgpu-tensor"`, "x·xᵀ: float32[2,2] on", // the tensor table rendered
 			`class="gonbgpu-devices"`, "Memory used / total", // the device table rendered
 		)
+		// The backend line: once per kernel session, as the text says, not once per cell.
+		if n := strings.Count(text, "gonbgpu: backend "); n != 1 {
+			t.Errorf("the backend line appears %d times, want once per session", n)
+		}
 	},
 	"01-tensors-vs-numpy.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
 		// Every cell that checks against numpy ends with a summary line; all must be "N/N as expected".
@@ -46,19 +51,34 @@ var checks = map[string]check{
 			equal += atoi(m[3])
 			differ += atoi(m[4])
 		}
-		if total < 30 || equal < 20 || differ < 5 {
+		if total < 40 || equal < 30 || differ < 5 {
 			t.Errorf("too few numpy checks ran: %d (%d equal, %d differences)", total, equal, differ)
 		}
 		if strings.Contains(text, "✗") {
 			t.Errorf("a check came out wrong (✗ in the output)")
 		}
-		mustContain(t, text, "rank 0, shape []", "float32[2,2] on go:0", "GoMLX refuses: data types")
-		mustPlot(t, text, 1)
+		mustContain(t, text, "rank 0, shape []", "float32[2,2] on host + go:0", "GoMLX refuses: data types",
+			"GoMLX refuses to build the graph: Slice", "same seed, same numbers: true; another seed, other numbers: true",
+			"Value() of the matrix: [][]float32 [[2 4 6] [8 10 12]]")
+		// Reading values: the text must match what the placement line printed.
+		if m := mustMatch(t, text, `after reading its values, y is on: (\S+) \((reading made a host copy|no host copy)`); m != nil &&
+			strings.Contains(m[1], "host") != (m[2] == "reading made a host copy") {
+			t.Errorf("placement %q contradicts %q", m[1], m[2])
+		}
+		// Compiling: the first call of each shape measured against later calls.
+		if got := len(regexp.MustCompile(`first call \(compile \+ run\) [0-9.]+ ms, later calls [0-9.]+ ms each`).FindAllString(text, -1)); got != 2 {
+			t.Errorf("%d compile timings, want 2 (two shapes)", got)
+		}
+		mustPlot(t, text, 2)
 	},
 	"02-device-placement.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
 		mustContain(t, text, "GPU available:", "host→device", `class="gonbgpu-devices"`, "MaterializeOnDevice(backend, false, 0)")
-		// The CPU/GPU timing table: positive CPU times over growing sizes (the GPU column is "—" here).
-		re := regexp.MustCompile(`timing n=(\d+): cpu ([0-9.]+) ms, gpu (—|[0-9.]+ ms)`)
+		mustContain(t, text, "computed on device 0", "This backend has 1 device", "Exec returned after", "MiB used)",
+			"(4.0 MiB): fits", "(1.0 TiB): does not fit", "gonbgpu: not enough memory: needs 1.0 TiB", "the fixed cost of one run")
+		// The CPU/GPU timing table, rows in the header's columns: positive CPU times over growing sizes (the
+		// GPU columns are "—" here).
+		mustContain(t, text, "     n     CPU (ms)     GPU (ms)   speedup")
+		re := regexp.MustCompile(`(?m)^\s*(\d+)\s+([0-9.]+)\s+(—|[0-9.]+)\s+(—|[0-9.]+x)$`)
 		rows := re.FindAllStringSubmatch(text, -1)
 		if len(rows) < 5 {
 			t.Fatalf("timing table has %d rows", len(rows))
@@ -66,7 +86,7 @@ var checks = map[string]check{
 		prevN := 0
 		for _, r := range rows {
 			n, ms := atoi(r[1]), atof(r[2])
-			if n <= prevN || ms <= 0 {
+			if n <= prevN || ms <= 0 || r[3] != "—" {
 				t.Errorf("bad timing row %q", r[0])
 			}
 			prevN = n
@@ -91,29 +111,81 @@ var checks = map[string]check{
 		if m := mustMatch(t, text, `final training accuracy: plain ([0-9.]+), residual ([0-9.]+)`); m != nil && atof(m[1]) >= atof(m[2]) {
 			t.Errorf("the plain net should train worse: plain %s, residual %s", m[1], m[2])
 		}
-		mustContain(t, text, "resnet56-plain", "first layer at initialisation")
-		mustPlot(t, text, 4)
+		mustContain(t, text, "resnet56-plain", "first layer at initialisation", "multiply the gradient by at most 9.1e-13")
+		// The sigmoid's derivative peaks at 1/4, at 0.
+		if m := mustMatch(t, text, `largest derivative of the sigmoid: ([0-9.]+) at x = ([-0-9.]+);`); m != nil && (math.Abs(atof(m[1])-0.25) > 1e-3 || atof(m[2]) != 0) {
+			t.Errorf("sigmoid derivative: %s", m[0])
+		}
+		// Initialisation: weights of std 1 explode the activations, Xavier shrinks them under ReLU, He keeps them.
+		if m := mustMatch(t, text, `after 30 layers: std 1 → (\S+), Xavier → (\S+), He → (\S+) `); m != nil {
+			if std1, xavier, he := atof(m[1]), atof(m[2]), atof(m[3]); std1 < 1e10 || xavier > 1e-2 || he < 0.1 || he > 10 {
+				t.Errorf("initialisation spreads: %s", m[0])
+			}
+		}
+		// The degradation: the deeper plain network trains worse than the shallower one, and the text says so.
+		if m := mustMatch(t, text, `final training accuracy of the plain networks: plain-20 ([0-9.]+), plain-56 ([0-9.]+)`); m != nil {
+			if atof(m[2]) >= atof(m[1]) {
+				t.Errorf("no degradation: %s", m[0])
+			}
+			mustContain(t, text, "the deeper plain network trains worse on its own training data")
+		}
+		mustPlot(t, text, 7)
 	},
 	"04-multi-gpu-resnet.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
+		// Pictures: the dataset grid, the same images augmented (two epochs), the misclassified ones.
+		if got := strings.Count(text, `class="gonbgpu-images"`); got < 4 {
+			t.Errorf("%d image grids shown, want 4 (data, augmented twice, misclassified)", got)
+		}
+		if !regexp.MustCompile(`src="data:image/png;base64,`).MatchString(text) {
+			t.Errorf("no PNG images")
+		}
+		for _, m := range regexp.MustCompile(`epoch \d: (\d+)% of the pixels differ`).FindAllStringSubmatch(text, -1) {
+			if atoi(m[1]) == 0 {
+				t.Errorf("augmentation changed nothing: %s", m[0])
+			}
+		}
+		// The model in cells: its source shown, the library's equal on a real batch.
+		mustContain(t, text, "func ResidualBlock(", "func TrainStep(", "Gradient(loss, weights...)", "misclassified test images")
+		cmp := regexp.MustCompile(`(Float32|Float64): loss: tutorial ([0-9.]+), library ([0-9.]+); (\d+) trainable variables in both; the gradients differ by at most (\S+) of`).FindAllStringSubmatch(text, -1)
+		if len(cmp) != 2 {
+			t.Errorf("%d comparisons with the library, want 2 (float32 and float64)", len(cmp))
+		}
+		for _, m := range cmp {
+			lossTol, gradTol := 1e-5, 0.1 // float32: rounding in sums taken in other orders
+			if m[1] == "Float64" {
+				lossTol, gradTol = 1e-12, 1e-9 // the same function
+			}
+			if math.Abs(atof(m[2])-atof(m[3])) > lossTol*atof(m[3]) || atoi(m[4]) < 60 || atof(m[5]) > gradTol {
+				t.Errorf("the hand-written model does not match the library's: %s", m[0])
+			}
+		}
+		// The hand-written loop learned, and its curves are one figure redrawn in place.
+		if m := mustMatch(t, text, `hand-written loop: test accuracy ([0-9.]+) after (\d+) epochs`); m != nil && atof(m[1]) < 0.3 {
+			t.Errorf("hand-written loop: test accuracy %s is not well above chance (0.10)", m[1])
+		}
+		for _, c := range nb.Cells {
+			if src := string(c.Source); strings.Contains(src, "tutorial.TrainStep(") {
+				if n := strings.Count(c.OutputText(), `class="gonbgpu-figure"`); n != 1 {
+					t.Errorf("the hand-written loop's cell shows %d figures, want 1 redrawn in place", n)
+				}
+			}
+		}
+		// The library's run.
 		if m := mustMatch(t, text, `test accuracy after \d+ epochs: ([0-9.]+) \(chance: 0\.10\)`); m != nil && atof(m[1]) < 0.4 {
 			t.Errorf("test accuracy %s is not well above chance (0.10)", m[1])
 		}
-		rows := regexp.MustCompile(`epoch (\d+): ([0-9.]+) s, (\d+) img/s`).FindAllStringSubmatch(text, -1)
-		if len(rows) < 2 {
-			t.Errorf("per-epoch time table has %d rows", len(rows))
+		// Runs compared: on the pure-Go backend, one device, three batch sizes, no invented multi-device row.
+		mustContain(t, text, "device counts to compare: [1]", "This backend has one device", "speedup: resnet20-1dev-b64's", "folder run: test accuracy")
+		rows := regexp.MustCompile(`(?m)^(resnet20-1dev-b\d+)\s+\S+\s+(\d+)\s+(\d+)\s+\d+\s+([0-9.]+)\s+[0-9.]+\s+\d+\s+([0-9.]+)\s+(\S+)\s+([0-9.]+)x$`).FindAllStringSubmatch(text, -1)
+		if len(rows) != 3 {
+			t.Errorf("report table has %d rows, want 3 (batch 64, 32, 128)", len(rows))
 		}
 		for _, r := range rows {
-			if atof(r[2]) <= 0 || atof(r[3]) <= 0 {
-				t.Errorf("bad epoch row %q", r[0])
+			if r[2] != "1" || atof(r[4]) <= 0 || atof(r[7]) <= 0 {
+				t.Errorf("bad report row %q", r[0])
 			}
 		}
-		// On the pure-Go backend there is one device: the notebook must say so, and show no invented
-		// multi-device figures.
-		mustContain(t, text, "This backend has one device", "device counts to compare: [1]", "folder run: test accuracy")
-		if regexp.MustCompile(`(?m)^\s+[2-9]\s+[0-9.]+\s+\d+\s+[0-9.]+\s+[0-9.]+x`).MatchString(text) {
-			t.Errorf("a multi-device row appeared with only one device")
-		}
-		mustPlot(t, text, 1)
+		mustPlot(t, text, 4)
 		if !strings.Contains(text, `class="gonbgpu-confusion"`) {
 			t.Errorf("no confusion matrix")
 		}
@@ -201,11 +273,58 @@ func TestNotebooks(t *testing.T) {
 			if r.Backend != "go" {
 				t.Errorf("%s ran on backend %q, want the pure-Go backend", p, r.Backend)
 			}
+			richOutputs(t, r.Parsed)
 			chk(t, r.Parsed, r.Parsed.AllText())
 			t.Logf("%s: %s on %s", p, r.Duration.Round(time.Second), r.Backend)
 		})
 	}
 	t.Logf("\n%s", nbrun.Summary(results))
+}
+
+// richOutputs checks every rich output: none is empty (an HTML display cleared at the end, as progress
+// bars once were, stays in the saved notebook as an empty output), and each has a text/plain twin for
+// viewers that show no HTML.
+func richOutputs(t *testing.T, nb *ipynb.Notebook) {
+	t.Helper()
+	for i, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			if o.OutputType != "display_data" && o.OutputType != "execute_result" {
+				continue
+			}
+			for mime, v := range o.Data {
+				if strings.TrimSpace(string(v)) == "" {
+					t.Errorf("cell %d has an empty %s output", i, mime)
+				}
+			}
+			if _, ok := o.Data["text/plain"]; !ok {
+				t.Errorf("cell %d has a rich output without a text/plain twin", i)
+			}
+		}
+	}
+}
+
+// TestCommittedNotebooks checks the key facts and the rich outputs of the notebooks as committed, without
+// running them: what readers see on GitHub must hold what the chapters claim.
+func TestCommittedNotebooks(t *testing.T) {
+	paths, err := filepath.Glob("*.ipynb")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no notebooks found: %v", err)
+	}
+	for _, p := range paths {
+		t.Run(strings.TrimSuffix(p, ".ipynb"), func(t *testing.T) {
+			chk, ok := checks[p]
+			if !ok {
+				t.Fatalf("%s has no checks in notebooks_test.go: add its key facts", p)
+			}
+			nb, err := ipynb.Read(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			committedOutputs(t, p)
+			richOutputs(t, nb)
+			chk(t, nb, nb.AllText())
+		})
+	}
 }
 
 // committedOutputs checks that the notebook as committed carries outputs of a real run, with the backend

@@ -6,6 +6,7 @@
 //	gonbgpu devices                                    show the backend choice and a device table
 //	gonbgpu notebooks [--out DIR] [NOTEBOOK…]          execute notebooks headless into .ipynb and .html
 //	gonbgpu train --dataset D --model M --epochs N …   train a ResNet (the sbatch job), resumable
+//	gonbgpu report RUN_DIR…                            compare runs: s/epoch, time to accuracy, speedup
 //	gonbgpu bench                                      convolution and training-step figures
 //	gonbgpu data fetch fashion-mnist|cifar10           download a dataset, verified, into $GONBGPU_DATA
 //

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -254,14 +255,32 @@ func (f *Figure) Save(path string) error {
 // Show displays the figure in a notebook cell. Outside a notebook it saves it as an SVG file named after
 // the title in the current folder and prints where.
 func (f *Figure) Show() error {
+	return f.show("")
+}
+
+// Update draws the figure into the cell output with display id id, replacing what that output showed
+// (creating it the first time): a training curve redrawn after every epoch, one figure rather than one
+// per epoch. The last drawing stays in the saved notebook. Outside a notebook it does what Show does.
+func (f *Figure) Update(id string) error {
+	return f.show(id)
+}
+
+func (f *Figure) show(id string) error {
 	data, err := f.SVG()
 	if err != nil {
 		return err
 	}
 	if gonbui.IsNotebook {
-		// Inline SVG inside HTML, as GoNB does, because Jupyter's HTML export drops image/svg+xml outputs.
-		gonbui.DisplayHTML(`<div class="gonbgpu-figure">` + string(data) + `</div>`)
-		gonbui.Sync() // the cell may end right after; see kernel.DisplayHTML
+		// Inline SVG inside HTML, as GoNB does, because Jupyter's HTML export drops image/svg+xml outputs;
+		// the text twin is for viewers that show no HTML.
+		gonbui.SendData(&protocol.DisplayData{
+			Data: map[protocol.MIMEType]any{
+				protocol.MIMETextHTML:  `<div class="gonbgpu-figure">` + string(data) + `</div>`,
+				protocol.MIMETextPlain: f.Text(),
+			},
+			DisplayID: id,
+		})
+		gonbui.Sync() // the cell may end right after; see kernel.Display
 		return nil
 	}
 	name := strings.Map(func(r rune) rune {
@@ -279,4 +298,18 @@ func (f *Figure) Show() error {
 	}
 	fmt.Printf("(figure %q saved to %s)\n", f.Title, path)
 	return nil
+}
+
+// Text describes the figure in words, for viewers that show no images: its title and axes, and per series
+// its number of points and its last point.
+func (f *Figure) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[figure] %s (x: %s, y: %s)", f.Title, f.XLabel, f.YLabel)
+	for _, s := range f.Series {
+		fmt.Fprintf(&b, "\n  %s: %d points", s.Name, len(s.X))
+		if n := len(s.X); n > 0 && n == len(s.Y) {
+			fmt.Fprintf(&b, ", last (%.4g, %.4g)", s.X[n-1], s.Y[n-1])
+		}
+	}
+	return b.String()
 }

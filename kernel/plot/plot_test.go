@@ -47,3 +47,11 @@ func TestErrors(t *testing.T) {
 		t.Errorf("mismatched lengths should name the series: %v", err)
 	}
 }
+
+func TestText(t *testing.T) {
+	f := New("Loss", "epoch", "loss").Line("train", []float64{1, 2, 3}, []float64{2, 1.5, 1.25})
+	want := "[figure] Loss (x: epoch, y: loss)\n  train: 3 points, last (3, 1.25)"
+	if got := f.Text(); got != want {
+		t.Errorf("Text() = %q, want %q", got, want)
+	}
+}

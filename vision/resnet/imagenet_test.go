@@ -180,9 +180,11 @@ func TestFrozenBatchNorm(t *testing.T) {
 				}
 			}
 
-			// Training steps (on a fresh store: on this stack a step right after model.CallOnceN on the same
-			// store updates nothing, see the PreferConstantsForVariables note of the upgrade).
+			// Training steps, on a fresh store with a fixed initialisation: with a random one, a block's
+			// ReLUs were sometimes all off for this tiny batch, its batch-norm gradient exactly zero, and
+			// the check below flaky.
 			store = model.NewStore()
+			store.SetParam(model.ParamInitialSeed, int64(42))
 			tr := train.NewTrainer(b, store, builder.ModelFn(), loss.SparseCategoricalCrossEntropyLogits,
 				optimizer.StochasticGradientDescent().WithLearningRate(0.1).Done(), nil, nil)
 			var first map[string][]float32

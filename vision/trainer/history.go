@@ -43,9 +43,12 @@ type StepRecord struct {
 
 // Environment records where a run happened: the backend, devices, and the SLURM job if any.
 type Environment struct {
-	Backend  string            `json:"backend"`
-	Reason   string            `json:"backend_reason,omitempty"`
-	Devices  int               `json:"devices"`
+	Backend string `json:"backend"`
+	Reason  string `json:"backend_reason,omitempty"`
+	Devices int    `json:"devices"`
+	// Used is how many of the devices the run trained on (data parallelism); 0 in histories from
+	// before it was recorded.
+	Used     int               `json:"devices_used,omitempty"`
 	Device   string            `json:"device,omitempty"` // first device's description
 	Host     string            `json:"host"`
 	GoMaxPro int               `json:"gomaxprocs"`

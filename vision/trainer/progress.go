@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -126,35 +127,61 @@ func (p *termProgress) Done() {
 	}
 }
 
-// cellProgress updates an HTML bar in place in the notebook cell's output.
+// cellProgress updates one HTML bar in place in the notebook cell's output, for the whole run: each
+// epoch restarts it, and the last epoch's final state stays in the saved notebook. (Clearing it at the
+// end of every epoch, as it once did, left an empty HTML output per epoch in saved notebooks.)
 type cellProgress struct {
 	id           string
 	epoch, total int
 	steps        int
 	start, last  time.Time
+	loss         float64
+	// show replaces the display with id (GoNB's update_display_data); nil sends it to GoNB.
+	show func(id, html, text string)
 }
 
 func (p *cellProgress) Start(epoch, epochs, steps int) {
-	p.id = "gonbgpu-progress-" + gonbui.UniqueId()
+	if p.id == "" {
+		p.id = "gonbgpu-progress-" + gonbui.UniqueId()
+	}
 	p.epoch, p.total, p.steps = epoch, epochs, steps
-	p.start, p.last = time.Now(), time.Time{}
-	gonbui.UpdateHTML(p.id, p.render(0, -1))
+	p.start, p.last, p.loss = time.Now(), time.Time{}, -1
+	p.update(0)
 }
 
 func (p *cellProgress) Step(done int, loss float64) {
+	if loss >= 0 {
+		p.loss = loss
+	}
 	if time.Since(p.last) < 500*time.Millisecond && done < p.steps {
 		return
 	}
 	p.last = time.Now()
-	gonbui.UpdateHTML(p.id, p.render(done, loss))
+	p.update(done)
 }
 
 func (p *cellProgress) Done() {
-	gonbui.UpdateHTML(p.id, "") // the epoch line printed next replaces the bar
+	p.update(p.steps)
 	gonbui.Sync()
 }
 
-func (p *cellProgress) render(done int, loss float64) string {
+// update shows the bar with done steps, as HTML with a text/plain twin (what text-only viewers show).
+func (p *cellProgress) update(done int) {
+	html, text := p.render(done, p.loss)
+	if p.show != nil {
+		p.show(p.id, html, text)
+		return
+	}
+	if !gonbui.IsNotebook {
+		return
+	}
+	gonbui.SendData(&protocol.DisplayData{
+		Data:      map[protocol.MIMEType]any{protocol.MIMETextHTML: html, protocol.MIMETextPlain: text},
+		DisplayID: p.id,
+	})
+}
+
+func (p *cellProgress) render(done int, loss float64) (htm, text string) {
 	pct := 0.0
 	if p.steps > 0 {
 		pct = 100 * float64(done) / float64(p.steps)
@@ -168,7 +195,8 @@ func (p *cellProgress) render(done int, loss float64) string {
 	if loss >= 0 {
 		ls = fmt.Sprintf(" · loss %.4f", loss)
 	}
-	label := html.EscapeString(fmt.Sprintf("epoch %d/%d: %d/%d steps%s%s", p.epoch, p.total, done, p.steps, rate, ls))
-	return fmt.Sprintf(`<div style="font-family:monospace;font-size:12px">%s<div style="width:320px;height:8px;background:#eee;border-radius:4px">`+
-		`<div style="width:%.1f%%;height:8px;background:#00ADD8;border-radius:4px"></div></div></div>`, label, pct)
+	text = fmt.Sprintf("epoch %d/%d: %d/%d steps%s%s", p.epoch, p.total, done, p.steps, rate, ls)
+	htm = fmt.Sprintf(`<div style="font-family:monospace;font-size:12px">%s<div style="width:320px;height:8px;background:#eee;border-radius:4px">`+
+		`<div style="width:%.1f%%;height:8px;background:#00ADD8;border-radius:4px"></div></div></div>`, html.EscapeString(text), pct)
+	return htm, text
 }

@@ -393,7 +393,7 @@ func (t *Trainer) History() *History { return t.hist }
 func (t *Trainer) environment() Environment {
 	host, _ := os.Hostname()
 	e := Environment{Backend: t.backend.String(), Devices: t.backend.NumDevices(), Host: host,
-		GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurmEnv(), Changed: t.changed}
+		GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurmEnv(), Changed: t.changed, Used: t.data.devices()}
 	if c, err := gpu.Chosen(); err == nil && c.Name != "" {
 		e.Backend, e.Reason = c.Name, c.Reason
 	}

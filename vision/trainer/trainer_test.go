@@ -173,7 +173,7 @@ func TestTrainLearnsAndWritesHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(loaded.Epochs) != 5 || loaded.Epochs[4].TestAcc != last.TestAcc || loaded.Env[0].Backend == "" {
+	if len(loaded.Epochs) != 5 || loaded.Epochs[4].TestAcc != last.TestAcc || loaded.Env[0].Backend == "" || loaded.Env[0].Used != 1 {
 		t.Fatalf("history.json: %+v", loaded)
 	}
 	f, _ := os.Open(filepath.Join(out, "history.csv"))
@@ -334,5 +334,30 @@ func TestLineProgress(t *testing.T) {
 	out := buf.String()
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "epoch 2/5: 3/10 steps (30%)") || !strings.Contains(out, "loss 1.5000") || !strings.Contains(out, "left") {
 		t.Fatalf("progress line: %q", out)
+	}
+}
+
+// The notebook bar is one display, updated in place for the whole run, never emptied: saved notebooks
+// keep its last state instead of one empty HTML output per epoch.
+func TestCellProgressOneDisplayNeverEmpty(t *testing.T) {
+	ids := map[string]bool{}
+	var last string
+	p := &cellProgress{show: func(id, html, text string) {
+		ids[id] = true
+		if html == "" || text == "" || !strings.Contains(html, "epoch") {
+			t.Errorf("empty or label-less display: html %q, text %q", html, text)
+		}
+		last = text
+	}}
+	for epoch := 1; epoch <= 2; epoch++ {
+		p.Start(epoch, 2, 10)
+		p.Step(10, 0.5)
+		p.Done()
+	}
+	if len(ids) != 1 {
+		t.Errorf("the bar used %d displays, want 1", len(ids))
+	}
+	if !strings.HasPrefix(last, "epoch 2/2: 10/10 steps") || !strings.Contains(last, "loss 0.5000") {
+		t.Errorf("final state %q", last)
 	}
 }
