@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,12 +13,9 @@ func init() {
 }
 
 func runReport(args []string) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gonbgpu report [--target ACC] [--plots DIR] RUN_DIR…\n\n"+
-			"Compares runs from the history.json each one's --out folder holds.\n\n")
-		fs.PrintDefaults()
-	}
+	// Each RUN_DIR is a run's --out folder, holding its history.json.
+	fs := newFlags("report", "[--target ACC] [--plots DIR] RUN_DIR…",
+		"gonbgpu report --target 0.85 --plots figures runs/resnet18-1gpu runs/resnet18-2gpu runs/resnet18-4gpu")
 	target := fs.Float64("target", 0, "test accuracy for the time-to-accuracy column (0: none)")
 	plots := fs.String("plots", "", "folder to write the figures to, as report-N.svg (created if missing; an existing file is never replaced)")
 	if err := fs.Parse(args); err != nil {
