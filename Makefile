@@ -63,10 +63,11 @@ test: deps-test vet
 # hostile IDX/CIFAR files, images, notebooks and kernelspecs must never panic or allocate without bound.
 # Budgets are execution counts (~5-10 s each on 2 cores), not durations: with a duration, Go 1.26's fuzz
 # coordinator can report a spurious "context deadline exceeded" failure when the time runs out
-# (golang/go#75804, fixed in Go 1.27). FUZZTIME=30s (say) fuzzes longer by time, for local runs.
+# (golang/go#75804). FUZZTIME=30s (say) fuzzes longer by time, for local runs.
 FUZZTIME ?=
 FUZZ_TARGETS := ./vision/data:FuzzIDX:60000 ./vision/data:FuzzCIFAR:60000 ./vision/data:FuzzFolderImage:15000 \
-	./kernel/spec:FuzzParse:200000 ./kernel/ipynb:FuzzParse:200000
+	./kernel/spec:FuzzParse:200000 ./kernel/ipynb:FuzzParse:200000 ./vision/trainer:FuzzHistoryJSON:20000 \
+	./internal/memlimit:FuzzParse:200000 ./vision/pretrained:FuzzParse:5000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; budget=$${rest##*:}x; \
