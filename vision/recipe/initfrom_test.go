@@ -148,3 +148,35 @@ func TestInitFromErrors(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPredict: Run.Predict classifies the test images in order, as the trainer's evaluation does: the
+// confusion matrix of its predictions is the history's.
+func TestPredict(t *testing.T) {
+	r, err := Prepare(gpu.Backend(), Options{Model: "resnet20", Width: 0.25, Epochs: 1, Batch: 32, LimitTrain: 256, LimitTest: 96})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Trainer.Log = io.Discard
+	h, err := r.Trainer.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, err := r.Predict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(r.Test.Classes)
+	confusion := make([][]int64, n)
+	for i := range confusion {
+		confusion[i] = make([]int64, n)
+	}
+	for i, p := range pred {
+		if p < 0 || p >= n {
+			t.Fatalf("prediction %d: class %d", i, p)
+		}
+		confusion[r.Test.Labels[i]][p]++
+	}
+	if fmt.Sprint(confusion) != fmt.Sprint(h.Confusion) {
+		t.Errorf("Predict's confusion matrix\n%v\ndiffers from the trainer's evaluation's\n%v", confusion, h.Confusion)
+	}
+}
