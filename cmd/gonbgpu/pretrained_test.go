@@ -44,7 +44,7 @@ func TestTrainPretrained(t *testing.T) {
 		{[]string{"--pretrained", truncated}, truncated + ": not a readable ONNX model"},
 		{[]string{"--pretrained", file, "--model", "resnet50"}, "holds a resnet18"},
 		{[]string{"--pretrained", filepath.Join(tmp, "missing.onnx")}, "missing.onnx: no such file"},
-		{[]string{"--freeze-backbone"}, "need --pretrained"},
+		{[]string{"--freeze-backbone"}, "needs --pretrained FILE.onnx or --init-from RUN_DIR"},
 	} {
 		_, stderr, code := gonbgpu(t, nil, append(base, c.args...)...)
 		if code != 1 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "goroutine") {

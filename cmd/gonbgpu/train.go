@@ -74,7 +74,8 @@ func runTrain(args []string) error {
 	fs.BoolVar(&o.Resume, "resume", false, "continue from the checkpoint in --out")
 	// Transfer learning: fine-tune a torchvision ResNet exported to ONNX (see package vision/pretrained).
 	fs.StringVar(&o.Pretrained, "pretrained", "", "fine-tune the torchvision ResNet-18/34/50 in `FILE.onnx` (new head for the dataset's classes)")
-	fs.BoolVar(&o.FreezeBackbone, "freeze-backbone", false, "with --pretrained: train only the new head")
+	fs.StringVar(&o.InitFrom, "init-from", "", "start from the newest checkpoint of the run in `RUN_DIR` (its --out; same --model and --width), with a new head for the dataset's classes")
+	fs.BoolVar(&o.FreezeBackbone, "freeze-backbone", false, "with --pretrained or --init-from: train only the new head")
 	fs.IntVar(&o.PretrainedSize, "pretrained-size", 0, "with --pretrained: resize images to `N`×N in the model (default: the file's input size, 224)")
 	requireGPU := fs.Bool("require-gpu", requireGPUDefault(os.LookupEnv),
 		"fail at once, with the reason, unless training runs on a GPU (default: on in SLURM jobs with GPUs, or "+gpu.RequireGPUEnv+"=1)")
@@ -102,6 +103,9 @@ func runTrain(args []string) error {
 			if gpu.IsPureGo(backend) {
 				model = "resnet20"
 			}
+		}
+		if o.InitFrom != "" { // runs/resnet20-finetuned-folder, not the source run's folder
+			model += "-finetuned"
 		}
 		o.Out = filepath.Join("runs", model+"-"+strings.ToLower(o.Dataset))
 	}

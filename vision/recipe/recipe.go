@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"path/filepath"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -86,7 +87,12 @@ type Options struct {
 	// fine-tune instead of training from scratch. The model comes from the file (Model, when set, must
 	// match it), with a new classifier for the dataset's classes and ImageNet's normalisation.
 	Pretrained string
-	// FreezeBackbone trains only the pretrained model's new classifier.
+	// InitFrom is the --out folder of another run (the source task) whose newest checkpoint's weights this
+	// run starts from, with a new classifier for this dataset's classes: transfer learning from a model you
+	// trained yourself. The model (Model, Width, Plain) must be the source run's; a resumed run continues
+	// from its own checkpoint instead.
+	InitFrom string
+	// FreezeBackbone trains only the new classifier of a pretrained model (Pretrained or InitFrom).
 	FreezeBackbone bool
 	// PretrainedSize is the side images are resized to inside a pretrained model (0: the size the file
 	// was exported with, usually 224; smaller is faster on a CPU).
@@ -208,6 +214,15 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	if o.Precision == "bf16" {
 		mb = mb.ComputeDType(dtypes.BFloat16)
 	}
+	var src *initSource
+	if o.InitFrom != "" {
+		mb = mb.FreezeBackbone(o.FreezeBackbone)
+		if src, err = loadInitFrom(b, o, mb, trainSet.H, trainSet.W, trainSet.C); err != nil {
+			return nil, err
+		}
+		r.Lines = append(r.Lines, fmt.Sprintf("init:     %s's weights (%s, %s); new %d-class head%s",
+			o.InitFrom, src.model, filepath.Base(src.ckpt), len(trainSet.Classes), map[bool]string{true: ", backbone frozen"}[o.FreezeBackbone]))
+	}
 	if err := mb.Validate(); err != nil {
 		return nil, err
 	}
@@ -230,6 +245,11 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 	r.Trainer = t
 	if pm != nil && !o.FromScratch && !resumed(t.Store()) {
 		if err := pm.Apply(t.Store().Scope("/model")); err != nil {
+			return nil, err
+		}
+	}
+	if src != nil && !resumed(t.Store()) {
+		if err := src.apply(t.Store()); err != nil {
 			return nil, err
 		}
 	}
@@ -290,6 +310,12 @@ func modelName(o Options) string {
 	}
 	if o.Precision == "bf16" {
 		n += "-bf16"
+	}
+	if o.InitFrom != "" {
+		n += "-finetuned"
+		if o.FreezeBackbone {
+			n += "-frozen"
+		}
 	}
 	return n
 }
@@ -357,8 +383,17 @@ func (o *Options) defaults(b compute.Backend) error {
 	if !valid {
 		return fmt.Errorf("unknown dataset %q: want one of %v", o.Dataset, Datasets)
 	}
-	if o.Pretrained == "" && (o.FreezeBackbone || o.PretrainedSize != 0 || o.FromScratch) {
-		return fmt.Errorf("--freeze-backbone, --pretrained-size and FromScratch need --pretrained FILE.onnx")
+	if o.Pretrained == "" && (o.PretrainedSize != 0 || o.FromScratch) {
+		return fmt.Errorf("--pretrained-size and FromScratch need --pretrained FILE.onnx")
+	}
+	if o.FreezeBackbone && o.Pretrained == "" && o.InitFrom == "" {
+		return fmt.Errorf("--freeze-backbone trains only a new head on pretrained weights: it needs --pretrained FILE.onnx or --init-from RUN_DIR")
+	}
+	if o.InitFrom != "" && o.Pretrained != "" {
+		return fmt.Errorf("--init-from %s and --pretrained %s both give the starting weights: choose one", o.InitFrom, o.Pretrained)
+	}
+	if o.InitFrom != "" && o.Out != "" && sameFolder(o.InitFrom, o.Out) {
+		return fmt.Errorf("--init-from %s is also --out: the new run would replace the checkpoints it starts from; give another --out", o.InitFrom)
 	}
 	if o.FromScratch && o.FreezeBackbone {
 		return fmt.Errorf("FromScratch trains every layer: it does not go with --freeze-backbone")

@@ -238,7 +238,7 @@ func TestPretrainedOptionErrors(t *testing.T) {
 	}
 	folder := func(o Options) Options { o.Dataset, o.Data, o.Epochs, o.Batch = "folder", dir, 1, 4; return o }
 	for want, o := range map[string]Options{
-		"need --pretrained FILE.onnx":      folder(Options{FreezeBackbone: true}),
+		"needs --pretrained FILE.onnx":     folder(Options{FreezeBackbone: true}),
 		"do not apply to --pretrained":     folder(Options{Pretrained: file, Width: 0.5}),
 		"holds a resnet18":                 folder(Options{Pretrained: file, Model: "resnet50"}),
 		bad + ": not a torchvision ResNet": folder(Options{Pretrained: bad}),
