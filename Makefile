@@ -17,7 +17,7 @@ BIN := bin/gonbgpu
 export GOEXPERIMENT := simd
 export CGO_ENABLED := 1
 export GOMLX_NO_AUTO_INSTALL := 1
-export GOTOOLCHAIN := go1.27.3
+export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
 
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m

@@ -188,7 +188,7 @@ func checkSpecPaths(goCmd, checkout, kdir string) error {
 			return err
 		}
 	}
-	if out, err := goRun(goCmd, checkout, buildEnv, "env", "GOMODCACHE"); err == nil {
+	if out, err := goRun(goCmd, checkout, buildEnv(checkout), "env", "GOMODCACHE"); err == nil {
 		if err := check("Go module cache", strings.TrimSpace(string(out)), proxyListBreakers,
 			"set GOMODCACHE to a folder without it"); err != nil {
 			return err

@@ -26,7 +26,7 @@ type pinnedModule struct{ Path, Version string }
 // them and the go command looks first; so it is a few kilobytes, and works with no network. Modules a
 // student adds that the project doesn't use are not listed here, and resolve through the user's proxies.
 func writePinnedProxy(m *manifest, goCmd, checkout string) (string, []pinnedModule, error) {
-	out, err := goRun(goCmd, checkout, buildEnv, "list", "-m", "-f", "{{if .Version}}{{.Path}} {{.Version}}{{end}}", "all")
+	out, err := goRun(goCmd, checkout, buildEnv(checkout), "list", "-m", "-f", "{{if .Version}}{{.Path}} {{.Version}}{{end}}", "all")
 	if err != nil {
 		return "", nil, fmt.Errorf("gonbgpu install: listing the checkout's modules: %w", err)
 	}

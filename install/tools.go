@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/kernel/spec"
 )
@@ -81,7 +83,29 @@ func lastLines(s string, n int) string {
 
 // buildEnv is the environment for building the kernel's tools: go.mod's toolchain, and no GOFLAGS of the
 // user's (say -mod=vendor) in the way.
-var buildEnv = []string{"GOTOOLCHAIN=go1.27.3", "GOFLAGS="}
+func buildEnv(checkout string) []string {
+	return []string{"GOTOOLCHAIN=" + Toolchain(checkout), "GOFLAGS="}
+}
+
+// Toolchain is the Go toolchain the checkout builds with: its go.mod's toolchain line (go1.27.3), else
+// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version is written; the Makefile, .ci/run and the
+// scripts read the same line, and install puts it in the kernelspec, since cells compile too.
+func Toolchain(checkout string) string {
+	data, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
+	if err != nil {
+		return "auto"
+	}
+	f, err := modfile.Parse("go.mod", data, nil)
+	switch {
+	case err != nil:
+		return "auto"
+	case f.Toolchain != nil && f.Toolchain.Name != "":
+		return f.Toolchain.Name
+	case f.Go != nil && strings.Count(f.Go.Version, ".") == 2: // "1.26.5"; "1.27" names no toolchain release
+		return "go" + f.Go.Version
+	}
+	return "auto"
+}
 
 // buildTools builds GoNB and goimports (pinned by go.mod's tool directives), gonbgpu-kernel (the small
 // wrapper the kernelspec starts GoNB through) and gopls into binDir.
@@ -95,7 +119,7 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 		return fmt.Errorf("gonbgpu install: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := goRun(goCmd, checkout, buildEnv, "build", "-o", tmp+string(os.PathSeparator),
+	if _, err := goRun(goCmd, checkout, buildEnv(checkout), "build", "-o", tmp+string(os.PathSeparator),
 		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/cmd/gonbgpu-kernel"); err != nil {
 		return fmt.Errorf("gonbgpu install: building gonb, goimports and gonbgpu-kernel: %w", err)
 	}
@@ -108,7 +132,7 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	// gopls only powers autocomplete and hover: a failure is a warning, not an error.
 	gobin, err := os.MkdirTemp(tmp, "gopls-*")
 	if err == nil {
-		_, err = goRun(goCmd, tmp, append(buildEnv, "GOBIN="+gobin), "install", "golang.org/x/tools/gopls@"+GoplsVersion)
+		_, err = goRun(goCmd, tmp, append(buildEnv(checkout), "GOBIN="+gobin), "install", "golang.org/x/tools/gopls@"+GoplsVersion)
 	}
 	if err == nil {
 		var v string
@@ -152,14 +176,14 @@ func firstLine(s string) string {
 
 // cellEnv downloads the modules cells need and returns the environment notebook cells run with.
 func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[string]string, error) {
-	if _, err := goRun(goCmd, checkout, buildEnv, "mod", "download"); err != nil {
+	if _, err := goRun(goCmd, checkout, buildEnv(checkout), "mod", "download"); err != nil {
 		return nil, fmt.Errorf("gonbgpu install: downloading modules: %w", err)
 	}
 	pinned, mods, err := writePinnedProxy(m, goCmd, checkout)
 	if err != nil {
 		return nil, err
 	}
-	out, err := goRun(goCmd, checkout, buildEnv, "env", "GOMODCACHE", "GOPROXY")
+	out, err := goRun(goCmd, checkout, buildEnv(checkout), "env", "GOMODCACHE", "GOPROXY")
 	if err != nil {
 		return nil, fmt.Errorf("gonbgpu install: %w", err)
 	}
@@ -180,7 +204,7 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 		"GONOSUMDB":             noSumDB(mods),
 		"GOEXPERIMENT":          "simd",
 		"GOMLX_NO_AUTO_INSTALL": "1",
-		"GOTOOLCHAIN":           "go1.27.3",
+		"GOTOOLCHAIN":           Toolchain(checkout),
 		"GONBGPU_CHECKOUT":      checkout,
 	}
 	search := gpu.FindCUDAPlugin()

@@ -23,7 +23,7 @@ FASHION=/usr/share/datasets/fashion-mnist
 
 build() {
   set -e
-  export GOEXPERIMENT=simd CGO_ENABLED=1 GOTOOLCHAIN=go1.27.3
+  export GOEXPERIMENT=simd CGO_ENABLED=1 GOTOOLCHAIN="$(sed -n 's/^toolchain //p' go.mod)"
   [[ -d "$D" ]] && chmod -R u+w "$D"
   rm -rf "$D" && mkdir -p "$D/stage/tests"
   go build -ldflags="-s -w" -o "$D/stage/gonbgpu" ./cmd/gonbgpu

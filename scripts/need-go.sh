@@ -4,8 +4,9 @@
 # before anything else, so a machine without Go gets these lines instead of "go: command not found".
 GO=${1:-go}
 arch=$(uname -m); case "$arch" in x86_64) arch=amd64;; aarch64) arch=arm64;; esac
+tc=$(sed -n 's/^toolchain //p' "$(dirname "$0")/../go.mod"); tc=${tc:-go1.27.3}
 help() {
-	echo "Get Go (any version >= 1.21: it fetches the toolchain go.mod names, go1.27.3, by itself), then run make again:" >&2
+	echo "Get Go (any version >= 1.21: it fetches the toolchain go.mod names, $tc, by itself), then run make again:" >&2
 	if [ -n "$MODULESHOME$LMOD_CMD" ]; then
 		echo "    module avail go && module load go            # the cluster's Go, if it has one" >&2
 	fi
@@ -13,8 +14,8 @@ help() {
 		echo "    conda install -c conda-forge go              # into the active conda environment" >&2
 	fi
 	echo "    # no root needed: Go's release tarball into your home folder" >&2
-	echo "    curl -LO https://go.dev/dl/go1.27.3.linux-$arch.tar.gz" >&2
-	echo "    mkdir -p \$HOME/.local && tar -C \$HOME/.local -xzf go1.27.3.linux-$arch.tar.gz" >&2
+	echo "    curl -LO https://go.dev/dl/$tc.linux-$arch.tar.gz" >&2
+	echo "    mkdir -p \$HOME/.local && tar -C \$HOME/.local -xzf $tc.linux-$arch.tar.gz" >&2
 	echo "    export PATH=\$HOME/.local/go/bin:\$PATH         # and add this line to ~/.bashrc" >&2
 	exit 1
 }
