@@ -554,7 +554,7 @@ func imageShape(o Options) (h, w, c int) {
 // The figures are lower bounds (resnet.Footprint), so only runs that cannot possibly fit are refused.
 func checkStepMemory(b compute.Backend, o Options, perDevice int) error {
 	h, w, c := imageShape(o)
-	fp := resnet.New(o.Model).Width(o.Width).Plain(o.Plain).Footprint(h, w, c)
+	fp := footprintBuilder(o).Footprint(h, w, c)
 	copies := int64(3) // weights, gradients, SGD momentum
 	if o.Optimizer == "adam" {
 		copies = 4
@@ -591,6 +591,26 @@ func checkStepMemory(b compute.Backend, o Options, perDevice int) error {
 		}
 	}
 	return nil
+}
+
+// footprintBuilder is the network whose footprint checkStepMemory weighs, before any file is read. A
+// pretrained run's network is torchvision's (a stride-4 stem, the input resized inside the model, the
+// backbone maybe frozen), far lighter at a given image size than the small-stem net of the same name; its
+// depth, when not given, is at least ResNet-18's, and the size the file was exported with is not known yet,
+// so without --pretrained-size only the parameters count: the figure stays a lower bound.
+func footprintBuilder(o Options) *resnet.Builder {
+	if o.Pretrained == "" {
+		return resnet.New(o.Model).Width(o.Width).Plain(o.Plain)
+	}
+	model := o.Model
+	if model == "" {
+		model = "resnet18"
+	}
+	size := o.PretrainedSize
+	if size <= 0 {
+		size = 1
+	}
+	return resnet.New(model).ImageNetStem(true).InputSize(size).FreezeBackbone(o.FreezeBackbone)
 }
 
 // sat adds sizes, saturating.

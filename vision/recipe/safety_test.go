@@ -162,3 +162,21 @@ type progressFunc func(done int)
 func (f progressFunc) Start(epoch, epochs, steps int) {}
 func (f progressFunc) Step(done int, loss float64)    { f(done) }
 func (f progressFunc) Done()                          {}
+
+// TestPretrainedFootprint: a pretrained run is weighed as torchvision's network (stride-4 stem, input
+// resized in the model), not as the small-stem net of the same name, which needs 16× the activations and
+// refused runs that fit (ResNet-18 on 224×224 folders at batch 128 "needed" ~30 GiB).
+func TestPretrainedFootprint(t *testing.T) {
+	small := footprintBuilder(Options{Model: "resnet18", Width: 1}).Footprint(224, 224, 3)
+	pre := footprintBuilder(Options{Model: "resnet18", Width: 1, Pretrained: "r.onnx", PretrainedSize: 224}).Footprint(224, 224, 3)
+	if pre.Activations*12 > small.Activations {
+		t.Errorf("pretrained ResNet-18 at 224: %d activations per image, small-stem %d: the stem's stride 4 must show", pre.Activations, small.Activations)
+	}
+	frozen := footprintBuilder(Options{Pretrained: "r.onnx", PretrainedSize: 224, FreezeBackbone: true}).Footprint(224, 224, 3)
+	if frozen.Activations >= pre.Activations || frozen.Params == 0 {
+		t.Errorf("frozen backbone: %+v, fine-tuned %+v", frozen, pre)
+	}
+	if unknown := footprintBuilder(Options{Pretrained: "r.onnx"}).Footprint(224, 224, 3); unknown.Activations*100 > pre.Activations {
+		t.Errorf("without --pretrained-size the file's input size is unknown: only a lower bound may count, got %+v", unknown)
+	}
+}
