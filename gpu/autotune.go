@@ -2,15 +2,12 @@ package gpu
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // XLA compiles a training step for a GPU by autotuning its fusions (trying kernel configurations and timing
@@ -122,28 +119,13 @@ func checkWritableDir(dir string) error {
 // plugin that knows a flag holds its name as a string). Plugins are hundreds of MB: the answer is kept in
 // <cacheDir>/plugin-flags.json, keyed by the library's path, size and modification time.
 func pluginKnowsFlag(path, name, cacheDir string) (bool, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return false, fmt.Errorf("CUDA plugin %s: %w", path, err)
-	}
-	key := fmt.Sprintf("%s|%d|%d|%s", path, info.Size(), info.ModTime().UnixNano(), name)
-	cacheFile := filepath.Join(cacheDir, "plugin-flags.json")
-	known := map[string]bool{}
-	if data, err := os.ReadFile(cacheFile); err == nil {
-		_ = json.Unmarshal(data, &known) // a damaged cache is rebuilt
-	}
-	if v, ok := known[key]; ok {
-		return v, nil
-	}
-	found, err := fileContains(path, []byte(name))
-	if err != nil {
-		return false, fmt.Errorf("CUDA plugin %s: %w", path, err)
-	}
-	known[key] = found
-	_ = fsutil.WriteAtomic(cacheFile, 0o644, func(w io.Writer) error { // only a cache: failures are harmless
-		return json.NewEncoder(w).Encode(known)
+	return pluginCached(path, name, cacheDir, "plugin-flags.json", func() (bool, error) {
+		found, err := fileContains(path, []byte(name))
+		if err != nil {
+			return false, fmt.Errorf("CUDA plugin %s: %w", path, err)
+		}
+		return found, nil
 	})
-	return found, nil
 }
 
 // fileContains reports whether the file at path contains needle, reading it in chunks.

@@ -2,18 +2,15 @@ package gpu
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // Whether a CUDA plugin's XLA accepts a flag is only known by starting XLA with it: a child process
@@ -100,28 +97,15 @@ var probeXLAFlag = func(config, name, setting string) (flagVerdict, string) {
 // library (path, size, time) and flag; the verdict is kept in <cacheDir>/plugin-flags.json. No verdict
 // (the child failed for another reason) is an error and is not kept.
 func flagAccepted(p *Plugin, name, dir, cacheDir string) (bool, error) {
-	info, err := os.Stat(p.Path)
-	if err != nil {
-		return false, fmt.Errorf("CUDA plugin %s: %w", p.Path, err)
-	}
-	key := fmt.Sprintf("%s|%d|%d|%s|accepted", p.Path, info.Size(), info.ModTime().UnixNano(), name)
-	cacheFile := filepath.Join(cacheDir, "plugin-flags.json")
-	known := map[string]bool{}
-	if data, err := os.ReadFile(cacheFile); err == nil {
-		_ = json.Unmarshal(data, &known)
-	}
-	if v, ok := known[key]; ok {
-		return v, nil
-	}
-	load := p.linked
-	if load == "" {
-		load = p.Path
-	}
-	verdict, detail := probeXLAFlag("xla:"+load+",preallocate=false", name, "--"+name+"="+dir)
-	if verdict == verdictUnknown {
-		return false, fmt.Errorf("a test run of the plugin with it failed (%s)", detail)
-	}
-	known[key] = verdict == verdictAccepted
-	_ = fsutil.WriteAtomic(cacheFile, 0o644, func(w io.Writer) error { return json.NewEncoder(w).Encode(known) })
-	return verdict == verdictAccepted, nil
+	return pluginCached(p.Path, name+"|accepted", cacheDir, "plugin-flags.json", func() (bool, error) {
+		load := p.linked
+		if load == "" {
+			load = p.Path
+		}
+		verdict, detail := probeXLAFlag("xla:"+load+",preallocate=false", name, "--"+name+"="+dir)
+		if verdict == verdictUnknown {
+			return false, fmt.Errorf("a test run of the plugin with it failed (%s)", detail)
+		}
+		return verdict == verdictAccepted, nil
+	})
 }

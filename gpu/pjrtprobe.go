@@ -7,12 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // go-xla calls a PJRT plugin through the function table (PJRT_Api) of the pjrt_c_api.h it was built with,
@@ -116,35 +112,11 @@ var probePJRTPlugin = func(path string) (PJRTAPI, error) {
 // and every notebook cell is a new process). It returns the API read and, when the plugin must not be
 // used, why.
 func pjrtCheck(p *Plugin, cacheDir string) (PJRTAPI, error) {
-	info, err := os.Stat(p.Path)
+	api, err := pluginCached(p.Path, "", cacheDir, "plugin-pjrt.json", func() (PJRTAPI, error) {
+		return probePJRTPlugin(p.Path)
+	})
 	if err != nil {
-		return PJRTAPI{}, fmt.Errorf("CUDA plugin %s: %w", p.Path, err)
+		return api, err
 	}
-	type entry struct {
-		API PJRTAPI `json:"api"`
-	}
-	key := fmt.Sprintf("%s|%d|%d", p.Path, info.Size(), info.ModTime().UnixNano())
-	cacheFile := filepath.Join(cacheDir, "plugin-pjrt.json")
-	pjrtCacheMu.Lock()
-	defer pjrtCacheMu.Unlock()
-	known := map[string]entry{}
-	if data, err := os.ReadFile(cacheFile); err == nil {
-		_ = json.Unmarshal(data, &known) // a damaged cache is rebuilt
-	}
-	e, ok := known[key]
-	if !ok {
-		api, err := probePJRTPlugin(p.Path)
-		if err != nil {
-			// Not kept: the cause (a missing library, a slow file system) may be fixed by the next run.
-			return api, err
-		}
-		e = entry{API: api}
-		known[key] = e
-		_ = fsutil.WriteAtomic(cacheFile, 0o644, func(w io.Writer) error { // only a cache
-			return json.NewEncoder(w).Encode(known)
-		})
-	}
-	return e.API, e.API.Compatible()
+	return api, api.Compatible()
 }
-
-var pjrtCacheMu sync.Mutex
