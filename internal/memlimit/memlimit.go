@@ -38,38 +38,49 @@ func (b Budget) String() string {
 // Available returns the memory this process may still use. Tests replace it.
 var Available = func() Budget { return available("/proc") }
 
+// Total returns the most memory this process could ever use: the host's (MemTotal) or, when smaller, the
+// tightest cgroup memory limit above it (a SLURM job's --mem). Device tables show it beside [Available].
+func Total() Budget { return total("/proc") }
+
 func available(proc string) Budget {
+	return smallest(meminfo(filepath.Join(proc, "meminfo"), "MemAvailable"),
+		cgroupBudgets(filepath.Join(proc, "self", "cgroup"), "/sys/fs/cgroup", roomLeft)...)
+}
+
+func total(proc string) Budget {
+	return smallest(meminfo(filepath.Join(proc, "meminfo"), "MemTotal"),
+		cgroupBudgets(filepath.Join(proc, "self", "cgroup"), "/sys/fs/cgroup", wholeLimit)...)
+}
+
+// smallest returns the smallest known budget.
+func smallest(first Budget, rest ...Budget) Budget {
 	best := Budget{}
-	take := func(b Budget) {
+	for _, b := range append([]Budget{first}, rest...) {
 		if b.Bytes > 0 && (best.Bytes == 0 || b.Bytes < best.Bytes) {
 			best = b
 		}
 	}
-	take(memAvailable(filepath.Join(proc, "meminfo")))
-	for _, b := range cgroupRoom(filepath.Join(proc, "self", "cgroup"), "/sys/fs/cgroup") {
-		take(b)
-	}
 	return best
 }
 
-// memAvailable reads MemAvailable from a /proc/meminfo.
-func memAvailable(path string) Budget {
+// meminfo reads one field ("MemAvailable", "MemTotal") of a /proc/meminfo.
+func meminfo(path, field string) Budget {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Budget{}
 	}
-	if n := parseMemAvailable(data); n > 0 {
-		return Budget{n, "MemAvailable in " + path}
+	if n := parseMeminfo(data, field); n > 0 {
+		return Budget{n, field + " in " + path}
 	}
 	return Budget{}
 }
 
-// parseMemAvailable returns the MemAvailable line of meminfo content in bytes, or 0.
-func parseMemAvailable(data []byte) int64 {
+// parseMeminfo returns a field of meminfo content in bytes, or 0.
+func parseMeminfo(data []byte, field string) int64 {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "MemAvailable:" {
+		if len(f) >= 2 && f[0] == field+":" {
 			kb, err := strconv.ParseInt(f[1], 10, 64)
 			if err == nil && kb > 0 && kb < noLimit>>10 {
 				return kb << 10
@@ -82,8 +93,22 @@ func parseMemAvailable(data []byte) int64 {
 // noLimit is above any real limit: cgroup v1 writes "no limit" as a huge page-rounded number.
 const noLimit = int64(1) << 60
 
+// A budget is either the room left under a cgroup's limit (what may still be allocated) or the whole limit.
+type limitBudget func(dir, limitFile string, limit, used int64) Budget
+
+func roomLeft(dir, limitFile string, limit, used int64) Budget {
+	return Budget{max(limit-used, 1), fmt.Sprintf("cgroup limit %s, %s in use (%s)", Format(limit), Format(used), filepath.Join(dir, limitFile))}
+}
+
+func wholeLimit(dir, limitFile string, limit, _ int64) Budget {
+	return Budget{limit, fmt.Sprintf("cgroup limit (%s)", filepath.Join(dir, limitFile))}
+}
+
 // cgroupRoom returns, for every cgroup memory limit that applies to this process, the room left under it.
-func cgroupRoom(selfCgroup, root string) []Budget {
+func cgroupRoom(selfCgroup, root string) []Budget { return cgroupBudgets(selfCgroup, root, roomLeft) }
+
+// cgroupBudgets returns a budget (see limitBudget) for every cgroup memory limit that applies to this process.
+func cgroupBudgets(selfCgroup, root string, budget limitBudget) []Budget {
 	data, err := os.ReadFile(selfCgroup)
 	if err != nil {
 		return nil
@@ -91,10 +116,10 @@ func cgroupRoom(selfCgroup, root string) []Budget {
 	var out []Budget
 	for _, c := range parseCgroups(data) {
 		if c.v2 {
-			out = append(out, walk(root, c.path, "memory.max", "memory.current")...)
-			out = append(out, walk(filepath.Join(root, "unified"), c.path, "memory.max", "memory.current")...)
+			out = append(out, walk(root, c.path, "memory.max", "memory.current", budget)...)
+			out = append(out, walk(filepath.Join(root, "unified"), c.path, "memory.max", "memory.current", budget)...)
 		} else {
-			out = append(out, walk(filepath.Join(root, "memory"), c.path, "memory.limit_in_bytes", "memory.usage_in_bytes")...)
+			out = append(out, walk(filepath.Join(root, "memory"), c.path, "memory.limit_in_bytes", "memory.usage_in_bytes", budget)...)
 		}
 	}
 	return out
@@ -127,14 +152,14 @@ func parseCgroups(data []byte) []cgroup {
 
 // walk looks for limit files in the cgroup at path under mount and in each of its ancestors (in a
 // container the mount may already be the process's own cgroup, so the mount itself is looked at too).
-func walk(mount, path, limitFile, usageFile string) []Budget {
+func walk(mount, path, limitFile, usageFile string, budget limitBudget) []Budget {
 	var out []Budget
 	seen := map[string]bool{}
 	for p := path; ; p = filepath.Dir(p) {
 		dir := filepath.Join(mount, p)
 		if !seen[dir] {
 			seen[dir] = true
-			if b, ok := room(dir, limitFile, usageFile); ok {
+			if b, ok := limitOf(dir, limitFile, usageFile, budget); ok {
 				out = append(out, b)
 			}
 		}
@@ -145,14 +170,13 @@ func walk(mount, path, limitFile, usageFile string) []Budget {
 	return out
 }
 
-func room(dir, limitFile, usageFile string) (Budget, bool) {
+func limitOf(dir, limitFile, usageFile string, budget limitBudget) (Budget, bool) {
 	limit, ok := readInt(filepath.Join(dir, limitFile))
 	if !ok || limit <= 0 || limit >= noLimit {
 		return Budget{}, false
 	}
 	used, _ := readInt(filepath.Join(dir, usageFile))
-	left := max(limit-used, 1)
-	return Budget{left, fmt.Sprintf("cgroup limit %s, %s in use (%s)", Format(limit), Format(used), filepath.Join(dir, limitFile))}, true
+	return budget(dir, limitFile, limit, used), true
 }
 
 func readInt(path string) (int64, bool) {

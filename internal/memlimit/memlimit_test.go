@@ -24,6 +24,9 @@ func TestMemAvailable(t *testing.T) {
 	if b.Bytes != 2048<<10 || !strings.Contains(b.Source, "MemAvailable") {
 		t.Fatalf("got %+v", b)
 	}
+	if b := total(proc); b.Bytes != 32000000<<10 || !strings.Contains(b.Source, "MemTotal") {
+		t.Fatalf("total: got %+v", b)
+	}
 }
 
 // TestCgroupLimits: the tightest of the limits on the way from the process's cgroup to the root wins,
@@ -44,6 +47,11 @@ func TestCgroupLimits(t *testing.T) {
 	got = cgroupRoom(self, root)
 	if len(got) != 2 || got[1].Bytes != 512<<20 {
 		t.Fatalf("v1 limit: got %+v", got)
+	}
+	// The whole limits, for the most the process could use: 1 GiB (v2) and 512 MiB (v1), not the room left.
+	limits := cgroupBudgets(self, root, wholeLimit)
+	if len(limits) != 2 || limits[0].Bytes != 1<<30 || limits[1].Bytes != 512<<20 {
+		t.Fatalf("limits: got %+v", limits)
 	}
 }
 
@@ -76,8 +84,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("MemAvailable:   2048 kB\n"))
 	f.Add([]byte("0::/user.slice/x\n4:memory,cpu:/job_1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if n := parseMemAvailable(data); n < 0 {
-			t.Fatalf("negative MemAvailable %d", n)
+		for _, field := range []string{"MemAvailable", "MemTotal"} {
+			if n := parseMeminfo(data, field); n < 0 {
+				t.Fatalf("negative %s %d", field, n)
+			}
 		}
 		for _, c := range parseCgroups(data) {
 			if !filepath.IsAbs(c.path) || filepath.Clean(c.path) != c.path {

@@ -1,0 +1,136 @@
+package platform
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/compute"
+)
+
+// Choice is a GoMLX backend together with what its choice found out: a name for people, why it was
+// chosen, and the devices it computes on. Package gpu's New and Default return one; vision/recipe,
+// vision/trainer and the benchmarks are handed one, and a training history records its Name and Reason,
+// so a run says where it really ran.
+type Choice struct {
+	// Backend is the GoMLX backend graphs are built and run on.
+	Backend compute.Backend
+
+	// Name is the short name shown to people: "go", "xla:cuda", "xla:cpu", …
+	Name string
+
+	// Config is the GoMLX configuration the backend was created with (compute.NewWithConfig): "go",
+	// "xla:cpu", "xla:/…/pjrt_c_api_cuda_plugin.so" for a CUDA plugin found; "" when not known (see [Of]).
+	Config string
+
+	// Reason says, in one sentence, why this backend was chosen; "" for a backend gonbgpu did not choose
+	// (see [Of]).
+	Reason string
+
+	// Warning, when set, says that a GPU is there but the CPU was chosen (no usable plugin, or CUDA
+	// failed to start), why, and what to do.
+	Warning string
+
+	// Plugin describes, in one line, the CUDA PJRT plugin used or found but unused; "" when none.
+	Plugin string
+
+	// Devices lists the GPUs this process can use (NVML's view, numbered as CUDA numbers them, or the
+	// backend's own descriptions), then the host CPU, with their memory as it was when the choice was made.
+	Devices []Device
+}
+
+// Of describes a backend made by other means than package gpu (a test's, compute.MustNew()'s): its name
+// is the backend's own ("go", "xla"), there is no reason, and its devices are what the backend says of them, then the
+// host.
+func Of(b compute.Backend) *Choice {
+	return &Choice{Backend: b, Name: b.String(), Devices: append(BackendDevices(b), Host())}
+}
+
+// PureGo reports whether the backend is GoMLX's pure-Go one (see [IsPureGo]).
+func (c *Choice) PureGo() bool { return IsPureGo(c.Backend) }
+
+// DeviceDescription describes the device computations land on in a few words: "host CPU, 2 cores" for
+// the pure-Go backend, the backend's description of its device 0 otherwise.
+func (c *Choice) DeviceDescription() string {
+	if c.PureGo() {
+		return fmt.Sprintf("host CPU, %d cores", HostCores())
+	}
+	if c.Backend.NumDevices() == 0 {
+		return c.Backend.Description()
+	}
+	return c.Backend.DeviceDescription(0)
+}
+
+// ComputeDevices lists the devices computations run on, as [Choice.Devices] describes them: the
+// backend's GPUs for XLA on CUDA (all of them, device 0 first), the host CPU for the pure-Go backend and
+// XLA on the CPU. A GPU the descriptions lack (NVML and the backend disagree) is described by the backend,
+// with unknown memory: never the host's RAM.
+func (c *Choice) ComputeDevices() []Device {
+	if !IsCUDA(c.Backend) {
+		for _, d := range c.Devices {
+			if d.Kind == CPU && d.Source == "host" {
+				return []Device{d}
+			}
+		}
+		return []Device{Host()}
+	}
+	var out []Device
+	for i := range c.Backend.NumDevices() {
+		d := Device{Index: i, Kind: GPU, Name: c.Backend.DeviceDescription(compute.DeviceNum(i)), Source: "pjrt",
+			Detail: c.Backend.Description()}
+		for _, known := range c.Devices {
+			if known.Kind == GPU && known.Index == i {
+				d = known
+				break
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// ComputeDevice is the device a computation on device 0 runs on (see [Choice.ComputeDevices]).
+func (c *Choice) ComputeDevice() Device { return c.ComputeDevices()[0] }
+
+// ExplainOutOfMemory wraps an out-of-memory error from a computation with what a person can do about it:
+// the device's memory, and the usual remedies. Other errors are returned as they are.
+func (c *Choice) ExplainOutOfMemory(err error, what string) error {
+	if !IsOutOfMemory(err) {
+		return err
+	}
+	dev := "the device"
+	if d := c.ComputeDevice(); d.MemoryTotal > 0 {
+		dev = fmt.Sprintf("device %d (%s, %s free of %s)", d.Index, d.Name, FormatBytes(d.MemoryFree), FormatBytes(d.MemoryTotal))
+	}
+	return fmt.Errorf("gonbgpu: out of memory on %s while %s: use a smaller batch (--batch) or model (--width), "+
+		"or more GPUs; the device said: %w", dev, what, err)
+}
+
+// IsPureGo reports whether b is GoMLX's pure-Go backend, which runs on the host CPU, on one device, and
+// has no fused training kernels: models pick CPU-friendly formulations on it (see vision/conv).
+//
+// (It compares String, not Name: the pure-Go backend's Name is "Go Backend", its String the "go" of
+// GOMLX_BACKEND.)
+func IsPureGo(b compute.Backend) bool { return b != nil && b.String() == "go" }
+
+// IsCUDA reports whether b is an XLA backend whose devices are NVIDIA GPUs.
+func IsCUDA(b compute.Backend) bool {
+	if b == nil || IsPureGo(b) || b.NumDevices() == 0 {
+		return false
+	}
+	what := strings.ToLower(b.Description() + " " + b.DeviceDescription(0))
+	return strings.Contains(what, "cuda") || strings.Contains(what, "gpu")
+}
+
+// BackendDevices describes a CUDA backend's GPUs as the backend itself does (PJRT's descriptions, no
+// memory figures): for when NVML cannot. Other backends compute on the host: nil.
+func BackendDevices(b compute.Backend) []Device {
+	if !IsCUDA(b) {
+		return nil
+	}
+	var devs []Device
+	for i := range b.NumDevices() {
+		devs = append(devs, Device{Index: i, Kind: GPU, Name: b.DeviceDescription(compute.DeviceNum(i)), Source: "pjrt",
+			Detail: b.Description()})
+	}
+	return devs
+}
