@@ -12,13 +12,18 @@ import (
 	"github.com/gomlx/go-xla/compute/xla"
 	_ "github.com/gomlx/gomlx/backends/default" // registers the "go" and "xla" backends.
 	"github.com/janpfeifer/gonb/gonbui"
+
+	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
+	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // BackendEnv is GoMLX's environment variable naming the backend to use, e.g. "go" or "xla:cuda".
 const BackendEnv = compute.ConfigEnvVar
 
-// Choice is a decision about which backend to use, and why.
-type Choice struct {
+// Decision is what [Choose] decides, before anything is created.
+type Decision struct {
 	// Config is the backend configuration handed to GoMLX: "go", "xla:cpu", or "xla:<path to the
 	// CUDA plugin>" when a discovered plugin is used.
 	Config string
@@ -30,101 +35,86 @@ type Choice struct {
 	Reason string
 
 	// Plugin is the CUDA plugin used (or found but unused), if any.
-	Plugin *Plugin
+	Plugin *plugin.Plugin
 
 	// Explicit is true when the user asked for this backend through GOMLX_BACKEND: then a failure to
 	// create it is an error, not a reason to fall back to the CPU.
 	Explicit bool
 
 	// Warning, when set, says that a GPU is there but the CPU was chosen (no usable plugin, or the CUDA
-	// backend failed to start), why, and what to do. It is printed loudly, once; with [RequireGPU] it is
-	// an error instead.
+	// backend failed to start), why, and what to do.
 	Warning string
 }
 
-// GPUPresence says whether NVIDIA GPUs are visible to this process, and how that was decided.
-type GPUPresence struct {
-	Count int    // number of GPUs this process can use
-	How   string // e.g. "NVML sees 4 GPU(s) …, CUDA_VISIBLE_DEVICES=0,1" or "no /dev/nvidia* device files"
-
-	// DeviceFiles counts the /dev/nvidia<N> files this process may open: with a CUDA plugin they are
-	// reason enough to try CUDA even when NVML counts no GPU (NVML must not veto CUDA).
-	DeviceFiles int
-
-	// Hidden is true when CUDA_VISIBLE_DEVICES hides every GPU (empty, or -1): then CUDA is not tried.
-	Hidden bool
-
-	// DriverCUDA is the newest CUDA version the driver runs (NVML's nvmlSystemGetCudaDriverVersion,
-	// 1000×major+10×minor), 0 when unknown.
-	DriverCUDA int
-}
+// The machine, as Choose sees it; tests replace them with made-up machines.
+var (
+	findPlugins = plugin.Find
+	detectGPUs  = nvidia.Detect
+	// checkPlugins turns on the child-process check of a plugin's PJRT C API before it is used.
+	checkPlugins = true
+)
 
 // Choose decides which backend to use, without creating it. See the package documentation for the rules.
-func Choose() Choice {
+func Choose() Decision {
 	env, envSet := os.LookupEnv(BackendEnv)
-	search := FindCUDAPlugin()
-	return choose(env, envSet, search, DetectGPUs())
+	return choose(env, envSet, findPlugins(), detectGPUs())
 }
 
-// checkPlugins turns on the child-process check of a plugin's PJRT C API before it is used (tests of the
-// choice rules turn it off, or replace probePJRTPlugin).
-var checkPlugins = true
-
 // choose is Choose with its inputs given, so the rules can be tested on any machine.
-func choose(env string, envSet bool, search *PluginSearch, gpus GPUPresence) Choice {
+func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence) Decision {
 	// The plugin is checked (a child process, once per plugin) only when it may be loaded.
 	wantCUDA := gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)
 	if envSet && strings.TrimSpace(env) != "" {
 		wantCUDA = strings.HasPrefix(strings.TrimSpace(env), "xla:cuda")
 	}
-	plugin, refused := search.pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
+	p, refused := search.Pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
 	if envSet && strings.TrimSpace(env) != "" {
-		c := Choice{Config: env, Name: env, Explicit: true, Plugin: plugin,
+		d := Decision{Config: env, Name: env, Explicit: true, Plugin: p,
 			Reason: fmt.Sprintf("%s=%s is set", BackendEnv, env)}
 		// "xla:cuda" with a plugin that go-xla would not find by itself: point it at the plugin found.
-		if name, opts, _ := strings.Cut(env, ","); name == "xla:cuda" && plugin != nil {
-			c.Config = "xla:" + plugin.Path
+		if name, opts, _ := strings.Cut(env, ","); name == "xla:cuda" && p != nil {
+			d.Config = "xla:" + p.Path
 			if opts != "" {
-				c.Config += "," + opts
+				d.Config += "," + opts
 			}
-			c.Reason += fmt.Sprintf("; CUDA plugin %s", plugin)
+			d.Reason += fmt.Sprintf("; CUDA plugin %s", p)
 		} else if name == "xla:cuda" && refused != "" {
-			c.Reason += "; " + refused
+			d.Reason += "; " + refused
 		}
-		return c
+		return d
 	}
 	switch {
-	case plugin != nil && gpus.Count > 0:
-		return Choice{Config: "xla:" + plugin.Path, Name: "xla:cuda", Plugin: plugin,
-			Reason: fmt.Sprintf("CUDA plugin %s and %s", plugin, gpus.How)}
-	case plugin != nil && !gpus.Hidden && gpus.DeviceFiles > 0:
+	case p != nil && gpus.Count > 0:
+		return Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
+			Reason: fmt.Sprintf("CUDA plugin %s and %s", p, gpus.How)}
+	case p != nil && !gpus.Hidden && gpus.DeviceFiles > 0:
 		// NVML may count no usable GPU where CUDA finds one (a cgroup NVML misreads, an NVML older than
 		// the driver, a missing libnvidia-ml): the device files are there, so CUDA itself decides.
-		return Choice{Config: "xla:" + plugin.Path, Name: "xla:cuda", Plugin: plugin,
+		return Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
 			Reason: fmt.Sprintf("CUDA plugin %s; NVML finds no GPU to use (%s) but %d /dev/nvidia* device file(s) can be opened, so CUDA is tried",
-				plugin, gpus.How, gpus.DeviceFiles)}
-	case plugin != nil:
-		return Choice{Config: "go", Name: "go", Plugin: plugin,
+				p, gpus.How, gpus.DeviceFiles)}
+	case p != nil:
+		return Decision{Config: "go", Name: "go", Plugin: p,
 			Reason: fmt.Sprintf("a CUDA plugin was found (%s) but no NVIDIA GPU is visible (%s); using the pure-Go backend",
-				plugin.Path, gpus.How)}
+				p.Path, gpus.How)}
 	}
-	c := Choice{Config: "go", Name: "go",
+	d := Decision{Config: "go", Name: "go",
 		Reason: fmt.Sprintf("no CUDA plugin found in %s; using the pure-Go backend", searchedSummary(search))}
 	if refused != "" {
-		c.Reason = fmt.Sprintf("no usable CUDA plugin (%s); using the pure-Go backend", refused)
+		d.Reason = fmt.Sprintf("no usable CUDA plugin (%s); using the pure-Go backend", refused)
 	}
 	if gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0) {
 		what := "install JAX's CUDA plugin (see `gonbgpu devices`)"
 		if refused != "" {
 			what = "install a CUDA plugin this driver and gonbgpu can run (see `gonbgpu devices --plugins`)"
 		}
-		c.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU, %s", gpus.How, c.Reason, what)
+		d.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU, %s", gpus.How, d.Reason, what)
 	}
-	return c
+	return d
 }
 
 // searchedSummary names the kinds of places searched, briefly.
-func searchedSummary(s *PluginSearch) string {
+func searchedSummary(s *plugin.Search) string {
 	var kinds []string
 	seen := map[string]bool{}
 	for _, d := range s.Searched {
@@ -140,7 +130,85 @@ func searchedSummary(s *PluginSearch) string {
 	return strings.Join(kinds, ", ")
 }
 
-// Log is where the backend choice is announced. In a notebook it goes to the cell's output; elsewhere to
+// New chooses a backend by the rules of [Choose] and creates it: a new backend at every call, nothing
+// printed. An automatic choice of CUDA that fails to start falls back to the pure-Go backend, with the
+// reason and a Warning; a backend asked for by GOMLX_BACKEND that fails is an error.
+//
+// When [RequireGPU] is on (GONBGPU_REQUIRE_GPU=1, `gonbgpu train --require-gpu`, SLURM GPU jobs), a
+// backend that does not compute on a GPU is a [*RequiredGPUError] that says why and what to do.
+func New() (*platform.Choice, error) {
+	b, d, err := create(Choose())
+	if err != nil {
+		return nil, err
+	}
+	if RequireGPU() && !platform.IsCUDA(b) {
+		b.Finalize()
+		return nil, &RequiredGPUError{Decision: d}
+	}
+	c := &platform.Choice{Backend: b, Name: d.Name, Config: d.Config, Reason: d.Reason, Warning: d.Warning, Devices: Devices(b)}
+	if d.Plugin != nil {
+		c.Plugin = d.Plugin.String()
+	}
+	return c, nil
+}
+
+// MustNew is [New] that panics with the error.
+func MustNew() *platform.Choice {
+	c, err := New()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+var (
+	defaultOnce   sync.Once
+	defaultChoice *platform.Choice
+	defaultErr    error
+)
+
+// Default returns this process's backend: made by [New] on the first call and announced, once, on [Log]
+// (see [Announcement]); later calls return the same Choice.
+func Default() (*platform.Choice, error) {
+	defaultOnce.Do(func() {
+		defaultChoice, defaultErr = New()
+		if defaultErr == nil {
+			announce(Announcement(defaultChoice))
+		}
+	})
+	return defaultChoice, defaultErr
+}
+
+// MustDefault is [Default] that panics with a readable message when the backend cannot be created.
+func MustDefault() *platform.Choice {
+	c, err := Default()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Backend returns the GoMLX backend of [Default], for notebook cells:
+//
+//	y := graph.MustExecOnce(gpu.Backend(), func(x *graph.Node) *graph.Node { return graph.Neg(x) }, x)
+//
+// It panics with a readable message if the backend cannot be created.
+func Backend() compute.Backend { return MustDefault().Backend }
+
+// Announcement is the line that says which backend a Choice is and why, for example
+//
+//	gonbgpu: backend go (pure Go on the host CPU, 2 cores): no CUDA plugin found in …
+//
+// followed by a loud warning when a GPU is there but unused.
+func Announcement(c *platform.Choice) string {
+	line := fmt.Sprintf("gonbgpu: backend %s (%s): %s\n", c.Name, describe(c.Backend), c.Reason)
+	if c.Warning != "" {
+		line += warningBlock(c.Warning)
+	}
+	return line
+}
+
+// Log is where [Default] announces its choice. In a notebook it goes to the cell's output; elsewhere to
 // standard error, so that it never mixes with a command's machine-readable output.
 var Log io.Writer = defaultLog()
 
@@ -149,46 +217,6 @@ func defaultLog() io.Writer {
 		return os.Stdout
 	}
 	return os.Stderr
-}
-
-var (
-	backendOnce   sync.Once
-	backendValue  compute.Backend
-	backendErr    error
-	backendChoice Choice
-)
-
-// Backend returns this process's backend, creating it on the first call and announcing the choice once.
-// It panics with a readable message if the backend cannot be created; use [NewBackend] to get the error.
-func Backend() compute.Backend {
-	b, err := NewBackend()
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// NewBackend is like [Backend] but returns the error instead of panicking.
-//
-// When [RequireGPU] is on (GONBGPU_REQUIRE_GPU=1, `gonbgpu train --require-gpu`, SLURM GPU jobs), a
-// backend that does not compute on a GPU is an error that says why and what to do; otherwise a GPU that
-// is there but unused is announced loudly, once, as a warning.
-func NewBackend() (compute.Backend, error) {
-	backendOnce.Do(func() {
-		backendValue, backendChoice, backendErr = create(Choose())
-		if backendErr == nil && RequireGPU() && !isCUDABackend(backendValue) {
-			backendErr = requiredGPUError(backendChoice)
-			backendValue = nil
-		}
-		if backendErr == nil {
-			line := fmt.Sprintf("gonbgpu: backend %s (%s): %s\n", backendChoice.Name, describe(backendValue), backendChoice.Reason)
-			if backendChoice.Warning != "" {
-				line += warningBlock(backendChoice.Warning)
-			}
-			announce(line)
-		}
-	})
-	return backendValue, backendErr
 }
 
 // announce prints the backend line once per process — and, in a notebook, once per kernel session:
@@ -206,54 +234,51 @@ func announce(line string) {
 	fmt.Fprint(Log, line)
 }
 
-// Chosen returns the choice behind [Backend]; it creates the backend if that has not happened yet.
-func Chosen() (Choice, error) {
-	_, err := NewBackend()
-	return backendChoice, err
-}
+// enableAutotune gives XLA its autotuning cache before a CUDA plugin loads; a variable for tests.
+var enableAutotune = plugin.EnableAutotuneCache
 
-// create builds the backend for a choice. An automatic choice of CUDA that fails falls back to the
+// create builds the backend for a decision. An automatic choice of CUDA that fails falls back to the
 // pure-Go backend, saying why; an explicit one is an error.
-func create(c Choice) (compute.Backend, Choice, error) {
+func create(d Decision) (compute.Backend, Decision, error) {
 	xla.EnableAutoInstall(false)
-	usesPlugin := c.Plugin != nil && strings.HasPrefix(c.Config, "xla:"+c.Plugin.Path)
+	usesPlugin := d.Plugin != nil && strings.HasPrefix(d.Config, "xla:"+d.Plugin.Path)
 	if usesPlugin {
-		path, err := c.Plugin.LinkDir(CacheDir())
+		path, err := d.Plugin.LinkDir(fsutil.CacheDir())
 		if err == nil {
-			c.Config = strings.Replace(c.Config, c.Plugin.Path, path, 1)
-		} else if c.Explicit {
-			return nil, c, err
+			d.Config = strings.Replace(d.Config, d.Plugin.Path, path, 1)
+		} else if d.Explicit {
+			return nil, d, err
 		} else {
-			fb := Choice{Config: "go", Name: "go", Plugin: c.Plugin,
+			fb := Decision{Config: "go", Name: "go", Plugin: d.Plugin,
 				Reason: fmt.Sprintf("the CUDA plugin could not be prepared (%v); using the pure-Go backend", err)}
-			fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but %s; fix the folder or set %s", c.Reason, fb.Reason, "GONBGPU_CACHE_DIR")
+			fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but %s; fix the folder or set %s", d.Reason, fb.Reason, "GONBGPU_CACHE_DIR")
 			return create(fb)
 		}
 		// CUDA numbers GPUs the way NVML and SLURM do only with PCI_BUS_ID; its default, FASTEST_FIRST,
 		// may put another GPU first on a node with mixed models, and then "GPU 0" would differ between
 		// the device table, CheckFits and the computation. Set before CUDA starts; the user's value wins.
-		if _, set := os.LookupEnv(DeviceOrderEnv); !set {
-			os.Setenv(DeviceOrderEnv, "PCI_BUS_ID")
+		if _, set := os.LookupEnv(nvidia.DeviceOrderEnv); !set {
+			os.Setenv(nvidia.DeviceOrderEnv, "PCI_BUS_ID")
 		}
 		// Before the plugin loads: XLA reads XLA_FLAGS once. Only for the CUDA plugin: never for
 		// GOMLX_BACKEND=xla:cpu or another plugin.
-		if dir, err := EnableAutotuneCache(c.Plugin, CacheDir()); err != nil {
-			c.Reason += fmt.Sprintf("; no XLA autotuning cache (%v)", err)
+		if dir, err := enableAutotune(d.Plugin, fsutil.CacheDir()); err != nil {
+			d.Reason += fmt.Sprintf("; no XLA autotuning cache (%v)", err)
 		} else if dir != "" {
-			c.Reason += "; XLA autotuning results kept in " + dir + " (re-runs compile faster)"
+			d.Reason += "; XLA autotuning results kept in " + dir + " (re-runs compile faster)"
 		}
 	}
-	b, err := newWithConfig(c.Config)
+	b, err := newWithConfig(d.Config)
 	if err == nil {
-		return b, c, nil
+		return b, d, nil
 	}
-	if c.Explicit || c.Config == "go" {
-		return nil, c, fmt.Errorf("gonbgpu: cannot create backend %q (%s): %w", c.Name, c.Reason, err)
+	if d.Explicit || d.Config == "go" {
+		return nil, d, fmt.Errorf("gonbgpu: cannot create backend %q (%s): %w", d.Name, d.Reason, err)
 	}
-	fb := Choice{Config: "go", Name: "go", Plugin: c.Plugin,
+	fb := Decision{Config: "go", Name: "go", Plugin: d.Plugin,
 		Reason: fmt.Sprintf("CUDA was found but its backend failed to start (%v); using the pure-Go backend", firstLine(err.Error()))}
 	fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but its backend failed to start: %v. Check the driver and plugin with "+
-		"`gonbgpu devices --plugins`, or install the plugin matching the driver's CUDA version", c.Reason, firstLine(err.Error()))
+		"`gonbgpu devices --plugins`, or install the plugin matching the driver's CUDA version", d.Reason, firstLine(err.Error()))
 	return create(fb)
 }
 
@@ -270,18 +295,14 @@ func newWithConfig(config string) (b compute.Backend, err error) {
 // describe gives a short description of a backend's devices.
 func describe(b compute.Backend) string {
 	n := b.NumDevices()
-	if IsPureGo(b) {
-		return fmt.Sprintf("pure Go on the host CPU, %d cores", HostCores())
+	if platform.IsPureGo(b) {
+		return fmt.Sprintf("pure Go on the host CPU, %d cores", platform.HostCores())
 	}
 	if n == 1 {
 		return "1 device: " + b.DeviceDescription(0)
 	}
 	return fmt.Sprintf("%d devices: %s, …", n, b.DeviceDescription(0))
 }
-
-// IsPureGo reports whether b is GoMLX's pure-Go backend, which runs on the host CPU and has no fused
-// training kernels, so models pick CPU-friendly formulations on it.
-func IsPureGo(b compute.Backend) bool { return b != nil && b.String() == "go" }
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")

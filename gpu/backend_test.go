@@ -4,113 +4,156 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
+	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
-// TestBackendPureGo creates the process backend with no GPU in sight, checks the announcement, and runs a
-// computation on it.
-func TestBackendPureGo(t *testing.T) {
-	isolate(t)
-	backendOnce, backendValue, backendErr = sync.Once{}, nil, nil // a fresh process's state (also under -count)
+// machine makes Choose see a made-up machine: these plugins found, this GPU presence, and NVML describing
+// these GPUs (nil: NVML not loadable). Plugins are not checked in a child; links go to a fresh cache.
+func machine(t *testing.T, found []*plugin.Plugin, gpus nvidia.Presence, described []platform.Device) {
+	t.Helper()
+	oldFind, oldDetect, oldGPUs, oldCheck := findPlugins, detectGPUs, nvidiaGPUs, checkPlugins
+	findPlugins = func() *plugin.Search {
+		return &plugin.Search{Found: found, Searched: []string{"$CONDA_PREFIX (/x): /x/lib", "~/.local: /h/.local/lib"}}
+	}
+	detectGPUs = func() nvidia.Presence { return gpus }
+	nvidiaGPUs = func() ([]platform.Device, error) {
+		if described == nil {
+			return nil, errors.New("NVML: libnvidia-ml.so.1 not found")
+		}
+		return described, nil
+	}
+	checkPlugins = false
+	t.Setenv("GONBGPU_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
+	t.Cleanup(func() { findPlugins, detectGPUs, nvidiaGPUs, checkPlugins = oldFind, oldDetect, oldGPUs, oldCheck })
+}
+
+// oneGPU is a GPU node as NVML describes it, with no plugin installed.
+var oneGPU = nvidia.Presence{Count: 1, How: "NVML sees 1 GPU(s) this process can use", DeviceFiles: 1, DriverCUDA: 13000}
+
+var h200 = []platform.Device{{Index: 0, Kind: platform.GPU, Name: "NVIDIA H200", MemoryTotal: 140 << 30, MemoryFree: 68 << 30,
+	UUID: "GPU-cccccccc", Source: "nvml"}}
+
+// freshDefault resets the process's default backend, as in a new process (also under -count), and
+// captures its announcement.
+func freshDefault(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	reset := func() { defaultOnce, defaultChoice, defaultErr = sync.Once{}, nil, nil }
+	reset()
 	var buf bytes.Buffer
+	old := Log
 	Log = &buf
+	t.Cleanup(func() {
+		Log = old
+		reset()
+	})
+	return &buf
+}
+
+// TestDefaultPureGo creates the process backend with no GPU in sight, checks the announcement, and runs a
+// computation on it.
+func TestDefaultPureGo(t *testing.T) {
+	machine(t, nil, nvidia.Presence{How: "no /dev/nvidia* device files"}, nil)
+	buf := freshDefault(t)
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "") // gpu-check requires the GPU for the other tests; this one is about the CPU
-	b, err := NewBackend()
+	c, err := Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsPureGo(b) {
-		t.Fatalf("want the pure-Go backend here, got %s", b.Name())
+	if !c.PureGo() || c.Name != "go" || c.Config != "go" || !strings.Contains(c.Reason, "no CUDA plugin found in $CONDA_PREFIX (/x), ~/.local") {
+		t.Fatalf("want the pure-Go backend here, got %+v", c)
 	}
-	if _, err := NewBackend(); err != nil { // second call: no second announcement
-		t.Fatal(err)
+	if c2, err := Default(); err != nil || c2 != c { // second call: the same choice, no second announcement
+		t.Fatal(c2, err)
+	}
+	if Backend() != c.Backend {
+		t.Fatal("Backend() must be Default()'s backend")
 	}
 	out := buf.String()
-	if strings.Count(out, "gonbgpu: backend go") != 1 || !strings.Contains(out, "no CUDA plugin found") {
+	if strings.Count(out, "gonbgpu: backend go (pure Go on the host CPU") != 1 || !strings.Contains(out, "no CUDA plugin found") {
 		t.Fatalf("announcement: %q", out)
 	}
-	y := graph.MustExecOnce(b, func(x *graph.Node) *graph.Node { return graph.MatMul(x, x) },
+	y := graph.MustExecOnce(c.Backend, func(x *graph.Node) *graph.Node { return graph.MatMul(x, x) },
 		tensors.FromValue([][]float32{{1, 2}, {3, 4}}))
 	if got := y.Value().([][]float32); got[1][1] != 22 {
 		t.Fatalf("matmul: %v", got)
 	}
-	// Devices lists the GPUs NVML sees whatever the backend (on a GPU node: some), then the host, once.
-	devs := Devices(b)
-	gpus, _, nvmlErr := nvmlDevices()
-	if len(devs) != len(gpus)+1 || devs[len(devs)-1].Kind != CPU || devs[len(devs)-1].Source != "host" {
-		t.Fatalf("want NVML's %d GPU(s) (NVML: %v) and then the host, got %+v", len(gpus), nvmlErr, devs)
+	// The devices: the host only here, and the host is what computes.
+	if len(c.Devices) != 1 || c.Devices[0].Source != "host" || c.ComputeDevice().Source != "host" {
+		t.Fatalf("devices %+v", c.Devices)
 	}
-	for _, d := range devs[:len(devs)-1] {
-		if d.Kind != GPU {
-			t.Fatalf("only the last device may be the host: %+v", devs)
-		}
+	if cpu, err := CPUBackend(); err != nil || cpu != c.Backend {
+		t.Fatalf("CPUBackend on the pure-Go default must be the default's backend: %v %v", cpu, err)
 	}
 }
 
-// TestDevicesPureGoListsNVMLGPUs is TestBackendPureGo's device list on a made-up GPU node: the pure-Go
-// backend still lists the GPUs NVML sees (the device table shows the hardware), then the host.
-func TestDevicesPureGoListsNVMLGPUs(t *testing.T) {
-	fakeNode(t, node4(0, 1), 2)
-	t.Setenv("CUDA_VISIBLE_DEVICES", "")
-	os.Unsetenv("CUDA_VISIBLE_DEVICES")
-	b, err := CPUBackend()
+// TestNewIsNew: New makes a new backend at every call, announces nothing, and carries the choice's facts.
+func TestNewIsNew(t *testing.T) {
+	machine(t, nil, oneGPU, h200) // a GPU and no plugin: the CPU, with a warning
+	buf := freshDefault(t)
+	t.Setenv(BackendEnv, "")
+	t.Setenv(RequireGPUEnv, "")
+	a, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs := Devices(b)
-	if len(devs) != 3 || devs[0].Kind != GPU || devs[1].Kind != GPU || devs[2].Kind != CPU {
-		t.Fatalf("want 2 GPUs then the host, got %+v", devs)
+	defer a.Backend.Finalize()
+	b := MustNew()
+	defer b.Backend.Finalize()
+	if a.Backend == b.Backend || buf.Len() != 0 {
+		t.Fatalf("New must create a new backend each time and print nothing: same %v, printed %q", a.Backend == b.Backend, buf)
+	}
+	if a.Warning == "" || !strings.Contains(a.Warning, "install JAX's CUDA plugin") {
+		t.Fatalf("a GPU with no plugin: the choice must carry the warning: %+v", a)
+	}
+	// The device list shows the hardware (NVML's GPU) whatever the backend, then the host; the host computes.
+	if len(a.Devices) != 2 || a.Devices[0].Name != "NVIDIA H200" || a.Devices[1].Kind != platform.CPU || a.ComputeDevice().Kind != platform.CPU {
+		t.Fatalf("devices %+v", a.Devices)
 	}
 }
 
 func TestExplicitBackendFailureIsAnError(t *testing.T) {
-	_, _, err := create(Choice{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"})
+	_, _, err := create(Decision{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"})
 	if err == nil || !strings.Contains(err.Error(), "nosuchbackend") {
 		t.Fatalf("want an error naming the backend, got %v", err)
 	}
 }
 
 func TestAutomaticCUDAFailureFallsBack(t *testing.T) {
-	p := &Plugin{Path: t.TempDir() + "/pjrt_c_api_cuda_plugin.so", Source: "PJRT_PLUGIN_LIBRARY_PATH"}
-	b, c, err := create(Choice{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
+	p := &plugin.Plugin{Path: t.TempDir() + "/pjrt_c_api_cuda_plugin.so", Source: "PJRT_PLUGIN_LIBRARY_PATH"}
+	b, d, err := create(Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsPureGo(b) || c.Name != "go" || !strings.Contains(c.Reason, "failed to start") {
-		t.Fatalf("want fallback to go with a reason, got %s %+v", b.Name(), c)
+	if !platform.IsPureGo(b) || d.Name != "go" || !strings.Contains(d.Reason, "failed to start") {
+		t.Fatalf("want fallback to go with a reason, got %s %+v", b.Name(), d)
+	}
+	if !strings.Contains(d.Warning, "failed to start") || !strings.Contains(d.Warning, "gonbgpu devices --plugins") {
+		t.Fatalf("fallback warning: %+v", d)
 	}
 }
 
-// freshBackend resets the process's backend state, as in a new process (also under -count).
-func freshBackend(t *testing.T) *bytes.Buffer {
-	t.Helper()
-	backendOnce, backendValue, backendErr, backendChoice = sync.Once{}, nil, nil, Choice{}
-	var buf bytes.Buffer
-	old := Log
-	Log = &buf
-	t.Cleanup(func() {
-		Log = old
-		backendOnce, backendValue, backendErr, backendChoice = sync.Once{}, nil, nil, Choice{}
-	})
-	return &buf
-}
-
 func TestRequireGPUFailsFastWithTheReason(t *testing.T) {
-	isolate(t)
-	fakeNode(t, node4(0), 1) // a GPU is there, but no plugin is installed
+	machine(t, nil, oneGPU, h200) // a GPU is there, but no plugin is installed
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "1")
-	freshBackend(t)
-	b, err := NewBackend()
+	freshDefault(t)
+	c, err := Default()
 	var req *RequiredGPUError
-	if b != nil || !errors.As(err, &req) {
-		t.Fatalf("want a RequiredGPUError and no backend, got %v, %v", b, err)
+	if c != nil || !errors.As(err, &req) {
+		t.Fatalf("want a RequiredGPUError and no backend, got %v, %v", c, err)
 	}
 	for _, w := range []string{RequireGPUEnv, "no CUDA plugin found", `pip install --user "jax[cuda13]"`} {
 		if !strings.Contains(err.Error(), w) {
@@ -119,8 +162,7 @@ func TestRequireGPUFailsFastWithTheReason(t *testing.T) {
 	}
 	// An explicit CPU backend contradicts the requirement.
 	t.Setenv(BackendEnv, "go")
-	freshBackend(t)
-	if _, err := NewBackend(); !errors.As(err, &req) || !strings.Contains(err.Error(), "unset "+BackendEnv) {
+	if _, err := New(); !errors.As(err, &req) || !strings.Contains(err.Error(), "unset "+BackendEnv) {
 		t.Fatalf("GOMLX_BACKEND=go with the GPU required: %v", err)
 	}
 	for _, v := range []string{"0", "", "no", "OFF"} {
@@ -138,40 +180,123 @@ func TestRequireGPUFailsFastWithTheReason(t *testing.T) {
 }
 
 func TestFallbackIsLoudOnce(t *testing.T) {
-	isolate(t)
-	fakeNode(t, node4(0), 1) // a GPU and no plugin: the CPU, with a warning
+	machine(t, nil, oneGPU, h200) // a GPU and no plugin: the CPU, with a warning
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "")
-	buf := freshBackend(t)
-	if _, err := NewBackend(); err != nil {
+	buf := freshDefault(t)
+	c, err := Default()
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = NewBackend()
+	_, _ = Default()
 	out := buf.String()
 	if strings.Count(out, "WARNING: running on the CPU, not the GPU") != 1 || !strings.Contains(out, "install JAX's CUDA plugin") {
 		t.Fatalf("want one loud warning with what to do, got %q", out)
 	}
-	c, _ := Chosen()
-	if c.Warning == "" {
-		t.Fatalf("the choice must carry the warning: %+v", c)
-	}
-	// The automatic CUDA choice that fails to start warns too.
-	p := &Plugin{Path: t.TempDir() + "/pjrt_c_api_cuda_plugin.so", Source: "PJRT_PLUGIN_LIBRARY_PATH"}
-	_, fb, err := create(Choice{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
-	if err != nil || !strings.Contains(fb.Warning, "failed to start") || !strings.Contains(fb.Warning, "gonbgpu devices --plugins") {
-		t.Fatalf("fallback warning: %+v %v", fb, err)
+	if c.Warning == "" || Announcement(c) != out {
+		t.Fatalf("the choice must carry the warning, and the announcement be what was printed: %+v", c)
 	}
 }
 
 func TestAutotuneNotForXLACPU(t *testing.T) {
-	isolate(t)
 	t.Setenv("XLA_FLAGS", "")
-	t.Setenv(AutotuneCacheEnv, "")
-	p := fakePlugin(t, 4096, 100, autotuneFlagName)
-	stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictAccepted}) // the plugin would accept it
+	calls := 0
+	old := enableAutotune
+	enableAutotune = func(p *plugin.Plugin, cacheDir string) (string, error) { calls++; return "", nil }
+	t.Cleanup(func() { enableAutotune = old })
+	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
+	p := &plugin.Plugin{Path: filepath.Join(t.TempDir(), "pjrt_c_api_cuda_plugin.so"), Source: "PJRT_PLUGIN_LIBRARY_PATH"}
 	// GOMLX_BACKEND=xla:cpu with a CUDA plugin installed: the plugin is recorded but not used.
-	_, _, _ = create(Choice{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"})
-	if got := os.Getenv("XLA_FLAGS"); strings.Contains(got, "autotune") {
-		t.Fatalf("XLA_FLAGS = %q: the CUDA autotuning flag must not be added for xla:cpu", got)
+	_, _, _ = create(Decision{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"})
+	if calls != 0 {
+		t.Fatalf("the CUDA autotuning cache was set up %d time(s) for xla:cpu", calls)
+	}
+	// The CUDA plugin itself gets it (it then fails to start here, and falls back).
+	_, _, _ = create(Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	if calls != 1 {
+		t.Fatalf("the CUDA plugin must get the autotuning cache: %d call(s)", calls)
+	}
+	if os.Getenv(nvidia.DeviceOrderEnv) == "" {
+		t.Errorf("%s must be set before CUDA starts", nvidia.DeviceOrderEnv)
+	}
+}
+
+// fakeCUDA answers only what the device choice asks of a backend: an XLA backend on n CUDA devices.
+type fakeCUDA struct {
+	compute.Backend
+	n int
+}
+
+func (f fakeCUDA) Name() string                               { return "xla" }
+func (f fakeCUDA) String() string                             { return "xla" }
+func (f fakeCUDA) Description() string                        { return "XLA PJRT plugin cuda" }
+func (f fakeCUDA) NumDevices() int                            { return f.n }
+func (f fakeCUDA) DeviceDescription(compute.DeviceNum) string { return "cuda:0 NVIDIA H200" }
+
+// TestDevicesOfACUDABackend: NVML's description of the job's GPU is what a CUDA backend computes on;
+// without NVML, or when NVML and CUDA disagree on the count, the backend's own list, never the host's RAM.
+func TestDevicesOfACUDABackend(t *testing.T) {
+	machine(t, nil, oneGPU, h200)
+	c := &platform.Choice{Backend: fakeCUDA{n: 1}, Devices: Devices(fakeCUDA{n: 1})}
+	if d := c.ComputeDevice(); d.UUID != "GPU-cccccccc" || d.MemoryFree != 68<<30 {
+		t.Fatalf("CheckFits would check %+v", d)
+	}
+	if err := platform.CheckFits(c.ComputeDevice(), 69<<30); err == nil {
+		t.Errorf("69 GiB must not fit in the job's GPU with 68 GiB free")
+	}
+	machine(t, nil, oneGPU, nil) // NVML missing
+	if devs := Devices(fakeCUDA{n: 1}); len(devs) != 2 || devs[0].Source != "pjrt" || devs[0].MemoryTotal != 0 || devs[1].Source != "host" {
+		t.Fatalf("without NVML: %+v (never the host)", devs)
+	}
+	machine(t, nil, oneGPU, h200) // NVML 1 GPU, CUDA 2: PJRT's list is what computes
+	if devs := Devices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
+		t.Fatalf("NVML 1 GPU, CUDA 2: %+v", devs)
+	}
+}
+
+// TestCheckFitsHost uses the real backend (pure Go here) and the host's real memory.
+func TestCheckFitsHost(t *testing.T) {
+	t.Setenv(BackendEnv, "go")
+	t.Setenv(RequireGPUEnv, "") // gpu-check requires the GPU for the other tests; this one is about the host
+	freshDefault(t)             // whatever backend an earlier test created: this one is the pure-Go backend's
+	if err := CheckFits(1 << 20); err != nil {
+		t.Errorf("1 MiB should fit: %v", err)
+	}
+	err := CheckFits(1 << 60)
+	var me *platform.MemoryError
+	if !errors.As(err, &me) || me.Device.Kind != platform.CPU || me.Device.MemoryFree == 0 {
+		t.Fatalf("1 EiB: want a *MemoryError on the host, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "needs 1.0 EiB but device 0 (host CPU) has ") {
+		t.Errorf("message: %v", err)
+	}
+}
+
+// TestCheckFitsOnNVML checks real GPUs when NVML sees any (GPU nodes); elsewhere it checks that no GPU
+// is reported, so it passes or fails on every machine and never skips.
+func TestCheckFitsOnNVML(t *testing.T) {
+	gpus, err := nvidia.GPUs()
+	if err != nil || len(gpus) == 0 {
+		for _, d := range Devices(nil) {
+			if d.Kind == platform.GPU {
+				t.Fatalf("NVML unavailable (%v) but Devices lists GPU %+v", err, d)
+			}
+		}
+		t.Logf("no GPU visible through NVML (%v): only the host was checked", err)
+		return
+	}
+	for _, d := range gpus {
+		if d.MemoryTotal == 0 || d.MemoryFree > d.MemoryTotal {
+			t.Errorf("GPU %d: bad memory figures %+v", d.Index, d)
+			continue
+		}
+		if err := platform.CheckFits(d, int64(d.MemoryFree/2)); err != nil {
+			t.Errorf("half the free memory of GPU %d should fit: %v", d.Index, err)
+		}
+		err := platform.CheckFits(d, int64(d.MemoryTotal)+1)
+		if err == nil || !strings.Contains(err.Error(), d.Name) {
+			t.Errorf("GPU %d: more than its total should not fit: %v", d.Index, err)
+		}
+		t.Logf("%v", err)
 	}
 }

@@ -1,263 +1,67 @@
 package gpu
 
 import (
-	"bufio"
-	"fmt"
-	"os"
-	"runtime"
-	"strconv"
-	"strings"
+	"sync"
 
 	"github.com/gomlx/compute"
+
+	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
-// Kind of a device.
-type Kind string
+// nvidiaGPUs describes this process's GPUs through NVML; a variable for tests.
+var nvidiaGPUs = nvidia.GPUs
 
-const (
-	GPU Kind = "GPU"
-	CPU Kind = "CPU"
-)
-
-// Device describes one device a computation can run on.
-type Device struct {
-	// Index is the device's number as CUDA (and so XLA) sees it in this process, after
-	// CUDA_VISIBLE_DEVICES; for the host CPU it is 0.
-	Index int
-	Kind  Kind
-	Name  string
-
-	// MemoryTotal and MemoryFree are in bytes; 0 when unknown.
-	MemoryTotal, MemoryFree uint64
-
-	// Cores is the number of CPU cores this process may use (host CPU only).
-	Cores int
-
-	// UUID of a GPU, when known.
-	UUID string
-
-	// Source says where the description came from: "nvml", "pjrt" or "host".
-	Source string
-
-	// Detail holds extra facts, e.g. the driver and CUDA versions.
-	Detail string
-}
-
-// MemoryUsed returns MemoryTotal-MemoryFree, or 0 when either is unknown.
-func (d Device) MemoryUsed() uint64 {
-	if d.MemoryTotal == 0 || d.MemoryFree > d.MemoryTotal {
-		return 0
-	}
-	return d.MemoryTotal - d.MemoryFree
-}
-
-// Devices lists the GPUs visible to this process and the host CPU.
+// Devices lists, as they are now, the GPUs visible to this process and then the host CPU.
 //
 // GPUs come from NVML when libnvidia-ml.so.1 loads (with live free memory), numbered as CUDA numbers them
-// in this process (see [visibleGPUs]). When b is an XLA backend on CUDA and NVML is missing or disagrees
-// with it about how many GPUs there are, PJRT's own device descriptions are listed instead: the backend
-// is what computes. b may be nil.
-func Devices(b compute.Backend) []Device {
-	gpus, _, err := nvmlDevices()
-	if isCUDABackend(b) && (err != nil || len(gpus) != b.NumDevices()) {
-		gpus = pjrtDevices(b)
+// in this process (see package gpu/nvidia), whatever the backend: the device table shows the hardware.
+// When b is an XLA backend on CUDA and NVML is missing or disagrees with it about how many GPUs there
+// are, the backend's own descriptions are listed instead: the backend is what computes. b may be nil.
+func Devices(b compute.Backend) []platform.Device {
+	gpus, err := nvidiaGPUs()
+	if platform.IsCUDA(b) && (err != nil || len(gpus) != b.NumDevices()) {
+		gpus = platform.BackendDevices(b)
 	}
-	return append(gpus, HostDevice())
+	return append(gpus, platform.Host())
 }
 
-// isCUDABackend reports whether b is an XLA backend whose devices are GPUs.
-func isCUDABackend(b compute.Backend) bool {
-	if b == nil || IsPureGo(b) || b.NumDevices() == 0 {
-		return false
-	}
-	what := strings.ToLower(b.Description() + " " + b.DeviceDescription(0))
-	return strings.Contains(what, "cuda") || strings.Contains(what, "gpu")
-}
-
-// DetectGPUs says how many NVIDIA GPUs this process can use, without creating any backend.
-func DetectGPUs() GPUPresence {
-	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
-	if cvdSet && (strings.TrimSpace(cvd) == "" || strings.TrimSpace(cvd) == "-1") {
-		return GPUPresence{Count: 0, How: fmt.Sprintf("CUDA_VISIBLE_DEVICES=%q hides all GPUs", cvd), Hidden: true}
-	}
-	files := gpuDeviceFiles()
-	info, err := nvmlQuery()
-	if err == nil {
-		devs, notes := visibleGPUs(info, cvd, cvdSet, deviceOrder())
-		how := fmt.Sprintf("NVML sees %d GPU(s) this process can use", len(devs))
-		if info.Driver != "" {
-			how += ", driver " + info.Driver
-		}
-		if s := info.CUDAString(); s != "" {
-			how += " (" + s + ")"
-		}
-		if cvdSet {
-			how += ", CUDA_VISIBLE_DEVICES=" + cvd
-		}
-		for _, n := range notes {
-			how += "; " + n
-		}
-		return GPUPresence{Count: len(devs), How: how, DeviceFiles: files, DriverCUDA: info.CUDA}
-	}
-	if files == 0 {
-		return GPUPresence{Count: 0, How: "NVML not loadable (" + err.Error() + ") and no /dev/nvidia* device files this process can open"}
-	}
-	n := len(VisibleIndices(files, cvd, nil))
-	return GPUPresence{Count: n, DeviceFiles: files,
-		How: fmt.Sprintf("%d /dev/nvidia* device file(s); NVML not loadable (%v)", n, err)}
-}
-
-// VisibleIndices applies a CUDA_VISIBLE_DEVICES value to the devices 0..total-1 and returns the indices
-// visible, in CUDA's order. Entries may be indices or UUIDs (or UUID prefixes, as CUDA accepts); uuids[i]
-// is device i's UUID, or nil when unknown. Like CUDA, it stops at the first entry that is invalid. An
-// empty env means all devices.
-func VisibleIndices(total int, env string, uuids []string) []int {
-	env = strings.TrimSpace(env)
-	if env == "" {
-		all := make([]int, total)
-		for i := range all {
-			all[i] = i
-		}
-		return all
-	}
-	var out []int
-	seen := map[int]bool{}
-	for _, tok := range strings.Split(env, ",") {
-		tok = strings.TrimSpace(tok)
-		idx := -1
-		if n, err := strconv.Atoi(tok); err == nil {
-			if n >= 0 && n < total {
-				idx = n
-			}
-		} else if strings.HasPrefix(tok, "GPU-") || strings.HasPrefix(tok, "MIG-") {
-			for i, u := range uuids {
-				if u != "" && strings.HasPrefix(u, tok) {
-					idx = i
-					break
-				}
-			}
-		}
-		if idx < 0 || seen[idx] {
-			break
-		}
-		seen[idx] = true
-		out = append(out, idx)
-	}
-	return out
-}
-
-// nvmlDevices lists the GPUs this process can use through NVML, numbered as CUDA numbers them.
-func nvmlDevices() (devs []Device, driver string, err error) {
-	info, err := nvmlQuery()
+// CheckFits reports whether need bytes fit, now, in the free memory of the device that [Default]'s
+// backend computes on, before a cell allocates a big tensor: for XLA on CUDA that is this process's GPU 0
+// (live free memory from NVML; under SLURM the job's GPU, not the node's first), for the pure-Go backend
+// (and XLA on the CPU) the host's available RAM, within a cgroup limit when one applies. It creates the
+// backend if no code has yet. For example, with shapes from gomlx's compute:
+//
+//	if err := gpu.CheckFits(shapes.Make(dtypes.Float32, 1<<19, 1<<19).ByteSize()); err != nil {
+//		kernel.ShowError(err) // gonbgpu: not enough memory: needs 1.0 TiB but device 0 (host CPU) has …
+//		return
+//	}
+//
+// See platform.CheckFits for a device of your own choosing.
+func CheckFits(need int64) error {
+	c, err := Default()
 	if err != nil {
-		return nil, "", err
+		return err
 	}
-	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
-	devs, _ = visibleGPUs(info, cvd, cvdSet, deviceOrder())
-	return devs, info.Driver, nil
+	now := *c
+	now.Devices = Devices(c.Backend)
+	return platform.CheckFits(now.ComputeDevice(), need)
 }
 
-// pjrtDevices describes the devices of a non-Go backend through PJRT's own descriptions.
-func pjrtDevices(b compute.Backend) []Device {
-	var devs []Device
-	for i := range b.NumDevices() {
-		desc := b.DeviceDescription(compute.DeviceNum(i))
-		kind := CPU
-		if strings.Contains(strings.ToLower(b.Description()+desc), "cuda") ||
-			strings.Contains(strings.ToLower(desc), "gpu") {
-			kind = GPU
-		}
-		devs = append(devs, Device{Index: i, Kind: kind, Name: desc, Source: "pjrt", Detail: b.Description()})
-	}
-	return devs
-}
+var (
+	cpuOnce    sync.Once
+	cpuBackend compute.Backend
+	cpuErr     error
+)
 
-// HostDevice describes the host CPU: its model, the cores this process may use, and its memory (the
-// cgroup limit when one applies, as under SLURM).
-func HostDevice() Device {
-	d := Device{Kind: CPU, Source: "host", Cores: HostCores(), Name: cpuModel()}
-	d.MemoryTotal, d.MemoryFree = hostMemory()
-	d.Detail = fmt.Sprintf("%s/%s, %d cores", runtime.GOOS, runtime.GOARCH, d.Cores)
-	return d
-}
-
-// HostCores is the number of CPU cores this process may run on (its affinity mask, as SLURM sets it).
-func HostCores() int { return runtime.NumCPU() }
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH + " CPU"
+// CPUBackend returns GoMLX's pure-Go backend, to compare the accelerator with the CPU in the same
+// process: [Default]'s backend itself when it already is the pure-Go one, else a second backend.
+func CPUBackend() (compute.Backend, error) {
+	if c, err := Default(); err == nil && c.PureGo() {
+		return c.Backend, nil
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH + " CPU"
-}
-
-// hostMemory returns total and available memory in bytes, bounded by a cgroup v2 or v1 limit.
-func hostMemory() (total, free uint64) {
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 2 {
-				continue
-			}
-			v, _ := strconv.ParseUint(fields[1], 10, 64)
-			switch fields[0] {
-			case "MemTotal:":
-				total = v * 1024
-			case "MemAvailable:":
-				free = v * 1024
-			}
-		}
-		f.Close()
-	}
-	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		limit, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-		if err != nil || limit == 0 || limit >= total {
-			continue
-		}
-		used := uint64(0)
-		for _, u := range []string{"/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"} {
-			if data, err := os.ReadFile(u); err == nil {
-				used, _ = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-				break
-			}
-		}
-		total = limit
-		if used < limit && limit-used < free {
-			free = limit - used
-		}
-		break
-	}
-	return total, free
-}
-
-// FormatBytes prints a byte count in binary units, e.g. "79.6 GiB"; 0 prints as "-".
-func FormatBytes(n uint64) string {
-	if n == 0 {
-		return "-"
-	}
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
+	cpuOnce.Do(func() {
+		cpuBackend, cpuErr = newWithConfig("go")
+	})
+	return cpuBackend, cpuErr
 }

@@ -1,24 +1,23 @@
-// Package gpu decides where GoMLX computations run, and describes the hardware they run on.
+// Package gpu decides where GoMLX computations run: it finds this process's GPUs and CUDA plugins and
+// creates the backend, returning it as a value, a [*platform.Choice], with the reason for the choice.
 //
-// Every notebook, the CLI and the tests get their backend from [Backend]. The choice is made once per
-// process and printed once, with its reason, because a student who expected a GPU and got the CPU needs
-// to see why before the first slow cell, not after it:
+// The rules, applied by [Choose]:
 //
 //   - GOMLX_BACKEND, when set, always wins (e.g. "go", "xla:cpu", "xla:cuda").
-//   - Otherwise, when a CUDA PJRT plugin is found (see [FindCUDAPlugin]) and an NVIDIA GPU is visible,
-//     the XLA backend runs on CUDA.
+//   - Otherwise, when a CUDA PJRT plugin is found (package gpu/plugin) and an NVIDIA GPU is visible
+//     (package gpu/nvidia), the XLA backend runs on CUDA.
 //   - Otherwise the pure-Go backend runs on the host CPU. When a GPU is visible but unused (no usable
-//     plugin, or CUDA failed to start), the announcement carries a WARNING with the reason and the fix;
-//     with [RequireGPU] (GONBGPU_REQUIRE_GPU=1: batch jobs, gpu-check) it is an error instead.
+//     plugin, or CUDA failed to start), the choice carries a Warning with the reason and the fix; with
+//     [RequireGPU] (GONBGPU_REQUIRE_GPU=1: batch jobs, gpu-check) it is an error instead.
 //
-// Plugins are chosen by the driver's CUDA version, then by package version, and checked in a child process
-// (their PJRT C API table, see [PJRTAPI]) before they are loaded here. GPUs are counted as CUDA counts them
-// in this process: nvml.go reads the node, visible.go applies cgroups, CUDA_DEVICE_ORDER and
-// CUDA_VISIBLE_DEVICES (indices, GPU and MIG UUIDs).
+// [New] makes a new backend by these rules each time it is called, as GoMLX's compute.New does. A process
+// usually wants one — a GPU backend holds the GPU's memory — so notebook cells and commands use
+// [Default]: made once per process by New, and announced once with its reason, because a student who
+// expected a GPU and got the CPU needs to see why before the first slow cell, not after it. [Backend] is
+// Default's GoMLX backend, for cells: graph.MustExecOnce(gpu.Backend(), …).
+//
+// The libraries that compute (vision/…, bench) never call this package: they are handed the Choice.
 //
 // Nothing here downloads anything: go-xla's automatic plugin installation is turned off, since compute
 // nodes of an HPC cluster have no internet access and a download in the middle of a job only hangs it.
-//
-// [Devices] lists GPUs (through NVML when libnvidia-ml.so.1 loads, through PJRT otherwise) and the host
-// CPU, and [FormatDevices] prints them as a table in the spirit of nvidia-smi.
 package gpu

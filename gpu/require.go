@@ -27,7 +27,7 @@ func RequireGPU() bool {
 }
 
 // SetRequireGPU turns the requirement on or off for this process and those it starts. It must be called
-// before the first [Backend] call to take effect.
+// before [New] (or the first [Default]) to take effect.
 func SetRequireGPU(on bool) {
 	if on {
 		os.Setenv(RequireGPUEnv, "1")
@@ -36,14 +36,13 @@ func SetRequireGPU(on bool) {
 	}
 }
 
-// RequiredGPUError is the error of [NewBackend] when [RequireGPU] is on and the backend would not compute
-// on a GPU.
+// RequiredGPUError is the error of [New] when [RequireGPU] is on and the backend would not compute on a GPU.
 type RequiredGPUError struct {
-	Choice Choice // what was chosen instead, with its reason
+	Decision Decision // what was chosen instead, with its reason
 }
 
 func (e *RequiredGPUError) Error() string {
-	c := e.Choice
+	c := e.Decision
 	what := "run `gonbgpu devices --plugins` to see what was found"
 	switch {
 	case c.Explicit:
@@ -56,8 +55,6 @@ func (e *RequiredGPUError) Error() string {
 	return fmt.Sprintf("gonbgpu: the GPU backend is required (%s=1, --require-gpu) but the backend would be %s: %s. To fix: %s; "+
 		"or set %s=0 to run on the CPU", RequireGPUEnv, c.Name, c.Reason, what, RequireGPUEnv)
 }
-
-func requiredGPUError(c Choice) error { return &RequiredGPUError{Choice: c} }
 
 // warningBlock formats a fallback warning so that it stands out in a cell's output or a job's log.
 func warningBlock(msg string) string {

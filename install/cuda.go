@@ -6,7 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/gomlx/go-xla/installer"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
+	"github.com/gonbgpu/gonbgpu/gpu/plugin"
 )
 
 // CUDAPlugin is the go-xla CUDA plugin `gonbgpu install --cuda` downloads.
@@ -17,7 +18,7 @@ const CUDAPlugin = "cuda13"
 // them. It needs the internet, so run it on a login node, not a compute node. On a machine with no
 // NVIDIA GPU it refuses, unless force: the download is several gigabytes.
 func InstallCUDA(o *Options) error {
-	if g := gpu.DetectGPUs(); g.Count == 0 && !o.Force {
+	if g := nvidia.Detect(); g.Count == 0 && !o.Force {
 		return fmt.Errorf("gonbgpu install --cuda: no NVIDIA GPU is visible here (%s); the download is several GB, "+
 			"so it only runs where a GPU is (or with --force, e.g. on a login node sharing $HOME with GPU nodes)", g.How)
 	}
@@ -31,7 +32,7 @@ func InstallCUDA(o *Options) error {
 		return fmt.Errorf("gonbgpu install --cuda: %w (is pypi.org reachable from here? compute nodes usually have no internet: "+
 			"run it on a login node, or install JAX's plugin with pip: python3 -m pip install --user \"jax[cuda13]\")", err)
 	}
-	if p := gpu.FindCUDAPlugin().Best(); p != nil {
+	if p := plugin.Find().Best(); p != nil {
 		o.step("cuda", "installed: %s", p)
 	}
 	return nil

@@ -10,7 +10,8 @@ import (
 
 	"golang.org/x/mod/modfile"
 
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 	"github.com/gonbgpu/gonbgpu/kernel/spec"
 )
 
@@ -207,14 +208,14 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 		"GOTOOLCHAIN":           Toolchain(checkout),
 		"GONBGPU_CHECKOUT":      checkout,
 	}
-	search := gpu.FindCUDAPlugin()
+	search := plugin.Find()
 	if p := search.Best(); p != nil {
-		path, err := p.LinkDir(gpu.CacheDir())
+		path, err := p.LinkDir(fsutil.CacheDir())
 		if err != nil {
 			o.step("cuda", "WARNING: found %s but could not prepare it: %v; cells will use the pure-Go backend", p, err)
 		} else {
-			env[gpu.PluginEnv] = filepath.Dir(path)
-			o.step("cuda", "plugin %s; %s=%s", p, gpu.PluginEnv, filepath.Dir(path))
+			env[plugin.PathEnv] = filepath.Dir(path)
+			o.step("cuda", "plugin %s; %s=%s", p, plugin.PathEnv, filepath.Dir(path))
 		}
 	} else {
 		o.step("cuda", "no CUDA PJRT plugin found: cells use the pure-Go backend (`gonbgpu devices` says where it looked)")

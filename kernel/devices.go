@@ -7,6 +7,7 @@ import (
 
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
+	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
@@ -14,36 +15,35 @@ import (
 // ShowDevices displays the backend chosen (and why) and the table of devices: HTML in a notebook, the
 // nvidia-smi-like text table elsewhere. It creates the backend if no cell code has yet.
 func ShowDevices() {
-	b, err := gpu.NewBackend()
+	choice, err := gpu.Default()
 	if err != nil {
 		ShowError(err)
 		return
 	}
-	choice, _ := gpu.Chosen()
-	devs := gpu.Devices(b)
-	title := fmt.Sprintf("backend %s (%d device(s)): %s", choice.Name, b.NumDevices(), choice.Reason)
+	devs := gpu.Devices(choice.Backend) // as they are now: a cell may have filled a GPU since
+	title := fmt.Sprintf("backend %s (%d device(s)): %s", choice.Name, choice.Backend.NumDevices(), choice.Reason)
 	if InNotebook() {
 		DisplayHTML(DevicesHTML(title, devs))
 		return
 	}
-	fmt.Print(gpu.FormatDevices(title, devs))
+	fmt.Print(platform.FormatTable(title, devs))
 }
 
 // DevicesHTML renders the device table as HTML under a title line.
-func DevicesHTML(title string, devs []gpu.Device) string {
+func DevicesHTML(title string, devs []platform.Device) string {
 	var b strings.Builder
 	b.WriteString(`<div class="gonbgpu-devices">`)
 	fmt.Fprintf(&b, `<div style="font-family:monospace;font-weight:bold;margin:4px 0">%s</div>`, html.EscapeString(title))
 	fmt.Fprintf(&b, `<table style="%s">`, tableStyle)
-	row := func(tag string, r gpu.DeviceRow) {
+	row := func(tag string, r platform.Row) {
 		b.WriteString("<tr>")
-		for _, c := range []string{r.Index, r.Kind, r.Name, r.Memory, r.Free, r.Cores, r.Source, r.Detail} {
+		for _, c := range r.Cells() {
 			fmt.Fprintf(&b, `<%s style="border:1px solid #ccc;padding:2px 8px;text-align:left">%s</%s>`, tag, html.EscapeString(c), tag)
 		}
 		b.WriteString("</tr>")
 	}
-	row("th", gpu.DeviceTableHeader)
-	for _, r := range gpu.DeviceRows(devs) {
+	row("th", platform.Header)
+	for _, r := range platform.Rows(devs) {
 		row("td", r)
 	}
 	b.WriteString("</table></div>")

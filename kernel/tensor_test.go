@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 func TestTensorTextSmall(t *testing.T) {
@@ -71,8 +71,8 @@ func TestHTMLEscapes(t *testing.T) {
 }
 
 func TestDevicesHTML(t *testing.T) {
-	devs := []gpu.Device{{Index: 0, Kind: gpu.GPU, Name: "NVIDIA H100 80GB HBM3", MemoryTotal: 80 << 30, MemoryFree: 79 << 30, Source: "nvml"},
-		gpu.HostDevice()}
+	devs := []platform.Device{{Index: 0, Kind: platform.GPU, Name: "NVIDIA H100 80GB HBM3", MemoryTotal: 80 << 30, MemoryFree: 79 << 30, Source: "nvml"},
+		platform.Host()}
 	h := DevicesHTML("backend xla:cuda", devs)
 	for _, w := range []string{"NVIDIA H100 80GB HBM3", "1.0 GiB / 80.0 GiB", "<th", "host", "backend xla:cuda"} {
 		if !strings.Contains(h, w) {

@@ -16,7 +16,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=.device
-# Packages whose tests run on the GPU (GONBGPU_TEST_BACKEND=chosen puts conv's and resnet's there too).
+# Packages whose tests run on the GPU (GONBGPU_TEST_BACKEND, set to the configuration `gonbgpu devices
+# --config` prints, puts conv's, resnet's and the trainer's there too).
 PKGS=(gpu vision/conv vision/resnet vision/optim vision/trainer vision/gradnorm)
 CARRY_LIMIT=$((64 << 20))
 FASHION=/usr/share/datasets/fashion-mnist
@@ -117,7 +118,7 @@ run() {
   [[ -n "${OUT:-}" ]] && log="$OUT/gpu-check.log"
   {
     # The GPU is required: a fallback to the CPU is a failure, with its reason, not a passing check.
-    export GOMLX_NO_AUTO_INSTALL=1 GONBGPU_REQUIRE_GPU=1 GONBGPU_TEST_BACKEND=chosen
+    export GOMLX_NO_AUTO_INSTALL=1 GONBGPU_REQUIRE_GPU=1
     # Unpacked outside the tree (about 200 MiB), so that .device stays carriable.
     B=${TMPDIR:-/tmp}/gonbgpu-check-bin
     rm -rf "$B" && mkdir -p "$B"
@@ -132,6 +133,10 @@ run() {
     export D
     export -f tests assert_gpu_backend
     part backend-is-gpu 5 bash -c assert_gpu_backend
+    # The tests written for the pure-Go backend run on the backend gonbgpu chose (the CUDA plugin, linked).
+    GONBGPU_TEST_BACKEND=$("$B/gonbgpu" devices --config 2>/dev/null) || true
+    export GONBGPU_TEST_BACKEND
+    echo "tests run on: ${GONBGPU_TEST_BACKEND:-(none: gonbgpu devices --config failed)}"
     part tests 200 bash -c tests
     local n
     n=$(nvidia-smi -L 2>/dev/null | grep -c "^GPU") || n=1

@@ -6,8 +6,8 @@ import (
 	"runtime/pprof"
 
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gonbgpu/gonbgpu/bench"
 	"github.com/gonbgpu/gonbgpu/gpu"
-	"github.com/gonbgpu/gonbgpu/vision/bench"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
@@ -54,16 +54,16 @@ func runBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	b, err := gpu.NewBackend()
+	choice, err := gpu.Default()
 	if err != nil {
 		return err
 	}
-	choice, _ := gpu.Chosen()
+	b := choice.Backend
 	fmt.Printf("backend %s, %d device(s)\n", choice.Name, b.NumDevices())
 	if !*noConv {
 		// The matrix-product rate first: the ceiling of everything below on this backend.
 		n := 1024
-		if !gpu.IsPureGo(b) {
+		if !choice.PureGo() {
 			n = 8192
 		}
 		if err := bench.MatMulBench(os.Stdout, b, n); err != nil {
@@ -75,7 +75,7 @@ func runBench(args []string) error {
 	}
 	opts := bench.TrainOptions{Model: *model, Batch: *batch, Size: *size, Channels: *channels, Steps: *steps,
 		Width: *width, Plain: *plain, BatchNorm: bnImpl}
-	if !gpu.IsPureGo(b) {
+	if !choice.PureGo() {
 		// The side-by-side configuration of ../shared/bench: CIFAR-style ResNet-18, batch 256, 32×32×3, Adam.
 		if opts.Model == "" {
 			opts.Model = "resnet18"
@@ -93,7 +93,7 @@ func runBench(args []string) error {
 	if _, err := bench.TrainBench(os.Stdout, b, opts); err != nil {
 		return err
 	}
-	if !gpu.IsPureGo(b) {
+	if !choice.PureGo() {
 		// Mixed precision: bf16 convolutions on the tensor cores (the pure-Go backend has no fast bf16).
 		opts.ComputeDType = dtypes.BFloat16
 		if _, err := bench.TrainBench(os.Stdout, b, opts); err != nil {

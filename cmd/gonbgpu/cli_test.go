@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
 )
 
@@ -295,10 +296,10 @@ func TestSlurmTemplates(t *testing.T) {
 }
 
 func TestDevicesVerdict(t *testing.T) {
-	if err := devicesVerdict(gpu.Choice{Name: "go", Reason: "no CUDA plugin found"}); err != nil {
+	if err := devicesVerdict(&platform.Choice{Name: "go", Reason: "no CUDA plugin found"}); err != nil {
 		t.Fatalf("no GPU, no plugin: exit 0, got %v", err)
 	}
-	err := devicesVerdict(gpu.Choice{Name: "go", Warning: "an NVIDIA GPU is visible (NVML sees 1 GPU) but …"})
+	err := devicesVerdict(&platform.Choice{Name: "go", Warning: "an NVIDIA GPU is visible (NVML sees 1 GPU) but …"})
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 3 || !strings.Contains(err.Error(), "NVML sees 1 GPU") {
 		t.Fatalf("a visible GPU unused must exit non-zero with the reason, got %v", err)

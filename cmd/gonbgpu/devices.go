@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 func init() {
@@ -13,38 +15,53 @@ func init() {
 }
 
 func runDevices(args []string) error {
-	fs := newFlags("devices", "[--json] [--plugins]", "gonbgpu devices --plugins")
-	asJSON := fs.Bool("json", false, "print the devices as JSON")
+	fs := newFlags("devices", "[--json | --config] [--plugins]", "gonbgpu devices --plugins")
+	asJSON := fs.Bool("json", false, "print the backend choice, the CUDA plugins found and the devices as JSON")
+	config := fs.Bool("config", false, "print only the GoMLX configuration of the backend chosen (what GOMLX_BACKEND would take)")
 	plugins := fs.Bool("plugins", false, "also list every place searched for a CUDA plugin")
 	require := fs.Bool("require-gpu", gpu.RequireGPU(), "fail unless the backend computes on a GPU (also "+gpu.RequireGPUEnv+"=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *asJSON && *config {
+		return fmt.Errorf("--json and --config each choose the output: give one")
+	}
 	if *require {
 		gpu.SetRequireGPU(true)
 	}
-	search := gpu.FindCUDAPlugin()
+	search := plugin.Find()
 	gpu.Log = os.Stderr
-	b, err := gpu.NewBackend()
+	choice, err := gpu.Default()
 	if err != nil {
 		return err
 	}
-	choice, _ := gpu.Chosen()
-	devs := gpu.Devices(b)
-	if *asJSON {
+	switch {
+	case *config:
+		fmt.Println(choice.Config)
+		return devicesVerdict(choice)
+	case *asJSON:
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			Backend string       `json:"backend"`
-			Reason  string       `json:"reason"`
-			Plugin  *gpu.Plugin  `json:"cuda_plugin"`
-			Devices []gpu.Device `json:"devices"`
-		}{choice.Name, choice.Reason, choice.Plugin, devs})
+		if err := enc.Encode(struct {
+			Backend string            `json:"backend"`
+			Config  string            `json:"config"`
+			Reason  string            `json:"reason"`
+			Warning string            `json:"warning,omitempty"`
+			Plugin  string            `json:"cuda_plugin,omitempty"`
+			Found   []*plugin.Plugin  `json:"cuda_plugins_found"`
+			Devices []platform.Device `json:"devices"`
+		}{choice.Name, choice.Config, choice.Reason, choice.Warning, choice.Plugin, search.Found, choice.Devices}); err != nil {
+			return err
+		}
+		return devicesVerdict(choice)
 	}
-	title := fmt.Sprintf("gonbgpu devices    backend: %s (%d device(s))", choice.Name, b.NumDevices())
-	fmt.Print(gpu.FormatDevices(title, devs))
+	title := fmt.Sprintf("gonbgpu devices    backend: %s (%d device(s))", choice.Name, choice.Backend.NumDevices())
+	fmt.Print(platform.FormatTable(title, choice.Devices))
 	switch {
-	case choice.Plugin != nil:
+	case choice.Plugin != "":
 		fmt.Printf("CUDA plugin: %s\n", choice.Plugin) // the one chosen (by driver CUDA, version, PJRT check)
 	case search.Best() != nil:
 		fmt.Printf("CUDA plugin: none usable: %s\n", choice.Reason)
@@ -62,7 +79,7 @@ func runDevices(args []string) error {
 
 // devicesVerdict is the exit status of `gonbgpu devices`: an error (exit 3) when a GPU is visible but the
 // backend fell back to the CPU, so that scripts and checks don't pass on a broken CUDA setup.
-func devicesVerdict(c gpu.Choice) error {
+func devicesVerdict(c *platform.Choice) error {
 	if c.Warning == "" {
 		return nil
 	}

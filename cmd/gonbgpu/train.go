@@ -13,6 +13,7 @@ import (
 
 	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/slurm"
 	"github.com/gonbgpu/gonbgpu/vision/recipe"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
@@ -42,7 +43,7 @@ func requireGPUDefault(lookup func(string) (string, bool)) bool {
 			return false // the backend was chosen by hand
 		}
 	}
-	return gpu.SlurmGPUs().Count > 0
+	return slurm.JobGPUs().Count > 0
 }
 
 func runTrain(args []string) error {
@@ -89,7 +90,7 @@ func runTrain(args []string) error {
 	if err := locateData(&o); err != nil {
 		return err
 	}
-	backend, err := gpu.NewBackend()
+	choice, err := gpu.Default()
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func runTrain(args []string) error {
 		}
 		if model == "" {
 			model = "resnet18"
-			if gpu.IsPureGo(backend) {
+			if choice.PureGo() {
 				model = "resnet20"
 			}
 		}
@@ -109,7 +110,7 @@ func runTrain(args []string) error {
 		}
 		o.Out = filepath.Join("runs", model+"-"+strings.ToLower(o.Dataset))
 	}
-	run, err := recipe.Prepare(backend, o)
+	run, err := recipe.Prepare(choice, o)
 	if err != nil {
 		return err
 	}

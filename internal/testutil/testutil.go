@@ -2,50 +2,87 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gomlx/compute/gobackend"
+	_ "github.com/gomlx/gomlx/backends/default" // registers "go" and "xla" for configured backends
+
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
-// GoBackend returns GoMLX's pure-Go backend, set up as gpu.Backend() sets it up (the worker-deadlock
-// guard included), whatever backend the process would otherwise pick: tests of the CPU paths (the
-// lowered convolution, the exact batch norm) and of benchmarks' formats run there on every machine.
+// GoBackend returns GoMLX's pure-Go backend (one per test binary), whatever backend the process would
+// otherwise pick: tests of the CPU paths (the lowered convolution, the exact batch norm) and of
+// benchmarks' formats run there on every machine.
 func GoBackend(t testing.TB) compute.Backend {
 	t.Helper()
-	b, err := gpu.CPUBackend()
+	b, err := goBackend()
 	if err != nil {
 		t.Fatalf("cannot create the pure-Go backend: %v", err)
 	}
 	return b
 }
 
+var goBackend = sync.OnceValues(func() (compute.Backend, error) { return gobackend.New("") })
+
 // TestBackendEnv names the environment variable that runs the tests written for the pure-Go backend on
-// the backend the process would choose instead ("chosen"): scripts/gpu-check.sh sets it so that the
-// convolution and ResNet tests run on the GPU there. Unset or "go": the pure-Go backend.
+// another backend: unset or "go", the pure-Go backend; otherwise a GoMLX backend configuration, as
+// `gonbgpu devices --config` prints the one gonbgpu chooses ("xla:/…/pjrt_c_api_cuda_plugin.so" on a GPU
+// node). scripts/gpu-check.sh sets it so that the convolution, ResNet and trainer tests run on the GPU.
 const TestBackendEnv = "GONBGPU_TEST_BACKEND"
 
-// Backend returns the backend the tests of a package run on: the pure-Go backend ([GoBackend]), or with
-// GONBGPU_TEST_BACKEND=chosen the one gpu.Backend() chooses (XLA on CUDA on a GPU node; its creation
-// failing is a test failure, and with GONBGPU_REQUIRE_GPU=1 so is a CPU choice).
+// Backend returns the backend the tests of a package run on (see [TestBackendEnv]), one per test binary.
+// A configured backend that cannot be created fails the test, and so does any that does not compute on a
+// GPU when GONBGPU_REQUIRE_GPU=1: gpu-check's GPU tests must not pass on the CPU.
 func Backend(t testing.TB) compute.Backend {
 	t.Helper()
-	switch v := strings.TrimSpace(os.Getenv(TestBackendEnv)); v {
-	case "", "go":
-		return GoBackend(t)
-	case "chosen":
-		b, err := gpu.NewBackend()
-		if err != nil {
-			t.Fatalf("%s=chosen: %v", TestBackendEnv, err)
+	config := strings.TrimSpace(os.Getenv(TestBackendEnv))
+	var b compute.Backend
+	if config == "" || config == "go" {
+		b = GoBackend(t)
+	} else {
+		var err error
+		if b, err = configured(config); err != nil {
+			t.Fatalf("%s=%s: %v", TestBackendEnv, config, err)
 		}
-		return b
-	default:
-		t.Fatalf("%s=%q: want \"go\" or \"chosen\"", TestBackendEnv, v)
-		return nil
 	}
+	if required := strings.TrimSpace(os.Getenv("GONBGPU_REQUIRE_GPU")); required == "1" && !platform.IsCUDA(b) {
+		t.Fatalf("GONBGPU_REQUIRE_GPU=1 but the tests' backend (%s=%q) is %s, not a GPU backend", TestBackendEnv, config, b.Description())
+	}
+	return b
+}
+
+// Choice is [Backend] as the libraries that compute are handed it (recipe.Prepare, trainer.New).
+func Choice(t testing.TB) *platform.Choice {
+	t.Helper()
+	return platform.Of(Backend(t))
+}
+
+var (
+	configuredMu       sync.Mutex
+	configuredBackends = map[string]compute.Backend{}
+)
+
+// configured creates the backend of a configuration once per test binary (a GPU backend holds the GPU).
+func configured(config string) (b compute.Backend, err error) {
+	configuredMu.Lock()
+	defer configuredMu.Unlock()
+	if b := configuredBackends[config]; b != nil {
+		return b, nil
+	}
+	defer func() {
+		if r := recover(); r != nil { // an unknown backend name panics in compute
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	if b, err = compute.NewWithConfig(config); err == nil {
+		configuredBackends[config] = b
+	}
+	return b, err
 }
 
 // tf32Tolerance is the relative error float32 products reach on a GPU: go-xla turns TF32 on for them on
@@ -55,7 +92,7 @@ const tf32Tolerance = 5e-3
 // Tol returns the tolerance for comparing float32 results computed on b: tol on the pure-Go backend
 // (exact float32), and at least TF32's on XLA, whose GPU products may round their inputs to TF32.
 func Tol(b compute.Backend, tol float64) float64 {
-	if gpu.IsPureGo(b) {
+	if platform.IsPureGo(b) {
 		return tol
 	}
 	return max(tol, tf32Tolerance)

@@ -23,7 +23,7 @@ import (
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/support/exceptions"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // Padding of a convolution.
@@ -136,7 +136,7 @@ func (i Impl) Resolve(b compute.Backend) Impl {
 	if i != Auto {
 		return i
 	}
-	if gpu.IsPureGo(b) {
+	if platform.IsPureGo(b) {
 		return Lowered
 	}
 	return Native
@@ -145,7 +145,7 @@ func (i Impl) Resolve(b compute.Backend) Impl {
 // PreferredLayout is the activation layout that convolutions are fastest in on backend b: CNHW on the
 // pure-Go backend, NHWC elsewhere.
 func PreferredLayout(b compute.Backend) Layout {
-	if gpu.IsPureGo(b) {
+	if platform.IsPureGo(b) {
 		return CNHW
 	}
 	return NHWC

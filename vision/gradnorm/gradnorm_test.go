@@ -10,7 +10,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
-	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
@@ -28,7 +27,7 @@ func TestMeasureMatchesHandGradient(t *testing.T) {
 		return graph.MatMul(images, wv.NodeValue(images.Graph()))
 	}
 	yt := tensors.FromFlatDataAndDimensions(y, 3, 1)
-	layers, err := Measure(gpu.Backend(), store, "model", linear, tensors.FromValue(x), yt)
+	layers, err := Measure(testutil.Backend(t), store, "model", linear, tensors.FromValue(x), yt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +50,7 @@ func TestMeasureMatchesHandGradient(t *testing.T) {
 	}
 	want := math.Sqrt(grad[0][0]*grad[0][0] + grad[0][1]*grad[0][1] + grad[1][0]*grad[1][0] + grad[1][1]*grad[1][1])
 	// On a GPU the product x·W may round its inputs to TF32 (go-xla turns it on for float32 on CUDA).
-	tol := testutil.Tol(gpu.Backend(), 1e-5)
+	tol := testutil.Tol(testutil.Backend(t), 1e-5)
 	if math.Abs(layers[0].Norm-want) > tol*math.Max(1, want) {
 		t.Fatalf("gradient norm %v, want %v", layers[0].Norm, want)
 	}
@@ -84,7 +83,7 @@ func TestDeepSigmoidVanishes(t *testing.T) {
 		}
 	})
 	labels := tensors.FromFlatDataAndDimensions([]int32{0, 1, 2, 3, 4, 5, 6, 7}, 8, 1)
-	layers, err := Measure(gpu.Backend(), model.NewStore(), "model", deep, images, labels)
+	layers, err := Measure(testutil.Backend(t), model.NewStore(), "model", deep, images, labels)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
-	"github.com/gonbgpu/gonbgpu/gpu"
 )
 
 // steps runs n optimizer steps on loss = ½·Σw² (so the gradient is w), from w0, and returns w after each
@@ -22,7 +23,7 @@ func steps(t *testing.T, c Config, w0 []float32, n int) (ws [][]float32, lrs []f
 	}
 	store := model.NewStore()
 	w := store.RootScope().In("layer").VariableWithValue("w", w0)
-	exec := model.MustNewExec(gpu.Backend(), store, func(scope *model.Scope, g *graph.Graph) *graph.Node {
+	exec := model.MustNewExec(testutil.Backend(t), store, func(scope *model.Scope, g *graph.Graph) *graph.Node {
 		scope.SetTraining(g, true) // before any variable is read: this graph updates them
 		wn := w.NodeValue(g)
 		loss := graph.MulScalar(graph.ReduceAllSum(graph.Square(wn)), 0.5)
@@ -130,7 +131,7 @@ func TestUpdateNeedsTrainingGraph(t *testing.T) {
 	}
 	store := model.NewStore()
 	w := store.RootScope().In("layer").VariableWithValue("w", []float32{1})
-	exec := model.MustNewExec(gpu.Backend(), store, func(scope *model.Scope, g *graph.Graph) *graph.Node {
+	exec := model.MustNewExec(testutil.Backend(t), store, func(scope *model.Scope, g *graph.Graph) *graph.Node {
 		loss := graph.ReduceAllSum(graph.Square(w.NodeValue(g)))
 		opt.UpdateGraph(scope, g, loss)
 		return loss

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
+
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
 )
 
@@ -20,7 +21,7 @@ import (
 func sourceRun(t *testing.T, dir string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "source")
-	r, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25,
+	r, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25,
 		Epochs: 1, Batch: 8, Out: out})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +49,7 @@ func TestInitFrom(t *testing.T) {
 	}
 	for _, freeze := range []bool{true, false} {
 		t.Run(fmt.Sprintf("freeze=%v", freeze), func(t *testing.T) {
-			r, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25,
+			r, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25,
 				Epochs: 1, Batch: 8, Seed: 7, InitFrom: src, FreezeBackbone: freeze, Out: filepath.Join(t.TempDir(), "target")})
 			if err != nil {
 				t.Fatal(err)
@@ -138,7 +139,7 @@ func TestInitFromErrors(t *testing.T) {
 		"needs --pretrained FILE.onnx or --init-from RUN_DIR":                                o(func(o *Options) { o.InitFrom = ""; o.FreezeBackbone = true }),
 	}
 	for want, opts := range cases {
-		_, err := Prepare(gpu.Backend(), opts)
+		_, err := Prepare(testutil.Choice(t), opts)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: want an error containing %q, got %v", opts, want, err)
 		}
@@ -152,7 +153,7 @@ func TestInitFromErrors(t *testing.T) {
 // TestPredict: Run.Predict classifies the test images in order, as the trainer's evaluation does: the
 // confusion matrix of its predictions is the history's.
 func TestPredict(t *testing.T) {
-	r, err := Prepare(gpu.Backend(), Options{Model: "resnet20", Width: 0.25, Epochs: 1, Batch: 32, LimitTrain: 256, LimitTest: 96})
+	r, err := Prepare(testutil.Choice(t), Options{Model: "resnet20", Width: 0.25, Epochs: 1, Batch: 32, LimitTrain: 256, LimitTest: 96})
 	if err != nil {
 		t.Fatal(err)
 	}

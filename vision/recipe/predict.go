@@ -12,7 +12,7 @@ import (
 // after Trainer.Run, the trained one — and returns the predicted class of each: for pictures of what a
 // model gets right and wrong. The batch norms use their averages, as in the trainer's evaluation.
 func (r *Run) Predict() ([]int, error) {
-	exec, err := model.NewExec(r.backend, r.Trainer.Store(), func(scope *model.Scope, x *graph.Node) *graph.Node {
+	exec, err := model.NewExec(r.Platform.Backend, r.Trainer.Store(), func(scope *model.Scope, x *graph.Node) *graph.Node {
 		return graph.ArgMax(r.Model.Build(scope.In("model"), x), -1)
 	})
 	if err != nil {

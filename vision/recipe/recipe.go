@@ -11,16 +11,16 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/internal/memlimit"
+	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/augment"
 	"github.com/gonbgpu/gonbgpu/vision/data"
 	"github.com/gonbgpu/gonbgpu/vision/gradnorm"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
+	"github.com/gonbgpu/gonbgpu/vision/parallel"
 	"github.com/gonbgpu/gonbgpu/vision/pretrained"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
@@ -107,7 +107,7 @@ type Run struct {
 	Options  Options
 	Train    *data.Set
 	Test     *data.Set
-	Parallel *gpu.Parallel
+	Parallel *parallel.Plan
 	Trainer  *trainer.Trainer
 	// Model builds the network being trained.
 	Model *resnet.Builder
@@ -115,26 +115,32 @@ type Run struct {
 	Pretrained *pretrained.Model
 	// TrainLoader and TestLoader serve the (normalised) images, one device's batch at a time.
 	TrainLoader, TestLoader *data.Loader
-	backend                 compute.Backend
+	// Platform is where the run computes, as Prepare was given it.
+	Platform *platform.Choice
 	// Lines describe what was prepared, for printing before training starts.
 	Lines []string
 }
 
-// Prepare loads the data and builds everything a run needs on backend b. Every error names the
-// option, file or value at fault.
-func Prepare(b compute.Backend, o Options) (*Run, error) {
-	if err := o.defaults(b); err != nil {
+// Prepare loads the data and builds everything a run needs on the backend of c: gpu.Default() (or
+// gpu.MustDefault() in a cell), or platform.Of(b) for a backend made by other means. Every error names
+// the option, file or value at fault.
+func Prepare(c *platform.Choice, o Options) (*Run, error) {
+	if c == nil || c.Backend == nil {
+		return nil, fmt.Errorf("recipe.Prepare: no backend (pass gpu.Default()'s choice, or platform.Of(backend))")
+	}
+	b := c.Backend
+	if err := o.defaults(c); err != nil {
 		return nil, err
 	}
-	r := &Run{Options: o, backend: b}
+	r := &Run{Options: o, Platform: c}
 	// The devices and the memory a training step needs are checked before any data is read: a size that
 	// cannot fit fails at once, with the figure, instead of after minutes of loading or in the runtime's
 	// fatal out-of-memory.
-	p, err := gpu.PlanParallel(b, o.GPUs, o.Batch)
+	p, err := parallel.New(b, o.GPUs, o.Batch)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkStepMemory(b, o, p.PerDevice); err != nil {
+	if err := checkStepMemory(c, o, p.PerDevice); err != nil {
 		return nil, err
 	}
 	trainSet, testSet, how, err := load(o)
@@ -155,9 +161,8 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		o.Dataset, trainSet.N, testSet.N, trainSet.H, trainSet.W, trainSet.C, len(trainSet.Classes), how))
 
 	r.Parallel = p
-	choice, _ := gpu.Chosen()
-	r.Lines = append(r.Lines, fmt.Sprintf("devices:  %d × %s, batch %d (%d per device): %s",
-		p.N(), deviceName(b, choice.Name), p.GlobalBatch, p.PerDevice, p.Why))
+	r.Lines = append(r.Lines, fmt.Sprintf("devices:  %d × %s (%s), batch %d (%d per device): %s",
+		p.N(), c.DeviceDescription(), c.Name, p.GlobalBatch, p.PerDevice, p.Why))
 
 	mean, std := trainSet.MeanStd()
 	var pm *pretrained.Model
@@ -238,7 +243,7 @@ func Prepare(b compute.Backend, o Options) (*Run, error) {
 		Nesterov: o.Optimizer == "sgd" && o.Momentum > 0, Schedule: optim.Schedule(o.Schedule),
 		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume, LogEvery: o.LogEvery,
 		DataOrder: dataOrder(o, trainSet)}
-	t, err := trainer.New(b, cfg, mb.ModelFn(), d)
+	t, err := trainer.New(c, cfg, mb.ModelFn(), d)
 	if err != nil {
 		return nil, err
 	}
@@ -281,14 +286,7 @@ func (r *Run) GradientNorms() ([]gradnorm.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gradnorm.Measure(r.backend, r.Trainer.Store(), "model", r.Model.ModelFn(), images, labels)
-}
-
-func deviceName(b compute.Backend, backendName string) string {
-	if gpu.IsPureGo(b) {
-		return fmt.Sprintf("host CPU (%s, %d cores)", backendName, gpu.HostCores())
-	}
-	return fmt.Sprintf("%s (%s)", b.DeviceDescription(0), backendName)
+	return gradnorm.Measure(r.Platform.Backend, r.Trainer.Store(), "model", r.Model.ModelFn(), images, labels)
 }
 
 // modelName is the model's full name, e.g. "resnet20-plain-w0.5".
@@ -362,7 +360,7 @@ func (o *Options) checkFloats() error {
 }
 
 // defaults fills in zero values and checks the rest.
-func (o *Options) defaults(b compute.Backend) error {
+func (o *Options) defaults(c *platform.Choice) error {
 	if err := o.checkFloats(); err != nil {
 		return err
 	}
@@ -406,7 +404,7 @@ func (o *Options) defaults(b compute.Backend) error {
 	}
 	if o.Model == "" && o.Pretrained == "" {
 		o.Model = "resnet18"
-		if gpu.IsPureGo(b) {
+		if c.PureGo() {
 			o.Model = "resnet20"
 		}
 	}
@@ -421,7 +419,7 @@ func (o *Options) defaults(b compute.Backend) error {
 		o.Precision = "fp32"
 	case "bf16", "bfloat16":
 		o.Precision = "bf16"
-		if gpu.IsPureGo(b) {
+		if c.PureGo() {
 			return fmt.Errorf("--precision bf16 needs the XLA backend (a GPU): on the pure-Go backend bfloat16 matrix products are 20 to 70 times slower than float32")
 		}
 	default:
@@ -552,7 +550,7 @@ func imageShape(o Options) (h, w, c int) {
 // gradients and the optimizer's state) and the activations of a per-device batch on the device that
 // computes (the host for the pure-Go backend), and the input batches the loader prepares on the host.
 // The figures are lower bounds (resnet.Footprint), so only runs that cannot possibly fit are refused.
-func checkStepMemory(b compute.Backend, o Options, perDevice int) error {
+func checkStepMemory(plat *platform.Choice, o Options, perDevice int) error {
 	h, w, c := imageShape(o)
 	fp := footprintBuilder(o).Footprint(h, w, c)
 	copies := int64(3) // weights, gradients, SGD momentum
@@ -573,7 +571,7 @@ func checkStepMemory(b compute.Backend, o Options, perDevice int) error {
 	detail := fmt.Sprintf("%s for the parameters, %s for the activations", memlimit.Format(params), memlimit.Format(acts))
 	const hint = "lower --batch, --width or --size, or choose a smaller --model"
 	total := sat(sat(params, acts), inputs)
-	if gpu.IsPureGo(b) {
+	if plat.PureGo() {
 		if host := memlimit.Available(); host.Known() && total > host.Bytes {
 			return fmt.Errorf("training %s needs at least %s of memory (%s), more than the %s this process may use: %s",
 				what, memlimit.Format(total), detail, host, hint)
@@ -584,8 +582,8 @@ func checkStepMemory(b compute.Backend, o Options, perDevice int) error {
 		return fmt.Errorf("the input batches of %s need at least %s of host memory, more than the %s this process may use: %s",
 			what, memlimit.Format(inputs), host, hint)
 	}
-	for _, d := range gpu.Devices(b) {
-		if need := sat(params, acts); d.Kind == gpu.GPU && d.MemoryFree > 0 && uint64(need) > d.MemoryFree {
+	for _, d := range plat.ComputeDevices() {
+		if need := sat(params, acts); d.Kind == platform.GPU && d.MemoryFree > 0 && uint64(need) > d.MemoryFree {
 			return fmt.Errorf("training %s needs at least %s of memory on each GPU (%s), more than the %s free on GPU %d (%s): %s",
 				what, memlimit.Format(need), detail, memlimit.Format(int64(min(d.MemoryFree, 1<<62))), d.Index, d.Name, hint)
 		}

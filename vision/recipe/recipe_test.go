@@ -13,17 +13,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/internal/onnxtest"
 	"github.com/gonbgpu/gonbgpu/vision/pretrained"
 )
 
 func TestPrepareAndTrainFashionMNIST(t *testing.T) {
 	out := t.TempDir()
-	r, err := Prepare(gpu.Backend(), Options{Model: "resnet20", Width: 0.25, Epochs: 1, Batch: 32,
+	r, err := Prepare(testutil.Choice(t), Options{Model: "resnet20", Width: 0.25, Epochs: 1, Batch: 32,
 		LimitTrain: 128, LimitTest: 64, Out: out, LogEvery: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func TestFolderDataset(t *testing.T) {
 			f.Close()
 		}
 	}
-	r, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20",
+	r, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20",
 		Width: 0.25, Epochs: 1, Batch: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +102,7 @@ func TestOptionErrors(t *testing.T) {
 		"unknown precision": {Precision: "fp8"},
 	}
 	for want, o := range cases {
-		_, err := Prepare(gpu.Backend(), o)
+		_, err := Prepare(testutil.Choice(t), o)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: want an error containing %q, got %v", o, want, err)
 		}
@@ -172,7 +173,7 @@ func TestPretrained(t *testing.T) {
 			if freeze {
 				o.Optimizer = "sgd" // with weight decay, which must not touch the frozen weights either
 			}
-			r, err := Prepare(gpu.Backend(), o)
+			r, err := Prepare(testutil.Choice(t), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +215,7 @@ func TestPretrained(t *testing.T) {
 			}
 			// Resuming (one more epoch) continues from the checkpoint, not from the file.
 			o.Resume, o.Epochs = true, 2
-			r2, err := Prepare(gpu.Backend(), o)
+			r2, err := Prepare(testutil.Choice(t), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,7 +245,7 @@ func TestPretrainedOptionErrors(t *testing.T) {
 		bad + ": not a torchvision ResNet": folder(Options{Pretrained: bad}),
 		"no such file":                     folder(Options{Pretrained: file + ".missing"}),
 	} {
-		_, err := Prepare(gpu.Backend(), o)
+		_, err := Prepare(testutil.Choice(t), o)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: want an error containing %q, got %v", o, want, err)
 		}
@@ -259,7 +260,7 @@ func TestPretrainedFromScratch(t *testing.T) {
 	if err := os.WriteFile(file, onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Folded: true, Classes: 1000, Size: 32, Seed: 3}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Pretrained: file, FromScratch: true,
+	r, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, ImageSize: 16, Pretrained: file, FromScratch: true,
 		PretrainedSize: 32, Epochs: 1, Batch: 8, Optimizer: "adam"})
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +283,7 @@ func TestPretrainedFromScratch(t *testing.T) {
 	if len(mean) == 0 || slices.Max(mean) == 0 && slices.Min(mean) == 0 {
 		t.Errorf("batch-norm averages were not updated: frozen batch norms from scratch")
 	}
-	if _, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, Pretrained: file, FromScratch: true, FreezeBackbone: true}); err == nil ||
+	if _, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, Pretrained: file, FromScratch: true, FreezeBackbone: true}); err == nil ||
 		!strings.Contains(err.Error(), "does not go with --freeze-backbone") {
 		t.Errorf("FromScratch with FreezeBackbone: %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
 // TestFloatOptionErrors: every floating-point option is checked for finiteness and range, with an
@@ -47,7 +47,7 @@ func TestFloatOptionErrors(t *testing.T) {
 					t.Errorf("%+v: panic %v", c.o, p)
 				}
 			}()
-			_, err = Prepare(gpu.Backend(), c.o)
+			_, err = Prepare(testutil.Choice(t), c.o)
 		}()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: want an error containing %q, got %v", c.o, c.want, err)
@@ -69,7 +69,7 @@ func TestEmptySplits(t *testing.T) {
 		{Options{LimitTrain: 1}, "--batch 4 is more than the 1 training images can fill"},
 	} {
 		c.o.Model, c.o.Width, c.o.Batch = "resnet20", 0.25, 4
-		_, err := Prepare(gpu.Backend(), c.o)
+		_, err := Prepare(testutil.Choice(t), c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: want an error containing %q, got %v", c.o, c.want, err)
 		}
@@ -90,7 +90,7 @@ func TestSizesCheckedAgainstMemory(t *testing.T) {
 	}
 	for _, c := range cases {
 		start := time.Now()
-		_, err := Prepare(gpu.Backend(), c.o)
+		_, err := Prepare(testutil.Choice(t), c.o)
 		if err == nil {
 			t.Fatalf("%+v: accepted", c.o)
 		}
@@ -104,7 +104,7 @@ func TestSizesCheckedAgainstMemory(t *testing.T) {
 		}
 	}
 	// A sane run passes the check.
-	if _, err := Prepare(gpu.Backend(), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25, Batch: 4, Epochs: 1}); err != nil {
+	if _, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25, Batch: 4, Epochs: 1}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -115,7 +115,7 @@ func TestResumeChecksDataOrder(t *testing.T) {
 	dir := twoClassFolder(t, 10)
 	out := t.TempDir()
 	base := Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25, Batch: 4, Epochs: 2, Out: out}
-	r, err := Prepare(gpu.Backend(), base)
+	r, err := Prepare(testutil.Choice(t), base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,14 +143,14 @@ func TestResumeChecksDataOrder(t *testing.T) {
 		o := base
 		o.Resume = true
 		c.change(&o)
-		_, err := Prepare(gpu.Backend(), o)
+		_, err := Prepare(testutil.Choice(t), o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want an error containing %q, got %v", c.want, err)
 		}
 	}
 	o := base
 	o.Resume = true
-	r, err = Prepare(gpu.Backend(), o)
+	r, err = Prepare(testutil.Choice(t), o)
 	if err != nil {
 		t.Fatalf("unchanged options must resume: %v", err)
 	}

@@ -36,19 +36,20 @@ package resnet
 
 import (
 	"fmt"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	"math"
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors/images"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/conv"
 )
 
@@ -250,7 +251,7 @@ func (b *Builder) build(scope *model.Scope, images *Node) (*Node, stats) {
 		exceptions.Panicf("resnet: images must be [batch, height, width, channels], got %s", images.Shape())
 	}
 	backend := images.Graph().Backend()
-	n := &net{Builder: b, layout: conv.PreferredLayout(backend), pureGo: gpu.IsPureGo(backend),
+	n := &net{Builder: b, layout: conv.PreferredLayout(backend), pureGo: platform.IsPureGo(backend),
 		distributed: images.Graph().NumDevices() > 1}
 	if b.layout != nil {
 		n.layout = *b.layout

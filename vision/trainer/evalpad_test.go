@@ -5,10 +5,12 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/parallel"
 )
 
 // TestPaddedEvaluationCoversEveryImage checks the batching arithmetic of multi-device evaluation with a
@@ -83,7 +85,7 @@ func TestMaskedEvaluationEqualsUnpadded(t *testing.T) {
 	test := &raggedBlobs{&blobs{name: "test", n: 40, bs: 16, seed: 2}} // 16+16+8
 	evaluate := func(ds train.Dataset) (float64, float64, [][]int64) {
 		d := testData()
-		tr, err := New(gpu.Backend(), testConfig("", 1), linear, d)
+		tr, err := New(testutil.Choice(t), testConfig("", 1), linear, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,8 +125,8 @@ func TestDistributeEvaluatesEveryTestImage(t *testing.T) {
 	d := testData()
 	d.Test = &raggedBlobs{&blobs{name: "test", n: 10000, bs: 128, seed: 2}}
 	d.Train = &raggedBlobs{&blobs{name: "train", n: 10000, bs: 128, seed: 1}}
-	p := &gpu.Parallel{Devices: []compute.DeviceNum{0, 1, 2, 3}, GlobalBatch: 512, PerDevice: 128}
-	out, err := Distribute(gpu.Backend(), d, p)
+	p := &parallel.Plan{Devices: []compute.DeviceNum{0, 1, 2, 3}, GlobalBatch: 512, PerDevice: 128}
+	out, err := Distribute(testutil.Backend(t), d, p)
 	if err != nil {
 		t.Fatal(err)
 	}

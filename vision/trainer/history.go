@@ -174,26 +174,6 @@ func (e Epoch) Line() string {
 		e.TrainLoss, e.TrainAcc, e.TestLoss, e.TestAcc, e.LR)
 }
 
-// slurmEnv picks the SLURM variables that identify a job and its resources.
-func slurmEnv() map[string]string {
-	keys := []string{"SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_JOB_PARTITION",
-		"SLURM_GPUS", "SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES"}
-	m := map[string]string{}
-	for _, k := range keys {
-		if v, ok := os.LookupEnv(k); ok {
-			m[k] = v
-		}
-	}
-	if len(m) == 0 {
-		return nil
-	}
-	if _, ok := m["SLURM_JOB_ID"]; !ok && len(m) == 1 && m["CUDA_VISIBLE_DEVICES"] != "" {
-		// Not a SLURM job: keep the GPU mask anyway, it says which GPUs ran.
-		return m
-	}
-	return m
-}
-
 // WriteFileAtomic writes a file so that readers, and a run killed at any moment, see either the old
 // content or the new, never a mix (see internal/fsutil).
 func WriteFileAtomic(path string, data []byte) error {

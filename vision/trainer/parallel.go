@@ -9,7 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/dataset"
 	"github.com/gomlx/gomlx/ml/train"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/parallel"
 )
 
 // Distribute turns single-device datasets into data-parallel ones over the plan's devices. The sources
@@ -19,7 +19,7 @@ import (
 // device, and the trainer then runs GoMLX's distributed train step (XLA SPMD through AutoSharding).
 //
 // With one device it returns the data unchanged: the single-device path is the same API.
-func Distribute(b compute.Backend, d Data, p *gpu.Parallel) (Data, error) {
+func Distribute(b compute.Backend, d Data, p *parallel.Plan) (Data, error) {
 	if p == nil || !p.Distributed() {
 		return d, nil
 	}

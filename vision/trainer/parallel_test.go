@@ -3,17 +3,19 @@ package trainer
 import (
 	"testing"
 
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
+
 	"github.com/gomlx/compute"
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/parallel"
 )
 
 func TestDistributeSingleDeviceIsIdentity(t *testing.T) {
 	d := testData()
-	p, err := gpu.PlanParallel(gpu.Backend(), 0, 16)
+	p, err := parallel.New(testutil.Backend(t), 0, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Distribute(gpu.Backend(), d, p)
+	out, err := Distribute(testutil.Backend(t), d, p)
 	if err != nil || out.Train != d.Train || out.Test != d.Test {
 		t.Fatalf("one device must keep the datasets as they are: %v", err)
 	}
@@ -24,8 +26,8 @@ func TestDistributeSingleDeviceIsIdentity(t *testing.T) {
 func TestDistributedDataForwards(t *testing.T) {
 	d := testData()
 	src := d.Train.(*blobs) // 96 images in batches of 16: 6 per-device batches
-	p := &gpu.Parallel{Devices: []compute.DeviceNum{0, 1}, GlobalBatch: 32, PerDevice: 16}
-	out, err := Distribute(gpu.Backend(), d, p)
+	p := &parallel.Plan{Devices: []compute.DeviceNum{0, 1}, GlobalBatch: 32, PerDevice: 16}
+	out, err := Distribute(testutil.Backend(t), d, p)
 	if err != nil {
 		t.Fatal(err)
 	}

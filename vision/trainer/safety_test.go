@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
 // TestHistoryNonFinite: NaN and infinite figures (a diverging run's) are written as null, and read back as
@@ -129,7 +129,7 @@ func TestDivergenceInFirstEpoch(t *testing.T) {
 	if !errors.As(err, &d) || d.Step != 1 || d.Checkpoint != "" || !strings.Contains(err.Error(), "no checkpoint") {
 		t.Fatalf("want a divergence at step 1 without checkpoint, got %v", err)
 	}
-	if _, err := New(gpu.Backend(), testConfig(out, 2), linear, testData()); err == nil || !strings.Contains(err.Error(), "--resume") {
+	if _, err := New(testutil.Choice(t), testConfig(out, 2), linear, testData()); err == nil || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("a new run over the diverged run's history: %v", err)
 	}
 	cfg := testConfig(out, 2)
@@ -152,7 +152,7 @@ func interruptAt(t *testing.T, cfg Config, data Data, epoch, batch int) {
 			cancel()
 		}
 	}
-	tr, err := New(gpu.Backend(), cfg, linear, data)
+	tr, err := New(testutil.Choice(t), cfg, linear, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestResumeRefusesOtherBatchOrSeed(t *testing.T) {
 		cfg.Resume = true
 		data := testData()
 		c.change(&cfg, data.Train.(*blobs))
-		_, err := New(gpu.Backend(), cfg, linear, data)
+		_, err := New(testutil.Choice(t), cfg, linear, data)
 		if err == nil {
 			t.Fatalf("resume with %+v accepted; want %q", cfg, c.want)
 		}
@@ -230,7 +230,7 @@ func TestResumeRefusesOtherDataOrder(t *testing.T) {
 		rc.Resume, rc.DataOrder = true, c.order
 		data := testData()
 		data.Train.(*blobs).n = c.n
-		_, err := New(gpu.Backend(), rc, linear, data)
+		_, err := New(testutil.Choice(t), rc, linear, data)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v, %d images: want an error containing %q, got %v", c.order, c.n, c.want, err)
 		}
@@ -281,7 +281,7 @@ func TestNaNWeightsNeverCheckpointed(t *testing.T) {
 			tr.Store().RootScope().In("extra").VariableWithValue("x", []float32{1, float32(math.NaN())})
 		}
 	}
-	tr, err := New(gpu.Backend(), testConfig(out, 3), linear, data)
+	tr, err := New(testutil.Choice(t), testConfig(out, 3), linear, data)
 	if err != nil {
 		t.Fatal(err)
 	}

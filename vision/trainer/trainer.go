@@ -30,8 +30,9 @@ import (
 	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/slurm"
 	"github.com/gonbgpu/gonbgpu/internal/tensorutil"
+	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
 )
 
@@ -165,12 +166,13 @@ type Data struct {
 
 // Trainer runs training.
 type Trainer struct {
-	cfg     Config
-	backend compute.Backend
-	store   *model.Store
-	gt      *train.Trainer
-	data    Data
-	conf    *confusionMetric
+	cfg      Config
+	platform *platform.Choice // where it computes: the history records it
+	backend  compute.Backend  // platform.Backend
+	store    *model.Store
+	gt       *train.Trainer
+	data     Data
+	conf     *confusionMetric
 
 	trainLoss, trainAcc metric.Interface
 	// testLoss and testAcc are the evaluation's means over real images (padded multi-device batches carry
@@ -191,9 +193,14 @@ type Trainer struct {
 	changed []string
 }
 
-// New prepares a run. With cfg.Resume and a checkpoint in cfg.OutDir, the model, optimizer state and
-// history continue from it.
-func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trainer, error) {
+// New prepares a run on the backend of c (gpu.Default(), or platform.Of(b) for a backend made by other
+// means); its history records c's name, reason and device. With cfg.Resume and a checkpoint in
+// cfg.OutDir, the model, optimizer state and history continue from it.
+func New(c *platform.Choice, cfg Config, modelFn ModelFn, data Data) (*Trainer, error) {
+	if c == nil || c.Backend == nil {
+		return nil, fmt.Errorf("trainer.New: no backend (pass gpu.Default()'s choice, or platform.Of(backend))")
+	}
+	backend := c.Backend
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -203,7 +210,7 @@ func New(backend compute.Backend, cfg Config, modelFn ModelFn, data Data) (*Trai
 	if cfg.KeepCheckpoints == 0 {
 		cfg.KeepCheckpoints = 2
 	}
-	t := &Trainer{cfg: cfg, backend: backend, store: model.NewStore(), data: data,
+	t := &Trainer{cfg: cfg, platform: c, backend: backend, store: model.NewStore(), data: data,
 		Log: os.Stdout, Progress: AutoProgress(), conf: &confusionMetric{numClasses: len(data.Classes)}}
 	// Seeded initialisation: the same seed gives the same initial weights, so runs can be compared and
 	// an interrupted-then-resumed run equals an uninterrupted one.
@@ -392,18 +399,9 @@ func (t *Trainer) History() *History { return t.hist }
 // environment describes where this run happens.
 func (t *Trainer) environment() Environment {
 	host, _ := os.Hostname()
-	e := Environment{Backend: t.backend.String(), Devices: t.backend.NumDevices(), Host: host,
-		GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurmEnv(), Changed: t.changed, Used: t.data.devices()}
-	if c, err := gpu.Chosen(); err == nil && c.Name != "" {
-		e.Backend, e.Reason = c.Name, c.Reason
-	}
-	if e.Devices > 0 {
-		e.Device = t.backend.DeviceDescription(0)
-	}
-	if gpu.IsPureGo(t.backend) {
-		e.Device = fmt.Sprintf("host CPU, %d cores", gpu.HostCores())
-	}
-	return e
+	return Environment{Backend: t.platform.Name, Reason: t.platform.Reason, Devices: t.backend.NumDevices(),
+		Device: t.platform.DeviceDescription(), Host: host, GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurm.Job(),
+		Changed: t.changed, Used: t.data.devices()}
 }
 
 // Run trains until cfg.Epochs epochs are done or ctx is cancelled. On cancellation it checkpoints where it
@@ -448,7 +446,7 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			metrics, n, err := run()
 			if err != nil {
 				t.Progress.Done()
-				return h, gpu.ExplainOutOfMemory(fmt.Errorf("epoch %d, step %d: %w", epoch+1, done+1, err),
+				return h, t.platform.ExplainOutOfMemory(fmt.Errorf("epoch %d, step %d: %w", epoch+1, done+1, err),
 					fmt.Sprintf("training with batch size %d", t.cfg.BatchSize))
 			}
 			if h.CompileSeconds == 0 {

@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
+
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
-	"github.com/gonbgpu/gonbgpu/gpu"
 )
 
 // blobs is a tiny in-memory dataset: 4×4×1 "images" of three classes, each a noisy constant of its own
@@ -114,7 +115,7 @@ func testConfig(out string, epochs int) Config {
 
 func run(t *testing.T, cfg Config, data Data) (*Trainer, *History, error) {
 	t.Helper()
-	tr, err := New(gpu.Backend(), cfg, linear, data)
+	tr, err := New(testutil.Choice(t), cfg, linear, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestInterruptAndResume(t *testing.T) {
 			cancel() // arrives while batch 3 of epoch 2 is being prepared
 		}
 	}
-	tr, err := New(gpu.Backend(), testConfig(out, 3), linear, data)
+	tr, err := New(testutil.Choice(t), testConfig(out, 3), linear, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func TestRefusesToOverwriteCheckpoints(t *testing.T) {
 	if _, _, err := run(t, testConfig(out, 1), testData()); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(gpu.Backend(), testConfig(out, 2), linear, testData())
+	_, err := New(testutil.Choice(t), testConfig(out, 2), linear, testData())
 	if err == nil || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("want an error pointing at --resume, got %v", err)
 	}
@@ -315,7 +316,7 @@ func TestLabelSmoothingLoss(t *testing.T) {
 	logits := tensors.FromValue([][]float32{{20, 0, 0}})
 	labels := tensors.FromValue([][]int32{{0}})
 	eps := 0.3
-	got := graph.MustExecOnce(gpu.Backend(), func(l, y *graph.Node) *graph.Node {
+	got := graph.MustExecOnce(testutil.Backend(t), func(l, y *graph.Node) *graph.Node {
 		return CrossEntropy(eps)([]*graph.Node{y}, []*graph.Node{l})
 	}, logits, labels).Value().(float32)
 	// target = [0.8, 0.1, 0.1]; -log p ≈ [0, 20, 20] → 0.1·20·2 = 4.
@@ -359,5 +360,34 @@ func TestCellProgressOneDisplayNeverEmpty(t *testing.T) {
 	}
 	if !strings.HasPrefix(last, "epoch 2/2: 10/10 steps") || !strings.Contains(last, "loss 0.5000") {
 		t.Errorf("final state %q", last)
+	}
+}
+
+// TestHistoryRecordsTheBackendItWasGiven: a history says where the run computed, as the choice handed to
+// New describes it (name, reason, device), not whatever a process-wide choice would say.
+func TestHistoryRecordsTheBackendItWasGiven(t *testing.T) {
+	c := *testutil.Choice(t)
+	c.Name, c.Reason = "go:test", "handed to the trainer by TestHistoryRecordsTheBackendItWasGiven"
+	tr, err := New(&c, testConfig(t.TempDir(), 1), linear, testData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Log, tr.Progress = &bytes.Buffer{}, NoProgress{}
+	h, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := LoadHistory(filepath.Join(tr.cfg.OutDir, "history.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hist := range []*History{h, saved} {
+		e := hist.Env[0]
+		if e.Backend != c.Name || e.Reason != c.Reason || e.Device != c.DeviceDescription() || e.Devices != c.Backend.NumDevices() {
+			t.Fatalf("environment %+v, want backend %q (%q) on %q", e, c.Name, c.Reason, c.DeviceDescription())
+		}
+	}
+	if _, err := New(nil, testConfig("", 1), linear, testData()); err == nil || !strings.Contains(err.Error(), "platform.Of") {
+		t.Fatalf("no backend: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package gpu
+package bench
 
 import (
 	"testing"
@@ -8,14 +8,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-func TestCPUBackendAndTimeGraph(t *testing.T) {
-	cpu, err := CPUBackend()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !IsPureGo(cpu) {
-		t.Fatalf("CPUBackend is %s, want the pure-Go backend", cpu.Name())
-	}
+func TestTimeGraph(t *testing.T) {
+	cpu := goBackend(t)
 	small := tensors.FromFlatDataAndDimensions(make([]float32, 32*32), 32, 32)
 	big := tensors.FromFlatDataAndDimensions(make([]float32, 256*256), 256, 256)
 	mm := func(x *graph.Node) *graph.Node { return graph.MatMul(x, x) }
@@ -37,7 +31,7 @@ func TestCPUBackendAndTimeGraph(t *testing.T) {
 }
 
 func TestTimeTransfer(t *testing.T) {
-	cpu, _ := CPUBackend()
+	cpu := goBackend(t)
 	tr, err := TimeTransfer(cpu, 0, 4<<20, 3)
 	if err != nil {
 		t.Fatal(err)

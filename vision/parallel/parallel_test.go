@@ -1,12 +1,14 @@
-package gpu
+package parallel
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/gonbgpu/gonbgpu/internal/slurm"
 )
 
 func TestPlanParallel(t *testing.T) {
-	none := SlurmGPUInfo{}
+	none := slurm.GPUs{}
 	cases := []struct {
 		available int
 		pureGo    bool
@@ -27,7 +29,7 @@ func TestPlanParallel(t *testing.T) {
 		{2, false, 0, 0, 0, 0, "batch size must be ≥ 1"},
 	}
 	for _, c := range cases {
-		p, err := planParallel(c.available, c.pureGo, c.requested, c.batch, none)
+		p, err := plan(c.available, c.pureGo, c.requested, c.batch, none)
 		if c.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Errorf("%+v: want error containing %q, got %v", c, c.wantErr, err)
@@ -53,39 +55,18 @@ func TestPlanParallel(t *testing.T) {
 }
 
 func TestPlanParallelNamesSlurm(t *testing.T) {
-	_, err := planParallel(2, false, 4, 256, SlurmGPUInfo{2, "SLURM_GPUS_ON_NODE=2"})
+	_, err := plan(2, false, 4, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
 	if err == nil || !strings.Contains(err.Error(), "SLURM gave this job 2 GPU(s)") || !strings.Contains(err.Error(), "--gres=gpu:4") {
 		t.Fatalf("want a SLURM hint, got %v", err)
 	}
-	p, err := planParallel(2, false, 0, 256, SlurmGPUInfo{2, "SLURM_GPUS_ON_NODE=2"})
+	p, err := plan(2, false, 0, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
 	if err != nil || !strings.Contains(p.Why, "SLURM job GPUs: 2") {
 		t.Fatalf("%v %v", p, err)
 	}
 }
 
-func TestSlurmGPUs(t *testing.T) {
-	cases := []struct {
-		env  map[string]string
-		want int
-	}{
-		{map[string]string{}, 0},
-		{map[string]string{"SLURM_GPUS_ON_NODE": "4"}, 4},
-		{map[string]string{"SLURM_JOB_GPUS": "0,1,3"}, 3},
-		{map[string]string{"SLURM_STEP_GPUS": "2", "SLURM_JOB_GPUS": "0,1,2,3"}, 1},
-		{map[string]string{"SLURM_GPUS": "a100:2"}, 2},
-		{map[string]string{"SLURM_GPUS": "8"}, 8},
-		{map[string]string{"SLURM_GPUS_ON_NODE": "junk", "SLURM_GPUS": "2"}, 2},
-	}
-	for _, c := range cases {
-		got := slurmGPUsFrom(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
-		if got.Count != c.want {
-			t.Errorf("%v: got %d (%s), want %d", c.env, got.Count, got.From, c.want)
-		}
-	}
-}
-
 func TestMeshAndSharding(t *testing.T) {
-	p, err := planParallel(4, false, 0, 64, SlurmGPUInfo{})
+	p, err := plan(4, false, 0, 64, slurm.GPUs{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,12 @@
-package gpu
+package nvidia
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // node4 is a 4-GPU node as NVML sees it from a SLURM job holding only physical GPU 2 (ConstrainDevices:
@@ -129,86 +130,75 @@ func TestDetectGPUsUnderSlurmCgroup(t *testing.T) {
 	fakeNode(t, node4(2), 1)
 	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
 	t.Setenv(DeviceOrderEnv, "")
-	g := DetectGPUs()
+	g := Detect()
 	if g.Count != 1 || g.DriverCUDA != 13000 || !strings.Contains(g.How, "CUDA 13.0") {
 		t.Fatalf("the job's renumbered GPU must count: %+v", g)
 	}
-	gpus, _, err := nvmlDevices()
-	if err != nil || len(gpus) != 1 || gpus[0].UUID != "GPU-cccccccc" {
-		t.Fatalf("nvmlDevices: %+v %v", gpus, err)
+	// The job's GPU is CUDA's device 0 of this process, with its own memory: what CheckFits checks.
+	gpus, err := GPUs()
+	if err != nil || len(gpus) != 1 || gpus[0].UUID != "GPU-cccccccc" || gpus[0].Index != 0 || gpus[0].Kind != platform.GPU ||
+		gpus[0].MemoryFree != 68<<30 {
+		t.Fatalf("GPUs: %+v %v", gpus, err)
 	}
-	// CheckFits's device on a CUDA backend is that GPU (checked through computeDevice's Devices).
-	if devs := Devices(nil); len(devs) != 2 || devs[0].UUID != "GPU-cccccccc" || devs[1].Kind != CPU {
-		t.Fatalf("Devices: %+v", devs)
+	if err := platform.CheckFits(gpus[0], 69<<30); err == nil {
+		t.Errorf("69 GiB must not fit in the job's GPU with 68 GiB free")
+	}
+	fakeNode(t, nil, 1) // NVML missing: no description, and an error saying why
+	if gpus, err := GPUs(); err == nil || len(gpus) != 0 {
+		t.Fatalf("without NVML: %+v %v", gpus, err)
 	}
 }
 
+// TestNVMLDoesNotVetoCUDA: a GPU NVML cannot open still leaves the device files to count (package gpu then
+// tries CUDA when it has a plugin), and CUDA_VISIBLE_DEVICES hiding everything is obeyed.
 func TestNVMLDoesNotVetoCUDA(t *testing.T) {
-	plugin := &Plugin{Path: "/x/jax_plugins/xla_cuda13/xla_cuda_plugin.so", Source: "jax", Where: "~/.local", CUDA: "13"}
-	with := &PluginSearch{Found: []*Plugin{plugin}}
-	checkPlugins = false
-	defer func() { checkPlugins = true }()
-
 	// NVML sees the node but can open none of its GPUs, while this process can open a device file.
 	fakeNode(t, node4(), 1)
 	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
-	g := DetectGPUs()
-	if g.Count != 0 || g.DeviceFiles != 1 {
+	g := Detect()
+	if g.Count != 0 || g.DeviceFiles != 1 || g.Hidden {
 		t.Fatalf("presence: %+v", g)
-	}
-	if c := choose("", false, with, g); c.Name != "xla:cuda" || !strings.Contains(c.Reason, "CUDA is tried") {
-		t.Fatalf("a plugin and an openable /dev/nvidia* must choose CUDA whatever NVML says: %+v", c)
 	}
 	// NVML missing altogether: the device files count.
 	fakeNode(t, nil, 2)
 	t.Setenv("CUDA_VISIBLE_DEVICES", "1")
-	if g = DetectGPUs(); g.Count != 1 {
+	if g = Detect(); g.Count != 1 {
 		t.Fatalf("device files with CUDA_VISIBLE_DEVICES=1: %+v", g)
 	}
 	// CUDA_VISIBLE_DEVICES hiding everything is obeyed.
 	t.Setenv("CUDA_VISIBLE_DEVICES", "")
-	if g = DetectGPUs(); !g.Hidden {
+	if g = Detect(); !g.Hidden || g.Count != 0 || !strings.Contains(g.How, "hides all GPUs") {
 		t.Fatalf("hidden: %+v", g)
 	}
-	if c := choose("", false, with, g); c.Name != "go" || c.Warning != "" {
-		t.Fatalf("hidden GPUs: want a quiet CPU choice, got %+v", c)
+}
+
+func TestVisibleIndices(t *testing.T) {
+	uuids := []string{"GPU-aaaa-1", "GPU-bbbb-2", "GPU-cccc-3", "GPU-dddd-4"}
+	cases := []struct {
+		env  string
+		want []int
+	}{
+		{"", []int{0, 1, 2, 3}},
+		{"0,1", []int{0, 1}},
+		{"3,1", []int{3, 1}},
+		{" 2 ", []int{2}},
+		{"1,7,2", []int{1}},    // CUDA stops at the first invalid entry
+		{"1,1", []int{1}},      // a repeat is invalid too
+		{"GPU-cccc", []int{2}}, // UUID prefix
+		{"GPU-zzzz", nil},
+		{"-1", nil},
+	}
+	for _, c := range cases {
+		got := visibleIndices(4, c.env, uuids)
+		if !reflect.DeepEqual(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+			t.Errorf("CUDA_VISIBLE_DEVICES=%q: got %v, want %v", c.env, got, c.want)
+		}
 	}
 }
 
-// fakeCUDA answers only what the device choice asks of a backend: an XLA backend on n CUDA devices.
-type fakeCUDA struct {
-	compute.Backend
-	n int
-}
-
-func (f fakeCUDA) Name() string                               { return "xla" }
-func (f fakeCUDA) String() string                             { return "xla" }
-func (f fakeCUDA) Description() string                        { return "XLA PJRT plugin cuda" }
-func (f fakeCUDA) NumDevices() int                            { return f.n }
-func (f fakeCUDA) DeviceDescription(compute.DeviceNum) string { return "cuda:0 NVIDIA A100-SXM4-80GB" }
-
-// TestCheckFitsChecksTheJobsGPU: CheckFits's device on a CUDA backend is CUDA's device 0 of this process,
-// the job's GPU (NVML's GPU 2 here), and when NVML cannot describe it, a GPU of unknown memory, never the
-// host's RAM.
-func TestCheckFitsChecksTheJobsGPU(t *testing.T) {
-	t.Setenv("CUDA_VISIBLE_DEVICES", "0")
-	t.Setenv(DeviceOrderEnv, "PCI_BUS_ID")
-	fakeNode(t, node4(2), 1)
-	d := computeDevice(fakeCUDA{n: 1})
-	if d.Kind != GPU || d.UUID != "GPU-cccccccc" || d.MemoryFree != 68<<30 {
-		t.Fatalf("CheckFits would check %+v", d)
-	}
-	if err := CheckFitsOn(d, 69<<30); err == nil {
-		t.Errorf("69 GiB must not fit in the job's GPU with 68 GiB free")
-	}
-	fakeNode(t, nil, 1) // NVML missing
-	d = computeDevice(fakeCUDA{n: 1})
-	if d.Kind != GPU || d.Source != "pjrt" || d.MemoryTotal != 0 {
-		t.Fatalf("without NVML: %+v (never the host)", d)
-	}
-	// NVML and CUDA disagree on the count: PJRT's list is what computes.
-	fakeNode(t, node4(2), 1)
-	if devs := Devices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
-		t.Fatalf("NVML 1 GPU, CUDA 2: %+v", devs)
+func TestDetectGPUsHonoursEmptyVisibleDevices(t *testing.T) {
+	t.Setenv("CUDA_VISIBLE_DEVICES", "")
+	if g := Detect(); g.Count != 0 || !strings.Contains(g.How, "hides all GPUs") {
+		t.Fatalf("%+v", g)
 	}
 }

@@ -1,14 +1,13 @@
-package gpu
+package plugin
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/gomlx/compute"
+	_ "github.com/gomlx/go-xla/compute/xla" // registers the "xla" backend the child creates
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -17,17 +16,9 @@ import (
 // creates the backend with the flag in XLA_FLAGS and runs a tiny computation (compilation reads the flags).
 // XLA exits with "Unknown flags in XLA_FLAGS" when it does not know the flag.
 
-// flagProbeEnv, when set, makes this process (any binary linking this package) create the backend
-// configured by its value, run one small computation, print "ok" and exit: see init below.
-const flagProbeEnv = "GONBGPU_XLA_FLAG_PROBE"
-
-func init() {
-	if config := os.Getenv(flagProbeEnv); config != "" {
-		os.Exit(runFlagProbeChild(config, os.Stdout, os.Stderr))
-	}
-}
-
-func runFlagProbeChild(config string, stdout, stderr io.Writer) (code int) {
+// answerFlag is the child's side of a flag check: it creates the backend configured by config (XLA reads
+// the XLA_FLAGS of the child's environment), runs one small computation and prints "ok".
+func answerFlag(config string, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(stderr, "gonbgpu: flag probe: %v\n", r)
@@ -63,34 +54,18 @@ func xlaRejectsFlag(output, name string) bool {
 	return strings.Contains(output, "Unknown flag") && strings.Contains(output, name)
 }
 
-// probeXLAFlag runs the child with XLA_FLAGS holding the flag setting ("--name=value") and returns the
-// verdict, with the child's last words when there is none. A variable for tests.
+// probeXLAFlag asks a child (see child.go) to run XLA with XLA_FLAGS holding the flag setting
+// ("--name=value") and returns the verdict, with the child's last words when there is none. A variable for
+// tests.
 var probeXLAFlag = func(config, name, setting string) (flagVerdict, string) {
-	exe, err := os.Executable()
-	if err != nil {
-		return verdictUnknown, err.Error()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe)
-	env := []string{flagProbeEnv + "=" + config, "XLA_FLAGS=" + strings.TrimSpace(os.Getenv("XLA_FLAGS")+" "+setting),
-		AutotuneCacheEnv + "=off", RequireGPUEnv + "=0", pjrtProbeEnv + "="}
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	text := string(out)
+	a := ask("flag "+config, "XLA_FLAGS="+strings.TrimSpace(os.Getenv("XLA_FLAGS")+" "+setting))
 	switch {
-	case err == nil && strings.Contains(text, "ok"):
+	case a.Err == nil && strings.Contains(a.Stdout, "ok"):
 		return verdictAccepted, ""
-	case xlaRejectsFlag(text, name):
+	case xlaRejectsFlag(a.Stdout+a.Stderr, name):
 		return verdictRejected, ""
-	case ctx.Err() != nil:
-		return verdictUnknown, fmt.Sprintf("the check took more than %s", probeTimeout)
 	}
-	text = strings.TrimSpace(text)
-	if i := strings.LastIndex(text, "\n"); i >= 0 {
-		text = text[i+1:]
-	}
-	return verdictUnknown, fmt.Sprintf("%v: %s", err, text)
+	return verdictUnknown, a.failure("the run").Error()
 }
 
 // flagAccepted reports whether the plugin's XLA accepts --name=dir, asking a child process once per

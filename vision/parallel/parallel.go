@@ -1,28 +1,30 @@
-package gpu
+// Package parallel plans data-parallel training: which devices of a backend take part, and how a global
+// batch is split among them, with the device mesh and shardings GoMLX's distributed API needs. One device
+// (always the case on the pure-Go backend) is the plain single-device path, with the same API.
+package parallel
 
 import (
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/distributed"
+
+	"github.com/gonbgpu/gonbgpu/internal/slurm"
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // DataAxis is the name of the device mesh's one axis, along which batches are split.
 const DataAxis = "data"
 
-// Parallel is a plan for data-parallel training: which devices take part, and how a global batch is
-// split among them. One device (always the case on the pure-Go backend) is the plain single-device path,
-// with the same API.
+// Plan says which devices take part in data-parallel training, and how a global batch is split among them.
 //
 // With several devices, each step's global batch is cut into equal per-device shards along the batch
 // axis. XLA's SPMD partitioner (Shardy, through GoMLX's AutoSharding strategy) compiles one program per
 // device from the single-device graph: the weights are replicated, the gradients are summed across
 // devices with its collectives, and batch-norm statistics are computed over the whole global batch — the
 // same maths as one big device, which is why the learning rate needs no per-device correction.
-type Parallel struct {
+type Plan struct {
 	Devices     []compute.DeviceNum
 	GlobalBatch int
 	PerDevice   int
@@ -31,13 +33,13 @@ type Parallel struct {
 }
 
 // N returns the number of devices.
-func (p *Parallel) N() int { return len(p.Devices) }
+func (p *Plan) N() int { return len(p.Devices) }
 
 // Distributed reports whether more than one device takes part.
-func (p *Parallel) Distributed() bool { return len(p.Devices) > 1 }
+func (p *Plan) Distributed() bool { return len(p.Devices) > 1 }
 
 // Mesh returns the 1-D device mesh ("data") over the plan's devices.
-func (p *Parallel) Mesh() (*distributed.DeviceMesh, error) {
+func (p *Plan) Mesh() (*distributed.DeviceMesh, error) {
 	mesh, err := distributed.NewDeviceMesh([]int{len(p.Devices)}, []string{DataAxis})
 	if err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func (p *Parallel) Mesh() (*distributed.DeviceMesh, error) {
 
 // BatchSharding returns the sharding of a batch tensor: its first (batch) axis split over the mesh, the
 // rest replicated; and the replicated sharding for everything else.
-func (p *Parallel) BatchSharding() (batch, replicated *distributed.ShardingSpec, err error) {
+func (p *Plan) BatchSharding() (batch, replicated *distributed.ShardingSpec, err error) {
 	mesh, err := p.Mesh()
 	if err != nil {
 		return nil, nil, err
@@ -66,19 +68,21 @@ func (p *Parallel) BatchSharding() (batch, replicated *distributed.ShardingSpec,
 	return batch, distributed.NewReplicatedShardingSpec(mesh), nil
 }
 
-// PlanParallel decides the devices for data-parallel training on backend b. requested is the number of
-// devices asked for (--gpus N), 0 meaning all the backend has; globalBatch is the batch size of one step
-// over all devices. CUDA already hides the GPUs that CUDA_VISIBLE_DEVICES (which SLURM sets) excludes, so
-// the backend's device count is what this job may use.
-func PlanParallel(b compute.Backend, requested, globalBatch int) (*Parallel, error) {
+// New decides the devices for data-parallel training on backend b. requested is the number of devices
+// asked for (--gpus N), 0 meaning all the backend has; globalBatch is the batch size of one step over all
+// devices. CUDA already hides the GPUs that CUDA_VISIBLE_DEVICES (which SLURM sets) excludes, so the
+// backend's device count is what this job may use; SLURM's own count only makes the messages say how to
+// ask for more.
+func New(b compute.Backend, requested, globalBatch int) (*Plan, error) {
+	pureGo := platform.IsPureGo(b)
 	available := b.NumDevices()
-	if IsPureGo(b) {
+	if pureGo {
 		available = 1
 	}
-	return planParallel(available, IsPureGo(b), requested, globalBatch, SlurmGPUs())
+	return plan(available, pureGo, requested, globalBatch, slurm.JobGPUs())
 }
 
-func planParallel(available int, pureGo bool, requested, globalBatch int, slurm SlurmGPUInfo) (*Parallel, error) {
+func plan(available int, pureGo bool, requested, globalBatch int, job slurm.GPUs) (*Plan, error) {
 	if requested < 0 {
 		return nil, fmt.Errorf("--gpus must be ≥ 0 (0 means all), got %d", requested)
 	}
@@ -98,8 +102,8 @@ func planParallel(available int, pureGo bool, requested, globalBatch int, slurm 
 			msg := fmt.Sprintf("--gpus %d asked for more devices than the backend has (%d)", requested, available)
 			if pureGo {
 				msg += ": the pure-Go backend has one device; several GPUs need the CUDA backend (see `gonbgpu devices`)"
-			} else if slurm.Count > 0 {
-				msg += fmt.Sprintf("; SLURM gave this job %d GPU(s) (%s): ask for more with --gres=gpu:%d", slurm.Count, slurm.From, requested)
+			} else if job.Count > 0 {
+				msg += fmt.Sprintf("; SLURM gave this job %d GPU(s) (%s): ask for more with --gres=gpu:%d", job.Count, job.From, requested)
 			} else if cvd := os.Getenv("CUDA_VISIBLE_DEVICES"); cvd != "" {
 				msg += fmt.Sprintf("; CUDA_VISIBLE_DEVICES=%s limits what this process sees", cvd)
 			}
@@ -108,8 +112,8 @@ func planParallel(available int, pureGo bool, requested, globalBatch int, slurm 
 		n = requested
 		why = fmt.Sprintf("%d of %d device(s), as asked (--gpus %d)", n, available, requested)
 	}
-	if slurm.Count > 0 && !pureGo {
-		why += fmt.Sprintf("; SLURM job GPUs: %d (%s)", slurm.Count, slurm.From)
+	if job.Count > 0 && !pureGo {
+		why += fmt.Sprintf("; SLURM job GPUs: %d (%s)", job.Count, job.From)
 	}
 	if globalBatch%n != 0 {
 		lo := globalBatch / n * n
@@ -119,44 +123,9 @@ func planParallel(available int, pureGo bool, requested, globalBatch int, slurm 
 		}
 		return nil, fmt.Errorf("batch size %d does not split evenly over %d devices: use %d or %d", globalBatch, n, lo, hi)
 	}
-	p := &Parallel{GlobalBatch: globalBatch, PerDevice: globalBatch / n, Why: why}
+	p := &Plan{GlobalBatch: globalBatch, PerDevice: globalBatch / n, Why: why}
 	for i := range n {
 		p.Devices = append(p.Devices, compute.DeviceNum(i))
 	}
 	return p, nil
-}
-
-// SlurmGPUInfo is what SLURM says about a job's GPUs.
-type SlurmGPUInfo struct {
-	Count int    // 0 when not a SLURM job or unknown
-	From  string // the variable it came from, e.g. "SLURM_GPUS_ON_NODE=4"
-}
-
-// SlurmGPUs reads the GPU count of the current SLURM job from its environment: SLURM_GPUS_ON_NODE, then
-// SLURM_JOB_GPUS / SLURM_STEP_GPUS (lists of indices), then SLURM_GPUS ("4" or "a100:4").
-func SlurmGPUs() SlurmGPUInfo {
-	return slurmGPUsFrom(os.LookupEnv)
-}
-
-func slurmGPUsFrom(lookup func(string) (string, bool)) SlurmGPUInfo {
-	if v, ok := lookup("SLURM_GPUS_ON_NODE"); ok {
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-			return SlurmGPUInfo{n, "SLURM_GPUS_ON_NODE=" + v}
-		}
-	}
-	for _, k := range []string{"SLURM_STEP_GPUS", "SLURM_JOB_GPUS"} {
-		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
-			return SlurmGPUInfo{len(strings.Split(strings.TrimSpace(v), ",")), k + "=" + v}
-		}
-	}
-	if v, ok := lookup("SLURM_GPUS"); ok {
-		s := v
-		if i := strings.LastIndex(s, ":"); i >= 0 {
-			s = s[i+1:]
-		}
-		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
-			return SlurmGPUInfo{n, "SLURM_GPUS=" + v}
-		}
-	}
-	return SlurmGPUInfo{}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 )
 
-// goBackend is the pure-Go backend, as gpu.Backend() configures it.
+// goBackend is the pure-Go backend, whatever backend the process would choose.
 var goBackend = testutil.GoBackend
 
 func TestConvBenchFormat(t *testing.T) {
@@ -60,7 +60,7 @@ func TestTrainBenchFormat(t *testing.T) {
 
 // BenchmarkConv runs ConvBench's default shapes as Go benchmarks:
 //
-//	GOEXPERIMENT=simd GOMLX_BACKEND=go go test -run NONE -bench Conv ./vision/bench
+//	GOEXPERIMENT=simd GOMLX_BACKEND=go go test -run NONE -bench Conv ./bench
 func BenchmarkConv(b *testing.B) {
 	backend := goBackend(b)
 	for _, s := range ConvShapes {

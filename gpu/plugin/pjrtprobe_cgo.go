@@ -1,4 +1,4 @@
-package gpu
+package plugin
 
 /*
 #cgo LDFLAGS: -ldl
@@ -50,13 +50,13 @@ import (
 // readPJRTAPI loads the plugin at path into this process and reads its PJRT C API version and the size of
 // its function table. Only the child process of [probePJRTPlugin] calls it: a plugin that crashes while
 // loading then takes down only that child.
-func readPJRTAPI(path string) (PJRTAPI, error) {
+func readPJRTAPI(path string) (API, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	var size C.size_t
 	var major, minor C.int
 	if msg := C.gonbgpu_probe_pjrt(cpath, &size, &major, &minor); msg != nil {
-		return PJRTAPI{}, errors.New(C.GoString(msg))
+		return API{}, errors.New(C.GoString(msg))
 	}
-	return PJRTAPI{Major: int(major), Minor: int(minor), StructSize: int(size)}, nil
+	return API{Major: int(major), Minor: int(minor), StructSize: int(size)}, nil
 }

@@ -1,14 +1,10 @@
-package gpu
+package plugin
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"strings"
-	"time"
 )
 
 // go-xla calls a PJRT plugin through the function table (PJRT_Api) of the pjrt_c_api.h it was built with,
@@ -17,13 +13,13 @@ import (
 // process, a child process loads it and reads its API version and table size, and a plugin whose table
 // lacks a function go-xla calls, or whose major version differs, is refused with a message.
 
-// PJRTAPI is what a plugin's GetPjrtApi says about itself.
-type PJRTAPI struct {
+// API is what a plugin's GetPjrtApi says about itself.
+type API struct {
 	Major, Minor int
 	StructSize   int // PJRT_Api.struct_size: how many bytes of the function table the plugin fills
 }
 
-func (a PJRTAPI) String() string { return fmt.Sprintf("PJRT C API %d.%d", a.Major, a.Minor) }
+func (a API) String() string { return fmt.Sprintf("PJRT C API %d.%d", a.Major, a.Minor) }
 
 const (
 	// goXLAPJRTMajor and goXLAPJRTMinor are PJRT_API_MAJOR and PJRT_API_MINOR of the pjrt_c_api.h in
@@ -40,7 +36,7 @@ const (
 )
 
 // Compatible says why go-xla cannot use a plugin with this API, or nil when it can.
-func (a PJRTAPI) Compatible() error {
+func (a API) Compatible() error {
 	if a.Major != goXLAPJRTMajor {
 		return fmt.Errorf("its %s is not the major version gonbgpu's go-xla speaks (%d.%d)", a, goXLAPJRTMajor, goXLAPJRTMinor)
 	}
@@ -52,18 +48,8 @@ func (a PJRTAPI) Compatible() error {
 	return nil
 }
 
-// pjrtProbeEnv, when set in a process's environment, makes that process (any binary that links this
-// package) load the named plugin, print its [PJRTAPI] as JSON, and exit: see init below.
-const pjrtProbeEnv = "GONBGPU_PJRT_PROBE"
-
-func init() {
-	if path := os.Getenv(pjrtProbeEnv); path != "" {
-		os.Exit(runPJRTProbeChild(path, os.Stdout, os.Stderr))
-	}
-}
-
-// runPJRTProbeChild is the child's side of the probe.
-func runPJRTProbeChild(path string, stdout, stderr io.Writer) int {
+// answerPJRT is the child's side of the PJRT check: it loads the plugin and prints its [API] as JSON.
+func answerPJRT(path string, stdout, stderr io.Writer) int {
 	api, err := readPJRTAPI(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "gonbgpu: cannot load %s: %v\n", path, err)
@@ -73,36 +59,15 @@ func runPJRTProbeChild(path string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// probeTimeout bounds the child: a CUDA plugin is hundreds of MB, read from a network file system.
-var probeTimeout = 90 * time.Second
-
-// probePJRTPlugin runs this executable again as a child that loads the plugin and reports its API. A
-// variable for tests.
-var probePJRTPlugin = func(path string) (PJRTAPI, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return PJRTAPI{}, fmt.Errorf("cannot re-run this program to check the plugin: %w", err)
+// probePJRTPlugin asks a child (see child.go) to load the plugin and report its API. A variable for tests.
+var probePJRTPlugin = func(path string) (API, error) {
+	a := ask("pjrt " + path)
+	if a.Err != nil || a.TimedOut {
+		return API{}, a.failure("loading it")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), pjrtProbeEnv+"="+path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndex(msg, "\n"); i >= 0 && len(msg) > 400 {
-			msg = msg[i+1:]
-		}
-		if ctx.Err() != nil {
-			return PJRTAPI{}, fmt.Errorf("loading it took more than %s", probeTimeout)
-		}
-		return PJRTAPI{}, fmt.Errorf("loading it failed (%v): %s", err, msg)
-	}
-	var api PJRTAPI
-	if err := json.Unmarshal(out, &api); err != nil {
-		return PJRTAPI{}, fmt.Errorf("the check of the plugin answered %q: %w", strings.TrimSpace(string(out)), err)
+	var api API
+	if err := json.Unmarshal([]byte(a.Stdout), &api); err != nil {
+		return API{}, fmt.Errorf("the check of the plugin answered %q: %w", strings.TrimSpace(a.Stdout), err)
 	}
 	return api, nil
 }
@@ -111,8 +76,8 @@ var probePJRTPlugin = func(path string) (PJRTAPI, error) {
 // <cache dir>/plugin-pjrt.json keyed by the library's path, size and time (loading a plugin takes seconds,
 // and every notebook cell is a new process). It returns the API read and, when the plugin must not be
 // used, why.
-func pjrtCheck(p *Plugin, cacheDir string) (PJRTAPI, error) {
-	api, err := pluginCached(p.Path, "", cacheDir, "plugin-pjrt.json", func() (PJRTAPI, error) {
+func pjrtCheck(p *Plugin, cacheDir string) (API, error) {
+	api, err := pluginCached(p.Path, "", cacheDir, "plugin-pjrt.json", func() (API, error) {
 		return probePJRTPlugin(p.Path)
 	})
 	if err != nil {

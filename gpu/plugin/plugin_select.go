@@ -1,4 +1,4 @@
-package gpu
+package plugin
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // Choosing among the CUDA plugins found: by what the driver runs and what go-xla can call, then by
@@ -147,12 +149,12 @@ func (p *Plugin) cudaMajor() int {
 	return n
 }
 
-// pick returns the preferred plugin this machine can use, or nil, with why others were refused:
+// Pick returns the preferred plugin this machine can use, or nil, with why others were refused:
 // a plugin for a newer CUDA than the driver runs (driverCUDA, NVML's 1000×major+10×minor; 0 unknown)
 // fails to start, so a CUDA 12 plugin is taken on a CUDA 12 driver even when a CUDA 13 one is installed;
-// and with check, a plugin whose PJRT C API go-xla cannot call (see [PJRTAPI.Compatible]) is refused
+// and with check, a plugin whose PJRT C API go-xla cannot call (see [API.Compatible]) is refused
 // before it is loaded in this process.
-func (s *PluginSearch) pick(driverCUDA int, check bool) (*Plugin, string) {
+func (s *Search) Pick(driverCUDA int, check bool) (*Plugin, string) {
 	var refused []string
 	for _, p := range s.Found {
 		if m := p.cudaMajor(); m > 0 && driverCUDA > 0 && m*1000 > driverCUDA {
@@ -161,7 +163,7 @@ func (s *PluginSearch) pick(driverCUDA int, check bool) (*Plugin, string) {
 			continue
 		}
 		if check {
-			api, err := pjrtCheck(p, CacheDir())
+			api, err := pjrtCheck(p, fsutil.CacheDir())
 			if api.StructSize > 0 {
 				p.API = &api
 			}

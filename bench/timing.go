@@ -1,9 +1,8 @@
-package gpu
+package bench
 
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -12,24 +11,6 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
-
-var (
-	cpuOnce    sync.Once
-	cpuBackend compute.Backend
-	cpuErr     error
-)
-
-// CPUBackend returns GoMLX's pure-Go backend, to compare the accelerator with the CPU in the same
-// process: the process backend itself when it already is the pure-Go one, else a second backend.
-func CPUBackend() (compute.Backend, error) {
-	if b, err := NewBackend(); err == nil && IsPureGo(b) {
-		return b, nil
-	}
-	cpuOnce.Do(func() {
-		cpuBackend, cpuErr = newWithConfig("go")
-	})
-	return cpuBackend, cpuErr
-}
 
 // Timing is how long a computation took.
 type Timing struct {

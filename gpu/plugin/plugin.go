@@ -1,4 +1,4 @@
-package gpu
+package plugin
 
 import (
 	"crypto/sha256"
@@ -11,13 +11,11 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
-// PluginEnv names the environment variable that go-xla (and this package) search first for PJRT plugins:
+// PathEnv names the environment variable that go-xla (and this package) search first for PJRT plugins:
 // a ":"-separated list of folders.
-const PluginEnv = "PJRT_PLUGIN_LIBRARY_PATH"
+const PathEnv = "PJRT_PLUGIN_LIBRARY_PATH"
 
 // goXLAPluginName is the file name go-xla loads for its "cuda" plugin.
 const goXLAPluginName = "pjrt_c_api_cuda_plugin.so"
@@ -48,8 +46,8 @@ type Plugin struct {
 	// Version is the plugin package's version (jax_cuda13_pjrt's dist-info, e.g. "0.8.1"), when known.
 	Version string
 
-	// API is the plugin's PJRT C API as a child process read it (see [PJRTAPI]); nil until checked.
-	API *PJRTAPI `json:",omitempty"`
+	// API is the plugin's PJRT C API as a child process read it (see [API]); nil until checked.
+	API *API `json:",omitempty"`
 
 	linked string // the path go-xla loads it from, once LinkDir has run
 }
@@ -76,16 +74,16 @@ type searchPlace struct {
 	where  string // human description
 }
 
-// PluginSearch is the outcome of a search for CUDA PJRT plugins: what was found, in order of preference,
+// Search is the outcome of a search for CUDA PJRT plugins: what was found, in order of preference,
 // and every place that was looked into, so that "nothing found" can say where it looked.
-type PluginSearch struct {
+type Search struct {
 	Found    []*Plugin
 	Searched []string
 }
 
 // Best returns the preferred plugin, or nil if none was found. It does not look at the driver or check
-// the plugin: [Choose] does (see pick).
-func (s *PluginSearch) Best() *Plugin {
+// the plugin: [Search.Pick] does.
+func (s *Search) Best() *Plugin {
 	if len(s.Found) == 0 {
 		return nil
 	}
@@ -94,7 +92,7 @@ func (s *PluginSearch) Best() *Plugin {
 
 // NotFoundMessage explains, for a user, that no plugin was found, where the search looked, and what to
 // install to get one.
-func (s *PluginSearch) NotFoundMessage() string {
+func (s *Search) NotFoundMessage() string {
 	var b strings.Builder
 	b.WriteString("no CUDA PJRT plugin found; searched:\n")
 	for _, d := range s.Searched {
@@ -104,11 +102,11 @@ func (s *PluginSearch) NotFoundMessage() string {
 		"$VIRTUAL_ENV, $CONDA_PREFIX, the python3 on PATH or ~/.local):\n" +
 		"    python3 -m pip install --user \"jax[cuda13]\"    (or \"jax[cuda12]\" for older drivers)\n" +
 		"or, on a machine with internet access, run `gonbgpu install --cuda` to use go-xla's installer,\n" +
-		"or point " + PluginEnv + " at a folder holding " + goXLAPluginName + ".")
+		"or point " + PathEnv + " at a folder holding " + goXLAPluginName + ".")
 	return b.String()
 }
 
-// FindCUDAPlugin searches this machine for CUDA PJRT plugins, in this order:
+// Find searches this machine for CUDA PJRT plugins, in this order:
 //
 //  1. the folders in $PJRT_PLUGIN_LIBRARY_PATH;
 //  2. go-xla's install folders, ~/.local/lib/go-xla and /usr/local/lib/go-xla;
@@ -117,12 +115,12 @@ func (s *PluginSearch) NotFoundMessage() string {
 //
 // It never downloads anything, and it only reads the file system (and asks python3 where its
 // site-packages are).
-func FindCUDAPlugin() *PluginSearch {
-	return findCUDAPlugin(searchPlaces())
+func Find() *Search {
+	return find(searchPlaces())
 }
 
-func findCUDAPlugin(places []searchPlace) *PluginSearch {
-	s := &PluginSearch{}
+func find(places []searchPlace) *Search {
+	s := &Search{}
 	seen := map[string]bool{}
 	for _, pl := range places {
 		s.Searched = append(s.Searched, fmt.Sprintf("%s: %s", pl.where, pl.dir))
@@ -191,9 +189,9 @@ func pluginsIn(pl searchPlace) []*Plugin {
 // searchPlaces lists the places to search, in order.
 func searchPlaces() []searchPlace {
 	var places []searchPlace
-	for _, d := range filepath.SplitList(os.Getenv(PluginEnv)) {
+	for _, d := range filepath.SplitList(os.Getenv(PathEnv)) {
 		if d != "" {
-			places = append(places, searchPlace{d, "PJRT_PLUGIN_LIBRARY_PATH", "$" + PluginEnv})
+			places = append(places, searchPlace{d, "PJRT_PLUGIN_LIBRARY_PATH", "$" + PathEnv})
 		}
 	}
 	home, _ := os.UserHomeDir()
@@ -334,10 +332,6 @@ func ensureSymlink(target, link string) error {
 	}
 	return os.Rename(tmp, link)
 }
-
-// CacheDir is where gonbgpu keeps machine-local state (plugin links, XLA caches):
-// $GONBGPU_CACHE_DIR, else the user cache dir (~/.cache/gonbgpu).
-func CacheDir() string { return fsutil.CacheDir() }
 
 func isRegularFile(p string) bool {
 	fi, err := os.Stat(p)

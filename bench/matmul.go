@@ -8,7 +8,6 @@ import (
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
-	"github.com/gonbgpu/gonbgpu/gpu"
 )
 
 // MatMulBench times one float32 n×n by n×n matrix product on device 0 of backend b (the operand already
@@ -26,7 +25,7 @@ func MatMulBench(w io.Writer, b compute.Backend, n int) error {
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
 	x := randomTensor(rng, n, n)
 	defer x.MustFinalizeAll()
-	t, err := gpu.TimeGraph(b, 0, func(x *Node) *Node { return MatMul(x, x) }, x, 3, 500*time.Millisecond)
+	t, err := TimeGraph(b, 0, func(x *Node) *Node { return MatMul(x, x) }, x, 3, 500*time.Millisecond)
 	if err != nil {
 		return fmt.Errorf("matmul n=%d: %w", n, err)
 	}

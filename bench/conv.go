@@ -1,6 +1,8 @@
-// Package bench holds the vision benchmarks that `gonbgpu bench` runs: convolution forward+backward times
-// ([ConvBench]) and ResNet training throughput ([TrainBench]), with the backend's matrix-product rate
-// ([MatMulBench]) as their ceiling, on whatever backend they are given.
+// Package bench measures how fast a backend computes: a graph's run time ([TimeGraph]) and host–device
+// transfers ([TimeTransfer]), which the notebooks use to compare devices, and the figures `gonbgpu bench`
+// prints — convolution forward+backward times ([ConvBench]) and ResNet training throughput
+// ([TrainBench]), with the backend's matrix-product rate ([MatMulBench]) as their ceiling — on whatever
+// backend they are given.
 package bench
 
 import (

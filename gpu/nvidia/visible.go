@@ -1,4 +1,4 @@
-package gpu
+package nvidia
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // Which GPUs CUDA gives this process, and how CUDA numbers them, worked out from NVML's view of the node.
@@ -19,7 +21,7 @@ import (
 // applied to the GPUs this process can open, in CUDA's order; UUIDs (GPU-…, MIG-…) are matched by UUID.
 
 // DeviceOrderEnv is CUDA's variable choosing how it numbers GPUs: FASTEST_FIRST (its default) or
-// PCI_BUS_ID. gonbgpu sets PCI_BUS_ID before CUDA starts when it is unset (see [create]): that is the order
+// PCI_BUS_ID. gonbgpu sets PCI_BUS_ID before CUDA starts when it is unset (see package gpu): that is the order
 // NVML and SLURM use, so "GPU 0" means the same GPU to all three.
 const DeviceOrderEnv = "CUDA_DEVICE_ORDER"
 
@@ -56,7 +58,7 @@ func (c cudaCandidate) physical() int {
 // visibleGPUs maps NVML's node onto the devices CUDA gives this process, in CUDA's numbering (Device.Index).
 // cvd and cvdSet are CUDA_VISIBLE_DEVICES; order is CUDA_DEVICE_ORDER's effective value. notes say what a
 // person should know about the mapping (GPUs the process cannot open, a guessed order).
-func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []Device, notes []string) {
+func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []platform.Device, notes []string) {
 	var openable []cudaCandidate
 	var closed []string
 	for i := range info.GPUs {
@@ -99,7 +101,7 @@ func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []
 		notes = append(notes, fmt.Sprintf("%d MIG devices are visible but CUDA uses only one per process", n))
 	}
 	for cudaIdx, c := range chosen {
-		d := Device{Index: cudaIdx, Kind: GPU, Source: "nvml", UUID: c.gpu.UUID, Name: c.gpu.Name,
+		d := platform.Device{Index: cudaIdx, Kind: platform.GPU, Source: "nvml", UUID: c.gpu.UUID, Name: c.gpu.Name,
 			MemoryTotal: c.gpu.MemoryTotal, MemoryFree: c.gpu.MemoryFree}
 		var detail []string
 		if info.Driver != "" {

@@ -1,0 +1,118 @@
+// Package nvidia finds the NVIDIA GPUs this process can use, numbered as CUDA numbers them here.
+//
+// NVML (through internal/nvml, loaded at run time: nothing is needed to build) describes the node; this
+// package applies what decides CUDA's view of it: the device files a cgroup lets this process open (SLURM's
+// ConstrainDevices renumbers a job's GPUs from 0), CUDA_DEVICE_ORDER, CUDA_VISIBLE_DEVICES (indices, GPU
+// and MIG UUIDs) and CUDA's one-MIG-device-per-process rule. [Detect] says whether there is a GPU to use
+// (package gpu chooses the backend with it); [GPUs] describes them, with live free memory.
+package nvidia
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gonbgpu/gonbgpu/platform"
+)
+
+// Presence says whether NVIDIA GPUs are visible to this process, and how that was decided.
+type Presence struct {
+	Count int    // number of GPUs this process can use
+	How   string // e.g. "NVML sees 4 GPU(s) …, CUDA_VISIBLE_DEVICES=0,1" or "no /dev/nvidia* device files"
+
+	// DeviceFiles counts the /dev/nvidia<N> files this process may open: with a CUDA plugin they are
+	// reason enough to try CUDA even when NVML counts no GPU (NVML must not veto CUDA).
+	DeviceFiles int
+
+	// Hidden is true when CUDA_VISIBLE_DEVICES hides every GPU (empty, or -1): then CUDA is not tried.
+	Hidden bool
+
+	// DriverCUDA is the newest CUDA version the driver runs (NVML's nvmlSystemGetCudaDriverVersion,
+	// 1000×major+10×minor), 0 when unknown.
+	DriverCUDA int
+}
+
+// Detect says how many NVIDIA GPUs this process can use, without creating any backend.
+func Detect() Presence {
+	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
+	if cvdSet && (strings.TrimSpace(cvd) == "" || strings.TrimSpace(cvd) == "-1") {
+		return Presence{Count: 0, How: fmt.Sprintf("CUDA_VISIBLE_DEVICES=%q hides all GPUs", cvd), Hidden: true}
+	}
+	files := gpuDeviceFiles()
+	info, err := nvmlQuery()
+	if err == nil {
+		devs, notes := visibleGPUs(info, cvd, cvdSet, deviceOrder())
+		how := fmt.Sprintf("NVML sees %d GPU(s) this process can use", len(devs))
+		if info.Driver != "" {
+			how += ", driver " + info.Driver
+		}
+		if s := info.CUDAString(); s != "" {
+			how += " (" + s + ")"
+		}
+		if cvdSet {
+			how += ", CUDA_VISIBLE_DEVICES=" + cvd
+		}
+		for _, n := range notes {
+			how += "; " + n
+		}
+		return Presence{Count: len(devs), How: how, DeviceFiles: files, DriverCUDA: info.CUDA}
+	}
+	if files == 0 {
+		return Presence{Count: 0, How: "NVML not loadable (" + err.Error() + ") and no /dev/nvidia* device files this process can open"}
+	}
+	n := len(visibleIndices(files, cvd, nil))
+	return Presence{Count: n, DeviceFiles: files,
+		How: fmt.Sprintf("%d /dev/nvidia* device file(s); NVML not loadable (%v)", n, err)}
+}
+
+// GPUs describes, through NVML, the GPUs this process can use, in CUDA's numbering, with their free memory
+// now. The error says why NVML could not be asked (no driver library on a CPU node, say).
+func GPUs() ([]platform.Device, error) {
+	info, err := nvmlQuery()
+	if err != nil {
+		return nil, err
+	}
+	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
+	devs, _ := visibleGPUs(info, cvd, cvdSet, deviceOrder())
+	return devs, nil
+}
+
+// visibleIndices applies a CUDA_VISIBLE_DEVICES value to the devices 0..total-1 and returns the indices
+// visible, in CUDA's order. Entries may be indices or UUIDs (or UUID prefixes, as CUDA accepts); uuids[i]
+// is device i's UUID, or nil when unknown. Like CUDA, it stops at the first entry that is invalid. An
+// empty env means all devices.
+func visibleIndices(total int, env string, uuids []string) []int {
+	env = strings.TrimSpace(env)
+	if env == "" {
+		all := make([]int, total)
+		for i := range all {
+			all[i] = i
+		}
+		return all
+	}
+	var out []int
+	seen := map[int]bool{}
+	for _, tok := range strings.Split(env, ",") {
+		tok = strings.TrimSpace(tok)
+		idx := -1
+		if n, err := strconv.Atoi(tok); err == nil {
+			if n >= 0 && n < total {
+				idx = n
+			}
+		} else if strings.HasPrefix(tok, "GPU-") || strings.HasPrefix(tok, "MIG-") {
+			for i, u := range uuids {
+				if u != "" && strings.HasPrefix(u, tok) {
+					idx = i
+					break
+				}
+			}
+		}
+		if idx < 0 || seen[idx] {
+			break
+		}
+		seen[idx] = true
+		out = append(out, idx)
+	}
+	return out
+}

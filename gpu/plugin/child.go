@@ -1,0 +1,79 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Loading a CUDA plugin is a one-way door: a plugin that crashes in C (a PJRT function table shorter than
+// go-xla reads) or an XLA that aborts on a flag it does not know takes the whole process with it, where no
+// fallback is possible. So the questions that need a plugin loaded are asked of a child: this same
+// executable, started again with probeEnv holding the question. Its init (below) answers and exits before
+// main runs, in any binary that links this package (the CLI, a notebook cell, a test binary).
+
+// probeEnv names the question a child answers: "pjrt PATH" (the plugin's PJRT C API, see [API]) or
+// "flag CONFIG" (whether XLA, started with CONFIG and the XLA_FLAGS of the child's environment, runs).
+const probeEnv = "GONBGPU_PLUGIN_PROBE"
+
+func init() {
+	if q := os.Getenv(probeEnv); q != "" {
+		os.Exit(answer(q, os.Stdout, os.Stderr))
+	}
+}
+
+// answer is the child's side: it dispatches the question and returns the exit status.
+func answer(question string, stdout, stderr io.Writer) int {
+	kind, arg, _ := strings.Cut(question, " ")
+	switch kind {
+	case "pjrt":
+		return answerPJRT(arg, stdout, stderr)
+	case "flag":
+		return answerFlag(arg, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "gonbgpu: unknown plugin question %q\n", question)
+	return 2
+}
+
+// probeTimeout bounds a child: a CUDA plugin is hundreds of MB, read from a network file system.
+var probeTimeout = 90 * time.Second
+
+// childAnswer is what a child said.
+type childAnswer struct {
+	Stdout, Stderr string
+	Err            error // the child's exit error, or why it could not be started
+	TimedOut       bool
+}
+
+// ask starts this executable as a child that answers question, with env added to this process's
+// environment, and waits at most probeTimeout for it.
+func ask(question string, env ...string) childAnswer {
+	exe, err := os.Executable()
+	if err != nil {
+		return childAnswer{Err: fmt.Errorf("cannot re-run this program to check the plugin: %w", err)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(append(os.Environ(), probeEnv+"="+question), env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	return childAnswer{Stdout: stdout.String(), Stderr: stderr.String(), Err: err, TimedOut: ctx.Err() != nil}
+}
+
+// failure says why a child gave no answer: its time ran out, or its exit status with its last words.
+func (a childAnswer) failure(what string) error {
+	if a.TimedOut {
+		return fmt.Errorf("%s took more than %s", what, probeTimeout)
+	}
+	msg := strings.TrimSpace(a.Stderr)
+	if i := strings.LastIndex(msg, "\n"); i >= 0 {
+		msg = msg[i+1:]
+	}
+	return fmt.Errorf("%s failed (%v): %s", what, a.Err, msg)
+}

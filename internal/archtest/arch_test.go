@@ -1,0 +1,110 @@
+// Package archtest checks the project's layering: which packages may depend on which. Each rule says why
+// a package is where it is; a change that breaks one fails here, naming the import chain.
+package archtest
+
+import (
+	"go/build"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/gonbgpu/gonbgpu"
+
+// root is the checkout: two folders above this file.
+func root(t *testing.T) string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller information")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// imports returns what the package in the checkout's folder rel imports, its tests' imports too when
+// withTests, as the build would see them (build tags applied). Files are read in this process, so go
+// test's cache knows when they change.
+func imports(t *testing.T, rel string, withTests bool) []string {
+	t.Helper()
+	p, err := build.Default.ImportDir(filepath.Join(root(t), rel), 0)
+	if err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	out := slices.Clone(p.Imports)
+	if withTests {
+		out = append(append(out, p.TestImports...), p.XTestImports...)
+	}
+	return out
+}
+
+// closure follows the module's own imports from the packages in rels and returns every import reached
+// (the module's packages and the first step outside it), each with the chain that reaches it.
+func closure(t *testing.T, withTests bool, rels ...string) map[string]string {
+	t.Helper()
+	seen := map[string]string{}
+	var visit func(rel, chain string, tests bool)
+	visit = func(rel, chain string, tests bool) {
+		for _, imp := range imports(t, rel, tests) {
+			if _, ok := seen[imp]; ok {
+				continue
+			}
+			seen[imp] = chain + " → " + imp
+			if inner, ok := strings.CutPrefix(imp, module+"/"); ok {
+				visit(inner, seen[imp], false) // a dependency's tests are not built
+			}
+		}
+	}
+	for _, rel := range rels {
+		visit(rel, module+"/"+rel, withTests)
+	}
+	return seen
+}
+
+// packages lists the folders holding Go packages under rel.
+func packages(t *testing.T, rel string) []string {
+	t.Helper()
+	var out []string
+	matches, _ := filepath.Glob(filepath.Join(root(t), rel, "*.go"))
+	if len(matches) > 0 {
+		out = append(out, rel)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root(t), rel, "*"))
+	for _, d := range dirs {
+		if name := filepath.Base(d); name != "testdata" && !strings.HasPrefix(name, ".") && isDir(d) {
+			out = append(out, packages(t, filepath.Join(rel, name))...)
+		}
+	}
+	return out
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// TestVisionNeverLooksForGPUs: the libraries that compute are handed a platform.Choice; they never import
+// package gpu (plugin discovery, NVML, go-xla's loader), not even in their tests.
+func TestVisionNeverLooksForGPUs(t *testing.T) {
+	rels := append(packages(t, "vision"), packages(t, "bench")...)
+	if len(rels) < 10 {
+		t.Fatalf("found only %v: the walk is broken", rels)
+	}
+	for imp, chain := range closure(t, true, rels...) {
+		if imp == module+"/gpu" || strings.HasPrefix(imp, module+"/gpu/") {
+			t.Errorf("vision/… or bench reaches package gpu: %s", chain)
+		}
+	}
+}
+
+// TestPlatformIsLight: the values every computing package imports carry no cgo library, no backend and
+// no graph library: a convolution op that reads platform.IsPureGo drags nothing in.
+func TestPlatformIsLight(t *testing.T) {
+	for imp, chain := range closure(t, false, "platform") {
+		if strings.HasPrefix(imp, "github.com/gomlx/go-xla") || strings.HasPrefix(imp, "github.com/gomlx/gomlx") ||
+			imp == module+"/internal/nvml" || strings.HasPrefix(imp, module+"/gpu") || imp == "C" {
+			t.Errorf("platform reaches %s", chain)
+		}
+	}
+}
