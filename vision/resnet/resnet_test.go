@@ -22,8 +22,8 @@ import (
 	"github.com/gonbgpu/gonbgpu/vision/conv"
 )
 
-// goBackend is the pure-Go backend, as gpu.Backend() configures it, or with GONBGPU_TEST_BACKEND=chosen
-// the backend the process chooses (the GPU in scripts/gpu-check.sh); tolerances then allow for TF32.
+// goBackend is the pure-Go backend, or the one GONBGPU_TEST_BACKEND configures (the GPU in
+// scripts/gpu-check.sh, see testutil.Backend); tolerances then allow for TF32.
 var goBackend = testutil.Backend
 
 func randomImages(rng *rand.Rand, b, h, w, c int) *tensors.Tensor {
