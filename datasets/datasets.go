@@ -231,7 +231,7 @@ func Locate(name, explicit string) (dir, how string, err error) {
 	}
 	fetched := filepath.Join(Dir(), name)
 	if len(s.lacks(fetched)) == 0 {
-		return fetched, "from " + fetched + " (" + dirOrigin() + ")", nil
+		return fetched, "from " + fetched + " in " + dirOrigin(), nil
 	}
 	if s.Debian != "" && len(s.lacks(s.Debian)) == 0 {
 		return s.Debian, "from Debian's " + s.DebianPackage + " at " + s.Debian, nil
@@ -239,12 +239,12 @@ func Locate(name, explicit string) (dir, how string, err error) {
 	return "", "", s.notFound(fetched, nil)
 }
 
-// dirOrigin says what chose Dir().
+// dirOrigin says what Dir() is: "$GONBGPU_DATA", or "gonbgpu's datasets cache".
 func dirOrigin() string {
 	if os.Getenv(DirEnv) != "" {
 		return "$" + DirEnv
 	}
-	return "gonbgpu's datasets cache; " + DirEnv + "=DIR moves it"
+	return "gonbgpu's datasets cache"
 }
 
 // notFound is the error for a dataset found neither in fetched nor in Debian's folder, saying where it

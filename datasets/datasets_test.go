@@ -422,7 +422,7 @@ func TestLocateTakesWhatReadersTake(t *testing.T) {
 	os.Rename(cifar, filepath.Join(os.Getenv(DirEnv), "x"))
 	os.Rename(filepath.Join(os.Getenv(DirEnv), "x", "cifar-10-batches-bin"), fetched)
 	os.WriteFile(filepath.Join(fetched, "test_batch.bin"), []byte("x"), 0o644)
-	if d, how, err := Find(context.Background(), "cifar10", "", nil); err != nil || d != fetched || how != "from "+fetched+" ($GONBGPU_DATA)" {
+	if d, how, err := Find(context.Background(), "cifar10", "", nil); err != nil || d != fetched || how != "from "+fetched+" in $GONBGPU_DATA" {
 		t.Errorf("fetched CIFAR-10: %q %q %v", d, how, err)
 	}
 }

@@ -147,7 +147,7 @@ func TestLocateFashionMNISTFetched(t *testing.T) {
 	fetched := filepath.Join(os.Getenv(datasets.DirEnv), "fashion-mnist")
 	writeFashion(t, fetched, 3, 2, true)
 	train, _, how, err := Load("fashion-mnist", "")
-	if err != nil || train.N != 3 || how != "from "+fetched+" ($GONBGPU_DATA)" {
+	if err != nil || train.N != 3 || how != "from "+fetched+" in $GONBGPU_DATA" {
 		t.Fatalf("Load() = %v, %q, %v; want the 3 images of %s", train, how, err, fetched)
 	}
 	if requests.Load() != 0 {
