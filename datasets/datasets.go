@@ -7,7 +7,11 @@
 package datasets
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +52,11 @@ type File struct {
 
 	// MaxSize bounds the stored file: a server sending more is cut off and refused.
 	MaxSize int64
+
+	// Optional files are fetched like the others, but a folder without them still holds the dataset
+	// for [Locate]: the reader does without (CIFAR-10's batches.meta.txt, whose class names are the
+	// standard ten).
+	Optional bool
 }
 
 // Spec describes one dataset: where its canonical files are, and what they must hash to.
@@ -65,6 +74,14 @@ type Spec struct {
 	ArchiveSHA256  string
 	ArchiveMaxSize int64
 	ArchivePrefix  string
+
+	// Debian is the folder a Debian package installs the dataset into, DebianPackage its name; [Locate]
+	// looks there after Dir()/Name. Empty: no such package.
+	Debian, DebianPackage string
+
+	// FetchOnUse marks a dataset small enough (Fashion-MNIST: 30 MB) that [Find] downloads it when it
+	// is nowhere yet; the others (CIFAR-10: 170 MB) are fetched only when asked to.
+	FetchOnUse bool
 }
 
 // Specs are the datasets `gonbgpu data fetch` knows, by name.
@@ -72,7 +89,10 @@ var Specs = map[string]*Spec{
 	"fashion-mnist": {
 		Name: "fashion-mnist",
 		// The official mirror named in Fashion-MNIST's README (github.com/zalandoresearch/fashion-mnist).
-		URL: "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+		URL:           "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+		Debian:        DebianFashionMNISTDir,
+		DebianPackage: "dataset-fashion-mnist",
+		FetchOnUse:    true,
 		// SHA256: the canonical .gz files, as TensorFlow Datasets publishes them
 		// (tensorflow_datasets/url_checksums/fashion_mnist.txt; their MD5s are the README's).
 		// ContentSHA256: the decompressed IDX files, computed from Debian's dataset-fashion-mnist, whose
@@ -107,7 +127,7 @@ var Specs = map[string]*Spec{
 			{Name: "data_batch_4.bin", ContentSize: 30730000},
 			{Name: "data_batch_5.bin", ContentSize: 30730000},
 			{Name: "test_batch.bin", ContentSize: 30730000},
-			{Name: "batches.meta.txt", MaxSize: 4 << 10},
+			{Name: "batches.meta.txt", MaxSize: 4 << 10, Optional: true},
 		},
 	},
 }
@@ -142,31 +162,132 @@ func (s *Spec) missing(dir string) []string {
 	return missing
 }
 
-// Locate finds the folder holding the dataset, and says in how where it came from. An explicit folder
-// (the --data flag) wins and must hold the files; otherwise Dir()/name (what `gonbgpu data fetch`
-// wrote), then, for Fashion-MNIST, Debian's folder. The error says how to get the data.
+// lacks lists the files of s that dir does not hold in a form the readers take: a gzipped file may
+// also be there unpacked (its name less ".gz", listed as "NAME[.gz]"), and an Optional one may be absent.
+// Like missing, it does not hash them.
+func (s *Spec) lacks(dir string) []string {
+	var lacks []string
+	for _, f := range s.Files {
+		if f.Optional {
+			continue
+		}
+		names, label := []string{f.Name}, f.Name
+		if plain, ok := strings.CutSuffix(f.Name, ".gz"); ok {
+			names, label = append(names, plain), plain+"[.gz]"
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return isRegular(filepath.Join(dir, n)) }) {
+			lacks = append(lacks, label)
+		}
+	}
+	return lacks
+}
+
+func isRegular(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Locate finds the folder holding the dataset, for its reader, and says in how where it came from (a
+// phrase for the user: "from …"). It never downloads ([Find] does). In order:
+//
+//  1. explicit, if not empty (the --data flag): it must hold the files (or, for an archive's dataset,
+//     hold the archive's folder that does), otherwise the error names it and what it lacks. An explicit
+//     choice is never silently replaced by another copy.
+//  2. Dir()/name: what `gonbgpu data fetch` (or an earlier [Find]) wrote, in $GONBGPU_DATA or the cache.
+//  3. The Debian package's folder (Spec.Debian), when it is installed.
+//
+// The error when it is nowhere says where it looked and how to get it.
 func Locate(name, explicit string) (dir, how string, err error) {
 	s, err := lookup(name)
 	if err != nil {
 		return "", "", err
 	}
 	if explicit != "" {
-		if m := s.missing(explicit); len(m) > 0 && !(name == "cifar10" && len(s.missing(filepath.Join(explicit, "cifar-10-batches-bin"))) == 0) {
-			return "", "", fmt.Errorf("%s: --data %s lacks %s", name, explicit, strings.Join(m, ", "))
+		fi, err := os.Stat(explicit)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", "", fmt.Errorf("%s: --data %s: %w", name, explicit, err)
 		}
-		return explicit, "from --data " + explicit, nil
+		if !fi.IsDir() {
+			return "", "", fmt.Errorf("%s: --data %s is not a folder", name, explicit)
+		}
+		m := s.lacks(explicit)
+		if len(m) == 0 {
+			return explicit, "from --data " + explicit, nil
+		}
+		// The unpacked archive's own folder (cifar-10-batches-bin), which the reader looks into.
+		if sub := strings.TrimSuffix(s.ArchivePrefix, "/"); sub != "" {
+			if fi, err := os.Stat(filepath.Join(explicit, sub)); err == nil && fi.IsDir() {
+				if m := s.lacks(filepath.Join(explicit, sub)); len(m) > 0 {
+					return "", "", fmt.Errorf("%s: --data %s: %s lacks %s", name, explicit, filepath.Join(explicit, sub), strings.Join(m, ", "))
+				}
+				return explicit, "from --data " + explicit, nil
+			}
+		}
+		return "", "", fmt.Errorf("%s: --data %s lacks %s", name, explicit, strings.Join(m, ", "))
 	}
 	fetched := filepath.Join(Dir(), name)
-	if len(s.missing(fetched)) == 0 {
-		return fetched, "from " + fetched, nil
+	if len(s.lacks(fetched)) == 0 {
+		return fetched, "from " + fetched + " in " + dirOrigin(), nil
 	}
-	if name == "fashion-mnist" && len(s.missing(DebianFashionMNISTDir)) == 0 {
-		return DebianFashionMNISTDir, "from Debian's dataset-fashion-mnist at " + DebianFashionMNISTDir, nil
+	if s.Debian != "" && len(s.lacks(s.Debian)) == 0 {
+		return s.Debian, "from Debian's " + s.DebianPackage + " at " + s.Debian, nil
 	}
-	where := fetched
-	if name == "fashion-mnist" {
-		where += " nor in " + DebianFashionMNISTDir
+	return "", "", s.notFound(fetched, nil)
+}
+
+// dirOrigin says what Dir() is: "$GONBGPU_DATA", or "gonbgpu's datasets cache".
+func dirOrigin() string {
+	if os.Getenv(DirEnv) != "" {
+		return "$" + DirEnv
 	}
-	return "", "", fmt.Errorf("%s is neither in %s: fetch it once on a machine with internet access "+
-		"(`gonbgpu data fetch %s`; %s=DIR puts it elsewhere, e.g. on /scratch) or pass --data DIR", name, where, name, DirEnv)
+	return "gonbgpu's datasets cache"
+}
+
+// notFound is the error for a dataset found neither in fetched nor in Debian's folder, saying where it
+// looked, why a download failed (fetchErr, if one was tried), and every way to get it.
+func (s *Spec) notFound(fetched string, fetchErr error) error {
+	where := s.nowhere(fetched)
+	ways := fmt.Sprintf("fetch it once on a machine with internet access (`gonbgpu data fetch %s`; %s=DIR puts it "+
+		"elsewhere, e.g. on /scratch)", s.Name, DirEnv)
+	if s.Debian != "" {
+		ways += ", install Debian's package " + s.DebianPackage + ","
+	}
+	ways += " or pass --data DIR"
+	if fetchErr != nil {
+		return fmt.Errorf("%s is %s, and downloading it failed (%w): %s", s.Name, where, fetchErr, ways)
+	}
+	return fmt.Errorf("%s is %s: %s", s.Name, where, ways)
+}
+
+// nowhere says where Locate looked in vain: "not in FETCHED", or "neither in FETCHED nor in DEBIAN".
+func (s *Spec) nowhere(fetched string) string {
+	if s.Debian != "" {
+		return "neither in " + fetched + " nor in " + s.Debian
+	}
+	return "not in " + fetched
+}
+
+// Find is [Locate], and for a dataset marked FetchOnUse that is nowhere yet (and no explicit folder was
+// named), a [Fetch] into Dir(): the same verified, atomic download as `gonbgpu data fetch`, so the next
+// Locate finds it there. progress, if not nil, is told about the download; how then says "downloaded".
+func Find(ctx context.Context, name, explicit string, progress io.Writer) (dir, how string, err error) {
+	dir, how, err = Locate(name, explicit)
+	s := Specs[name]
+	if err == nil || explicit != "" || s == nil || !s.FetchOnUse {
+		return dir, how, err
+	}
+	fetched := filepath.Join(Dir(), name)
+	if progress != nil {
+		fmt.Fprintf(progress, "%s is %s: downloading it into %s (as `gonbgpu data fetch %s` does)\n",
+			name, s.nowhere(fetched), fetched, name)
+	}
+	dir, err = Fetch(ctx, name, FetchOptions{Progress: progress})
+	if err != nil {
+		return "", "", s.notFound(fetched, err)
+	}
+	return dir, "downloaded to " + dir + " and verified", nil
 }

@@ -383,3 +383,67 @@ func TestLocateOrder(t *testing.T) {
 		t.Errorf("unknown dataset: %v", err)
 	}
 }
+
+// TestLocateTakesWhatReadersTake: an explicit folder may hold Fashion-MNIST unpacked, and CIFAR-10
+// without batches.meta.txt (the readers fall back to the standard names) or as the archive's own
+// folder; a file is not a folder.
+func TestLocateTakesWhatReadersTake(t *testing.T) {
+	t.Setenv(DirEnv, t.TempDir())
+	fashion := t.TempDir()
+	for _, f := range Specs["fashion-mnist"].Files {
+		os.WriteFile(filepath.Join(fashion, strings.TrimSuffix(f.Name, ".gz")), []byte("x"), 0o644)
+	}
+	if d, how, err := Locate("fashion-mnist", fashion); err != nil || d != fashion || how != "from --data "+fashion {
+		t.Errorf("unpacked Fashion-MNIST: %q %q %v", d, how, err)
+	}
+	cifar := t.TempDir()
+	batches := filepath.Join(cifar, "cifar-10-batches-bin")
+	os.MkdirAll(batches, 0o755)
+	for _, f := range Specs["cifar10"].Files {
+		if !f.Optional {
+			os.WriteFile(filepath.Join(batches, f.Name), []byte("x"), 0o644)
+		}
+	}
+	for _, dir := range []string{cifar, batches} {
+		if d, _, err := Locate("cifar10", dir); err != nil || d != dir {
+			t.Errorf("CIFAR-10 in %s: %q %v", dir, d, err)
+		}
+	}
+	os.Remove(filepath.Join(batches, "test_batch.bin"))
+	if _, _, err := Locate("cifar10", cifar); err == nil || !strings.Contains(err.Error(), "--data "+cifar+": "+batches+" lacks test_batch.bin") {
+		t.Errorf("CIFAR-10 without its test batch: %v", err)
+	}
+	file := filepath.Join(batches, "data_batch_1.bin")
+	if _, _, err := Locate("cifar10", file); err == nil || !strings.Contains(err.Error(), file+" is not a folder") {
+		t.Errorf("a file as --data: %v", err)
+	}
+	// Fetched into $GONBGPU_DATA, it is found there, and how says so.
+	fetched := filepath.Join(os.Getenv(DirEnv), "cifar10")
+	os.Rename(cifar, filepath.Join(os.Getenv(DirEnv), "x"))
+	os.Rename(filepath.Join(os.Getenv(DirEnv), "x", "cifar-10-batches-bin"), fetched)
+	os.WriteFile(filepath.Join(fetched, "test_batch.bin"), []byte("x"), 0o644)
+	if d, how, err := Find(context.Background(), "cifar10", "", nil); err != nil || d != fetched || how != "from "+fetched+" in $GONBGPU_DATA" {
+		t.Errorf("fetched CIFAR-10: %q %q %v", d, how, err)
+	}
+}
+
+// TestFindFetchesOnlyOnUse: Find downloads only a FetchOnUse dataset, and never for an explicit folder.
+func TestFindFetchesOnlyOnUse(t *testing.T) {
+	url, hits := mirror(t, map[string][]byte{})
+	real := Specs["cifar10"]
+	t.Cleanup(func() { Specs["cifar10"] = real })
+	s := *real
+	s.URL = url
+	Specs["cifar10"] = &s
+	t.Setenv(DirEnv, t.TempDir())
+	if _, _, err := Find(context.Background(), "cifar10", "", nil); err == nil || !strings.Contains(err.Error(), "gonbgpu data fetch cifar10") {
+		t.Errorf("cifar10 nowhere: %v", err)
+	}
+	empty := t.TempDir()
+	if _, _, err := Find(context.Background(), "fashion-mnist", empty, nil); err == nil || !strings.Contains(err.Error(), "--data "+empty) {
+		t.Errorf("an explicit empty folder: %v", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d requests", n)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/internal/slurm"
 	"github.com/gonbgpu/gonbgpu/vision/recipe"
@@ -87,9 +86,6 @@ func runTrain(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if err := locateData(&o); err != nil {
-		return err
-	}
 	choice, err := gpu.Default()
 	if err != nil {
 		return err
@@ -155,27 +151,5 @@ func runTrain(args []string) error {
 	fmt.Printf("test accuracy: %.4f (best %.4f), %.0f img/s in the last epoch, %d parameters\n",
 		last.TestAcc, best, last.ImagesPerSec, h.Parameters)
 	fmt.Printf("history: %s, %s\n", filepath.Join(run.Options.Out, "history.json"), filepath.Join(run.Options.Out, "history.csv"))
-	return nil
-}
-
-// locateData fills in --data for the datasets `gonbgpu data fetch` knows: the fetched copy in
-// $GONBGPU_DATA first, then Debian's. Without either, Fashion-MNIST is left to the recipe (which
-// downloads it when online) and CIFAR-10 fails with how to fetch it.
-func locateData(o *recipe.Options) error {
-	if o.Data != "" {
-		return nil
-	}
-	if _, known := datasets.Specs[o.Dataset]; !known {
-		return nil
-	}
-	dir, how, err := datasets.Locate(o.Dataset, "")
-	if err != nil {
-		if o.Dataset == "cifar10" {
-			return err
-		}
-		return nil
-	}
-	o.Data = dir
-	fmt.Printf("data:     %s %s\n", o.Dataset, how)
 	return nil
 }

@@ -8,10 +8,13 @@
 //
 // Readers:
 //
-//   - [FashionMNIST] and [LocateFashionMNIST] (IDX files, see [ReadIDX]), with the Debian package
-//     dataset-fashion-mnist or a verified download as sources;
+//   - [FashionMNIST] (IDX files, see [ReadIDX]);
 //   - [CIFAR10] (the binary version's batches);
 //   - [Folder]: one sub-folder of JPEG/PNG files per class, the layout of most course and Kaggle data.
+//
+// [Locate] (and [LocateFashionMNIST], [Load]) find where Fashion-MNIST and CIFAR-10 are, through package
+// datasets: --data, $GONBGPU_DATA or the cache, Debian's dataset-fashion-mnist, or for Fashion-MNIST a
+// download verified against the SHA-256 digests pinned there.
 //
 // All readers treat files as untrusted: a corrupt, truncated or hostile file yields an error naming the
 // file and saying what is wrong — never a panic, and never an allocation sized by a header the file

@@ -486,22 +486,13 @@ func (o *Options) defaults(c *platform.Choice) error {
 	return nil
 }
 
-// load reads the dataset's train and test sets, and says where they came from.
+// load reads the dataset's train and test sets, and says where they came from. The datasets package
+// datasets knows are located there, the one place: --data, else $GONBGPU_DATA (or the cache), else
+// Debian's copy, else (Fashion-MNIST only) a verified download.
 func load(o Options) (train, test *data.Set, how string, err error) {
 	switch o.Dataset {
-	case "fashion-mnist":
-		dir, how, err := data.LocateFashionMNIST(o.Data)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		train, test, err = data.FashionMNIST(dir)
-		return train, test, how, err
-	case "cifar10":
-		if o.Data == "" {
-			return nil, nil, "", fmt.Errorf("--dataset cifar10 needs --data DIR: the folder with CIFAR-10's binary batches (data_batch_1.bin … test_batch.bin)")
-		}
-		train, test, err = data.CIFAR10(o.Data)
-		return train, test, "from " + o.Data, err
+	case "fashion-mnist", "cifar10":
+		return data.Load(o.Dataset, o.Data)
 	default: // folder
 		if o.Data == "" {
 			return nil, nil, "", fmt.Errorf("--dataset folder needs --data DIR: a folder with one sub-folder of images per class")

@@ -89,17 +89,18 @@ func TestFolderDataset(t *testing.T) {
 }
 
 func TestOptionErrors(t *testing.T) {
+	t.Setenv("GONBGPU_DATA", t.TempDir()) // no fetched CIFAR-10
 	cases := map[string]Options{
-		"unknown dataset":   {Dataset: "imagenet"},
-		"unknown model":     {Model: "vgg16"},
-		"cifar10 needs":     {Dataset: "cifar10"},
-		"folder needs":      {Dataset: "folder"},
-		"--resume needs":    {Resume: true},
-		"unknown optimizer": {Optimizer: "lbfgs"},
-		"unknown schedule":  {Schedule: "linear"},
-		"no such":           {Dataset: "cifar10", Data: "/nonexistent/cifar"},
-		"needs the XLA":     {Precision: "bf16"},
-		"unknown precision": {Precision: "fp8"},
+		"unknown dataset":            {Dataset: "imagenet"},
+		"unknown model":              {Model: "vgg16"},
+		"gonbgpu data fetch cifar10": {Dataset: "cifar10"},
+		"folder needs":               {Dataset: "folder"},
+		"--resume needs":             {Resume: true},
+		"unknown optimizer":          {Optimizer: "lbfgs"},
+		"unknown schedule":           {Schedule: "linear"},
+		"no such":                    {Dataset: "cifar10", Data: "/nonexistent/cifar"},
+		"needs the XLA":              {Precision: "bf16"},
+		"unknown precision":          {Precision: "fp8"},
 	}
 	for want, o := range cases {
 		_, err := Prepare(testutil.Choice(t), o)
