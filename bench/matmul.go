@@ -8,7 +8,18 @@ import (
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
+
+	"github.com/gonbgpu/gonbgpu/platform"
 )
+
+// DefaultMatMulSize is the side of the matrices [MatMulBench] multiplies by default on backend b: 1024 on
+// the CPU (a fraction of a second), 8192 on a GPU (large enough to keep its cores busy).
+func DefaultMatMulSize(b compute.Backend) int {
+	if platform.IsCUDA(b) {
+		return 8192
+	}
+	return 1024
+}
 
 // MatMulBench times one float32 n×n by n×n matrix product on device 0 of backend b (the operand already
 // on the device) and prints its rate:

@@ -15,51 +15,54 @@ import (
 	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/support/exceptions"
+	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
-// TrainOptions configure [TrainBench].
+// TrainOptions configure [TrainBench]. Zero values take [DefaultTrainOptions]' values.
 type TrainOptions struct {
-	Model    string  // A resnet model name (resnet.Models()). Default "resnet20".
-	Width    float64 // Width multiplier. Default 1.
+	Model    string  // A resnet model name (resnet.Models()).
+	Width    float64 // Width multiplier.
 	Plain    bool    // The plain twin (no skip connections).
-	Batch    int     // Batch size. Default 64.
-	Size     int     // Image height and width. Default 28.
-	Channels int     // Image channels. Default 1.
-	Classes  int     // Number of classes. Default 10.
-	Warmup   int     // Untimed steps first (the first one compiles the graph). Default 3.
-	Steps    int     // Timed steps; the median is reported. Default 10.
+	Batch    int     // Batch size.
+	Size     int     // Image height and width.
+	Channels int     // Image channels.
+	Classes  int     // Number of classes.
+	Warmup   int     // Untimed steps first (the first one compiles the graph).
+	Steps    int     // Timed steps; the median is reported.
 	// BatchNorm selects the batch-norm implementation (default resnet.BatchNormAuto).
 	BatchNorm resnet.BatchNormImpl
 	// ComputeDType runs the convolutions in this dtype (dtypes.BFloat16: mixed precision); default float32.
 	ComputeDType dtypes.DType
 }
 
-func (o *TrainOptions) defaults() {
+// DefaultTrainOptions is what [TrainBench] measures for the options left zero, on a GPU (XLA on CUDA) or
+// not: on the CPU, resnet.DefaultCPUModel (ResNet-20) at batch 64 on 28×28×1 images (Fashion-MNIST's); on
+// a GPU, the configuration of ../shared/bench's PyTorch and JAX twins, resnet.DefaultGPUModel (the
+// CIFAR-style ResNet-18) at batch 256 on 32×32×3, so that the three print figures of the same step.
+func DefaultTrainOptions(onGPU bool) TrainOptions {
+	o := TrainOptions{Model: resnet.DefaultCPUModel, Width: 1, Batch: 64, Size: 28, Channels: 1, Classes: 10, Warmup: 3, Steps: 10}
+	if onGPU {
+		o.Model, o.Batch, o.Size, o.Channels = resnet.DefaultGPUModel, 256, 32, 3
+	}
+	return o
+}
+
+// withDefaults fills the options left zero (or negative, for the counts) from d.
+func (o TrainOptions) withDefaults(d TrainOptions) TrainOptions {
 	if o.Model == "" {
-		o.Model = "resnet20"
+		o.Model = d.Model
 	}
 	if o.Width == 0 {
-		o.Width = 1
+		o.Width = d.Width
 	}
-	if o.Batch <= 0 {
-		o.Batch = 64
+	for _, f := range []struct{ v, d *int }{{&o.Batch, &d.Batch}, {&o.Size, &d.Size}, {&o.Channels, &d.Channels},
+		{&o.Classes, &d.Classes}, {&o.Warmup, &d.Warmup}, {&o.Steps, &d.Steps}} {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
 	}
-	if o.Size <= 0 {
-		o.Size = 28
-	}
-	if o.Channels <= 0 {
-		o.Channels = 1
-	}
-	if o.Classes <= 0 {
-		o.Classes = 10
-	}
-	if o.Warmup <= 0 {
-		o.Warmup = 3
-	}
-	if o.Steps <= 0 {
-		o.Steps = 10
-	}
+	return o
 }
 
 // TrainResult is what [TrainBench] measured.
@@ -74,7 +77,7 @@ type TrainResult struct {
 //
 //	train resnet20 batch=64 size=28: 123.4 img/s, 518.6 ms/step
 func TrainBench(w io.Writer, b compute.Backend, opts TrainOptions) (TrainResult, error) {
-	opts.defaults()
+	opts = opts.withDefaults(DefaultTrainOptions(platform.IsCUDA(b)))
 	builder := resnet.New(opts.Model).Width(opts.Width).Plain(opts.Plain).NumClasses(opts.Classes).
 		BatchNorm(opts.BatchNorm).ComputeDType(opts.ComputeDType)
 	if err := builder.Validate(); err != nil {

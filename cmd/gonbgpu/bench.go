@@ -17,13 +17,15 @@ func init() {
 
 func runBench(args []string) error {
 	fs := newFlags("bench", "[flags]", "gonbgpu bench --model resnet20 --batch 64 --steps 5")
-	model := fs.String("model", "", "model for the training-step figure (default resnet20 on the CPU, resnet18 on a GPU)")
-	batch := fs.Int("batch", 0, "batch size (default 64 on the CPU, 256 on a GPU)")
-	size := fs.Int("size", 0, "image side (default 28 on the CPU, 32 on a GPU)")
-	channels := fs.Int("channels", 0, "image channels (default 1 on the CPU, 3 on a GPU)")
-	steps := fs.Int("steps", 10, "timed training steps (after 3 warm-up steps)")
+	cpu, gpuOpts := bench.DefaultTrainOptions(false), bench.DefaultTrainOptions(true) // the defaults, written once there
+	byDevice := func(c, g any) string { return fmt.Sprintf("(default %v on the CPU, %v on a GPU)", c, g) }
+	model := fs.String("model", "", "model for the training-step figure "+byDevice(cpu.Model, gpuOpts.Model))
+	batch := fs.Int("batch", 0, "batch size "+byDevice(cpu.Batch, gpuOpts.Batch))
+	size := fs.Int("size", 0, "image side "+byDevice(cpu.Size, gpuOpts.Size))
+	channels := fs.Int("channels", 0, "image channels "+byDevice(cpu.Channels, gpuOpts.Channels))
+	steps := fs.Int("steps", cpu.Steps, fmt.Sprintf("timed training steps (after %d warm-up steps)", cpu.Warmup))
 	noConv := fs.Bool("no-conv", false, "skip the matrix-product and convolution figures")
-	width := fs.Float64("width", 1, "width multiplier of the trained model")
+	width := fs.Float64("width", cpu.Width, "width multiplier of the trained model")
 	plain := fs.Bool("plain", false, "train the plain twin (no skip connections)")
 	bn := fs.String("bn", "auto", "batch norm: auto, exact (graph ops, exact gradient) or gomlx (norm.BatchNorm)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof reads it)")
@@ -62,11 +64,7 @@ func runBench(args []string) error {
 	fmt.Printf("backend %s, %d device(s)\n", choice.Name, b.NumDevices())
 	if !*noConv {
 		// The matrix-product rate first: the ceiling of everything below on this backend.
-		n := 1024
-		if !choice.PureGo() {
-			n = 8192
-		}
-		if err := bench.MatMulBench(os.Stdout, b, n); err != nil {
+		if err := bench.MatMulBench(os.Stdout, b, bench.DefaultMatMulSize(b)); err != nil {
 			return err
 		}
 		if err := bench.ConvBench(os.Stdout, b, bench.ConvOptions{}); err != nil {
@@ -75,21 +73,6 @@ func runBench(args []string) error {
 	}
 	opts := bench.TrainOptions{Model: *model, Batch: *batch, Size: *size, Channels: *channels, Steps: *steps,
 		Width: *width, Plain: *plain, BatchNorm: bnImpl}
-	if !choice.PureGo() {
-		// The side-by-side configuration of ../shared/bench: CIFAR-style ResNet-18, batch 256, 32×32×3, Adam.
-		if opts.Model == "" {
-			opts.Model = "resnet18"
-		}
-		if opts.Batch == 0 {
-			opts.Batch = 256
-		}
-		if opts.Size == 0 {
-			opts.Size = 32
-		}
-		if opts.Channels == 0 {
-			opts.Channels = 3
-		}
-	}
 	if _, err := bench.TrainBench(os.Stdout, b, opts); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -45,31 +46,34 @@ func requireGPUDefault(lookup func(string) (string, bool)) bool {
 	return slurm.JobGPUs().Count > 0
 }
 
-func runTrain(args []string) error {
-	var o recipe.Options
-	fs := newFlags("train", "[flags]", "gonbgpu train --dataset fashion-mnist --model resnet20 --epochs 5 --out runs/r20\nsbatch install/slurm/train-1gpu.sbatch   # the same, as a SLURM job")
-	fs.StringVar(&o.Dataset, "dataset", "fashion-mnist", "dataset: "+strings.Join(recipe.Datasets, ", "))
-	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (default: what `gonbgpu data fetch` put in $GONBGPU_DATA, then Debian's dataset-fashion-mnist)")
-	fs.IntVar(&o.ImageSize, "size", 32, "image side for --dataset folder")
-	fs.Float64Var(&o.ValFraction, "val-fraction", 0.2, "fraction of a folder's images held out for testing")
+// trainFlags defines train's flags into o. Their defaults are the recipe's (recipe.Defaults), written once
+// there; those that depend on the backend or the optimizer stay zero, and their help says what the recipe
+// then takes.
+func trainFlags(o *recipe.Options) (fs *flag.FlagSet, requireGPU *bool) {
+	d := recipe.Defaults()
+	fs = newFlags("train", "[flags]", "gonbgpu train --dataset fashion-mnist --model resnet20 --epochs 5 --out runs/r20\nsbatch install/slurm/train-1gpu.sbatch   # the same, as a SLURM job")
+	fs.StringVar(&o.Dataset, "dataset", d.Dataset, "dataset: "+strings.Join(recipe.Datasets, ", "))
+	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (default: the copy `gonbgpu data fetch` put in $GONBGPU_DATA, then Debian's; Fashion-MNIST is downloaded, verified, when found nowhere)")
+	fs.IntVar(&o.ImageSize, "size", d.ImageSize, "image side for --dataset folder")
+	fs.Float64Var(&o.ValFraction, "val-fraction", d.ValFraction, "fraction of a folder's images held out for testing")
 	fs.BoolVar(&o.SkipBad, "skip-bad", false, "skip unreadable images of a folder (and report them) instead of failing")
 	fs.IntVar(&o.LimitTrain, "limit-train", 0, "use only the first `N` training images")
 	fs.IntVar(&o.LimitTest, "limit-test", 0, "use only the first `N` test images")
-	fs.StringVar(&o.Model, "model", "", "model: "+strings.Join(resnet.Models(), ", ")+" (default resnet18 on a GPU, resnet20 on the CPU)")
-	fs.Float64Var(&o.Width, "width", 1, "width multiplier of every layer")
+	fs.StringVar(&o.Model, "model", "", "model: "+strings.Join(resnet.Models(), ", ")+" (default "+resnet.DefaultModelHelp()+")")
+	fs.Float64Var(&o.Width, "width", d.Width, "width multiplier of every layer")
 	fs.BoolVar(&o.Plain, "plain", false, "the plain twin: no skip connections")
-	fs.StringVar(&o.Precision, "precision", "fp32", "fp32, or bf16 (mixed precision, on a GPU)")
-	fs.IntVar(&o.Epochs, "epochs", 10, "epochs to train (with --resume: the total, counting those done)")
-	fs.IntVar(&o.Batch, "batch", 128, "global batch size, split over the GPUs")
-	fs.Float64Var(&o.LR, "lr", 0, "peak learning rate (default 0.1×batch/128 for sgd, 0.001 for adam)")
-	fs.StringVar(&o.Optimizer, "optimizer", "sgd", "sgd (momentum 0.9, Nesterov, weight decay 5e-4) or adam")
-	fs.Float64Var(&o.Momentum, "momentum", 0, "SGD momentum (default 0.9)")
-	fs.Float64Var(&o.WeightDecay, "weight-decay", 0, "weight decay (default 5e-4 for sgd)")
-	fs.StringVar(&o.Schedule, "schedule", "onecycle", "learning-rate schedule: onecycle, cosine or constant")
+	fs.StringVar(&o.Precision, "precision", d.Precision, "fp32, or bf16 (mixed precision, on a GPU)")
+	fs.IntVar(&o.Epochs, "epochs", d.Epochs, "epochs to train (with --resume: the total, counting those done)")
+	fs.IntVar(&o.Batch, "batch", d.Batch, "global batch size, split over the GPUs")
+	fs.Float64Var(&o.LR, "lr", 0, "peak learning rate (default "+recipe.DefaultsHelp("lr")+")")
+	fs.StringVar(&o.Optimizer, "optimizer", d.Optimizer, "sgd (Nesterov momentum, weight decay) or adam")
+	fs.Float64Var(&o.Momentum, "momentum", 0, "momentum (default "+recipe.DefaultsHelp("momentum")+")")
+	fs.Float64Var(&o.WeightDecay, "weight-decay", 0, "weight decay (default "+recipe.DefaultsHelp("weight-decay")+")")
+	fs.StringVar(&o.Schedule, "schedule", d.Schedule, "learning-rate schedule: onecycle, cosine or constant")
 	fs.Float64Var(&o.LabelSmoothing, "label-smoothing", 0, "label smoothing, e.g. 0.1")
 	fs.BoolVar(&o.NoAugment, "no-augment", false, "no training augmentation")
 	fs.IntVar(&o.GPUs, "gpus", 0, "GPUs to train on (0: all visible, as CUDA_VISIBLE_DEVICES/SLURM allow)")
-	fs.Int64Var(&o.Seed, "seed", 1, "random seed (initial weights, shuffling, augmentation)")
+	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (initial weights, shuffling, augmentation)")
 	fs.StringVar(&o.Out, "out", "", "output `DIR` for history.json, history.csv and checkpoints (default runs/MODEL-DATASET)")
 	fs.BoolVar(&o.Resume, "resume", false, "continue from the checkpoint in --out")
 	// Transfer learning: fine-tune a torchvision ResNet exported to ONNX (see package vision/pretrained).
@@ -77,8 +81,14 @@ func runTrain(args []string) error {
 	fs.StringVar(&o.InitFrom, "init-from", "", "start from the newest checkpoint of the run in `RUN_DIR` (its --out; same --model and --width), with a new head for the dataset's classes")
 	fs.BoolVar(&o.FreezeBackbone, "freeze-backbone", false, "with --pretrained or --init-from: train only the new head")
 	fs.IntVar(&o.PretrainedSize, "pretrained-size", 0, "with --pretrained: resize images to `N`×N in the model (default: the file's input size, 224)")
-	requireGPU := fs.Bool("require-gpu", requireGPUDefault(os.LookupEnv),
+	requireGPU = fs.Bool("require-gpu", requireGPUDefault(os.LookupEnv),
 		"fail at once, with the reason, unless training runs on a GPU (default: on in SLURM jobs with GPUs, or "+gpu.RequireGPUEnv+"=1)")
+	return fs, requireGPU
+}
+
+func runTrain(args []string) error {
+	var o recipe.Options
+	fs, requireGPU := trainFlags(&o)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,10 +106,7 @@ func runTrain(args []string) error {
 			model = strings.TrimSuffix(filepath.Base(o.Pretrained), filepath.Ext(o.Pretrained)) + "-pretrained"
 		}
 		if model == "" {
-			model = "resnet18"
-			if choice.PureGo() {
-				model = "resnet20"
-			}
+			model = resnet.DefaultModel(choice.Backend)
 		}
 		if o.InitFrom != "" { // runs/resnet20-finetuned-folder, not the source run's folder
 			model += "-finetuned"

@@ -29,16 +29,17 @@ import (
 // Datasets lists the dataset names a recipe accepts.
 var Datasets = []string{"fashion-mnist", "cifar10", "folder"}
 
-// Options describe a training run. Zero values take the defaults documented on each field.
+// Options describe a training run. Zero values take the defaults of [Defaults]; the model's depends on
+// the platform (resnet.DefaultModel), the optimizer's settings on the optimizer ([OptimizerDefaults]).
 type Options struct {
-	// Dataset is "fashion-mnist" (default), "cifar10" or "folder".
+	// Dataset is "fashion-mnist", "cifar10" or "folder".
 	Dataset string
 	// Data is the dataset folder. Fashion-MNIST defaults to Debian's dataset-fashion-mnist, then a
 	// download; CIFAR-10 (its binary batches) and folders (one sub-folder per class) need it.
 	Data string
-	// ImageSize is the side images of a folder are resized to (default 32).
+	// ImageSize is the side images of a folder are resized to.
 	ImageSize int
-	// ValFraction of a folder's images are held out for testing (default 0.2).
+	// ValFraction of a folder's images are held out for testing.
 	ValFraction float64
 	// SkipBad skips unreadable images of a folder, reporting them, instead of failing.
 	SkipBad bool
@@ -46,27 +47,27 @@ type Options struct {
 	// runs, quick checks.
 	LimitTrain, LimitTest int
 
-	// Model is a name from resnet.Models() (default "resnet18" on a GPU, "resnet20" on the CPU).
+	// Model is a name from resnet.Models().
 	Model string
-	// Width multiplies every layer's channels (default 1).
+	// Width multiplies every layer's channels.
 	Width float64
 	// Plain drops the skip connections (the vanishing-gradient twin).
 	Plain bool
-	// Precision is "fp32" (default) or "bf16": mixed precision, convolutions in bfloat16 with float32
+	// Precision is "fp32" or "bf16": mixed precision, convolutions in bfloat16 with float32
 	// weights, batch norm and loss. It needs the XLA backend: on the pure-Go backend bf16 is far slower.
 	Precision string
 
-	Epochs int // default 10
-	// Batch is the global batch size, split over the devices (default 128).
+	Epochs int
+	// Batch is the global batch size, split over the devices.
 	Batch int
-	// Optimizer is "sgd" (default: momentum 0.9, Nesterov, weight decay 5e-4) or "adam".
+	// Optimizer is "sgd" (with Nesterov momentum and weight decay) or "adam".
 	Optimizer string
-	// LR is the peak learning rate (default 0.1×Batch/128 for SGD, 1e-3 for Adam).
+	// LR is the peak learning rate.
 	LR float64
 	// Momentum and WeightDecay override the optimizer's defaults when positive; NoWeightDecay sets 0.
 	Momentum, WeightDecay float64
 	NoWeightDecay         bool
-	// Schedule is "onecycle" (default), "cosine" or "constant".
+	// Schedule is "onecycle", "cosine" or "constant".
 	Schedule string
 	// LabelSmoothing, e.g. 0.1.
 	LabelSmoothing float64
@@ -75,7 +76,7 @@ type Options struct {
 
 	// GPUs is the number of devices to train on (0: all of the backend's).
 	GPUs int
-	Seed int64 // default 1
+	Seed int64
 
 	// Out is where history and checkpoints go (empty: nowhere); Resume continues from its checkpoint.
 	Out    string
@@ -334,11 +335,11 @@ func (o *Options) checkFloats() error {
 		whyRange string
 	}{
 		{"--lr", o.LR, 0, maxLR, true, true, "0 for the optimizer's default"},
-		{"--momentum", o.Momentum, 0, 1, true, false, "0 for the default 0.9; 1 and above never converge"},
+		{"--momentum", o.Momentum, 0, 1, true, false, "0 for the optimizer's default; 1 and above never converge"},
 		{"--weight-decay", o.WeightDecay, 0, 1, true, false, "0 for the optimizer's default"},
 		{"--label-smoothing", o.LabelSmoothing, 0, 1, true, false, "0 for none"},
-		{"--val-fraction", o.ValFraction, 0, 1, true, false, "the fraction of a folder's images held out; 0 for the default 0.2"},
-		{"--width", o.Width, 0, math.Inf(1), true, false, "the multiplier of every layer's channels; 0 for the default 1"},
+		{"--val-fraction", o.ValFraction, 0, 1, true, false, fmt.Sprintf("the fraction of a folder's images held out; 0 for the default %g", Defaults().ValFraction)},
+		{"--width", o.Width, 0, math.Inf(1), true, false, fmt.Sprintf("the multiplier of every layer's channels; 0 for the default %g", Defaults().Width)},
 	} {
 		bad := math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < f.lo || f.v > f.hi || (!f.loIn && f.v == f.lo) || (!f.hiIn && f.v == f.hi)
 		if bad {
@@ -364,10 +365,9 @@ func (o *Options) defaults(c *platform.Choice) error {
 	if err := o.checkFloats(); err != nil {
 		return err
 	}
+	d := Defaults()
 	o.Dataset = strings.ToLower(o.Dataset)
-	if o.Dataset == "" {
-		o.Dataset = "fashion-mnist"
-	}
+	orDefault(&o.Dataset, d.Dataset)
 	if o.Dataset == "fashionmnist" || o.Dataset == "fashion_mnist" {
 		o.Dataset = "fashion-mnist"
 	}
@@ -403,19 +403,15 @@ func (o *Options) defaults(c *platform.Choice) error {
 		return fmt.Errorf("--pretrained-size must be positive, got %d", o.PretrainedSize)
 	}
 	if o.Model == "" && o.Pretrained == "" {
-		o.Model = "resnet18"
-		if c.PureGo() {
-			o.Model = "resnet20"
-		}
+		o.Model = resnet.DefaultModel(c.Backend)
 	}
 	if o.Model != "" && !resnet.IsValidModel(o.Model) {
 		return fmt.Errorf("unknown model %q: want one of %v", o.Model, resnet.Models())
 	}
-	if o.Width == 0 {
-		o.Width = 1
-	}
+	orDefault(&o.Width, d.Width)
+	orDefault(&o.Precision, d.Precision)
 	switch o.Precision = strings.ToLower(o.Precision); o.Precision {
-	case "", "fp32", "float32":
+	case "fp32", "float32":
 		o.Precision = "fp32"
 	case "bf16", "bfloat16":
 		o.Precision = "bf16"
@@ -425,61 +421,36 @@ func (o *Options) defaults(c *platform.Choice) error {
 	default:
 		return fmt.Errorf("unknown precision %q: want fp32 or bf16", o.Precision)
 	}
-	if o.Epochs == 0 {
-		o.Epochs = 10
-	}
-	if o.Batch == 0 {
-		o.Batch = 128
-	}
+	orDefault(&o.Epochs, d.Epochs)
+	orDefault(&o.Batch, d.Batch)
 	if o.Epochs < 0 || o.Batch < 0 || o.LimitTrain < 0 || o.LimitTest < 0 || o.GPUs < 0 {
 		return fmt.Errorf("epochs, batch, limits and gpus must not be negative")
 	}
 	o.Optimizer = strings.ToLower(o.Optimizer)
-	if o.Optimizer == "" {
-		o.Optimizer = "sgd"
-	}
-	switch o.Optimizer {
-	case "sgd":
-		if o.LR == 0 {
-			o.LR = 0.1 * float64(o.Batch) / 128
-		}
-		if o.Momentum == 0 {
-			o.Momentum = 0.9
-		}
-		if o.WeightDecay == 0 {
-			o.WeightDecay = 5e-4
-		}
-	case "adam":
-		if o.LR == 0 {
-			o.LR = 1e-3
-		}
-	default:
+	orDefault(&o.Optimizer, d.Optimizer)
+	lr, momentum, weightDecay, known := OptimizerDefaults(o.Optimizer, o.Batch)
+	if !known {
 		return fmt.Errorf("unknown optimizer %q: want sgd or adam", o.Optimizer)
 	}
+	orDefault(&o.LR, lr)
+	orDefault(&o.Momentum, momentum)
+	orDefault(&o.WeightDecay, weightDecay)
 	if o.NoWeightDecay {
 		o.WeightDecay = 0
 	}
-	if o.Schedule == "" {
-		o.Schedule = string(optim.OneCycle)
-	}
+	orDefault(&o.Schedule, d.Schedule)
 	if _, err := optim.ParseSchedule(o.Schedule); err != nil {
 		return err
 	}
-	if o.ImageSize == 0 {
-		o.ImageSize = 32
-	}
+	orDefault(&o.ImageSize, d.ImageSize)
 	if o.ImageSize < 0 {
 		return fmt.Errorf("--size must be positive, got %d", o.ImageSize)
 	}
-	if o.ValFraction == 0 {
-		o.ValFraction = 0.2
-	}
+	orDefault(&o.ValFraction, d.ValFraction)
 	if !(o.ValFraction > 0 && o.ValFraction < 1) {
 		return fmt.Errorf("--val-fraction must be in (0, 1), got %v", o.ValFraction)
 	}
-	if o.Seed == 0 {
-		o.Seed = 1
-	}
+	orDefault(&o.Seed, d.Seed)
 	if o.Resume && o.Out == "" {
 		return fmt.Errorf("--resume needs --out: the folder whose checkpoint to continue from")
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gonbgpu/gonbgpu/internal/onnxtest"
 	"github.com/gonbgpu/gonbgpu/vision/pretrained"
+	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
 func TestPrepareAndTrainFashionMNIST(t *testing.T) {
@@ -287,5 +288,32 @@ func TestPretrainedFromScratch(t *testing.T) {
 	if _, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, Pretrained: file, FromScratch: true, FreezeBackbone: true}); err == nil ||
 		!strings.Contains(err.Error(), "does not go with --freeze-backbone") {
 		t.Errorf("FromScratch with FreezeBackbone: %v", err)
+	}
+}
+
+// TestPrepareFillsTheDefaults: a run with nothing set takes recipe.Defaults, the platform's default model
+// and the optimizer's defaults at that batch: the values `gonbgpu train` shows as its flags' defaults.
+func TestPrepareFillsTheDefaults(t *testing.T) {
+	dir := twoClassFolder(t, 10)
+	c := testutil.Choice(t)
+	r, err := Prepare(c, Options{Dataset: "folder", Data: dir, Width: 0.25, Epochs: 1, Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, d := r.Options, Defaults()
+	lr, momentum, wd, _ := OptimizerDefaults(d.Optimizer, 4)
+	if got.ImageSize != d.ImageSize || got.ValFraction != d.ValFraction || got.Precision != d.Precision ||
+		got.Optimizer != d.Optimizer || got.Schedule != d.Schedule || got.Seed != d.Seed {
+		t.Errorf("options %+v: want the defaults %+v", got, d)
+	}
+	if got.Model != resnet.DefaultModel(c.Backend) || got.LR != lr || got.Momentum != momentum || got.WeightDecay != wd {
+		t.Errorf("model %s, lr %g, momentum %g, weight decay %g: want %s, %g, %g, %g", got.Model, got.LR, got.Momentum,
+			got.WeightDecay, resnet.DefaultModel(c.Backend), lr, momentum, wd)
+	}
+	if lr, _, wd, ok := OptimizerDefaults("adam", 512); !ok || lr != 1e-3 || wd != 0 || DefaultsHelp("lr") != "0.1×batch/128 for sgd, 0.001 for adam" {
+		t.Errorf("adam's defaults: %g, %g, %v; help %q", lr, wd, ok, DefaultsHelp("lr"))
+	}
+	if _, _, _, ok := OptimizerDefaults("rmsprop", 1); ok {
+		t.Error("an unknown optimizer must have no defaults")
 	}
 }

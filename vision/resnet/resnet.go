@@ -41,6 +41,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 
@@ -75,6 +76,29 @@ var specs = map[string]spec{
 	"resnet20": {basic, 16, []int{16, 32, 64}, []int{3, 3, 3}},
 	"resnet32": {basic, 16, []int{16, 32, 64}, []int{5, 5, 5}},
 	"resnet56": {basic, 16, []int{16, 32, 64}, []int{9, 9, 9}},
+}
+
+// The models a run trains when none is named. On a GPU, ResNet-18; on the CPU the CIFAR-style ResNet-20,
+// which needs more than ten times fewer multiply-adds per image, so that an epoch of Fashion-MNIST on
+// the pure-Go backend takes minutes rather than hours.
+const (
+	DefaultGPUModel = "resnet18"
+	DefaultCPUModel = "resnet20"
+)
+
+// DefaultModel is the model for a run on backend b when none is named: [DefaultGPUModel] on XLA on CUDA,
+// else [DefaultCPUModel]. `gonbgpu train`, `gonbgpu bench`, vision/recipe and the notebooks all take it
+// from here.
+func DefaultModel(b compute.Backend) string {
+	if platform.IsCUDA(b) {
+		return DefaultGPUModel
+	}
+	return DefaultCPUModel
+}
+
+// DefaultModelHelp says what [DefaultModel] picks, for a flag's help: "resnet18 on a GPU, resnet20 on the CPU".
+func DefaultModelHelp() string {
+	return DefaultGPUModel + " on a GPU, " + DefaultCPUModel + " on the CPU"
 }
 
 // Models returns the valid model names.
