@@ -22,8 +22,8 @@ import (
 // BackendEnv is GoMLX's environment variable naming the backend to use, e.g. "go" or "xla:cuda".
 const BackendEnv = compute.ConfigEnvVar
 
-// Decision is what [Choose] decides, before anything is created.
-type Decision struct {
+// decision is what decide decides, before anything is created.
+type decision struct {
 	// Config is the backend configuration handed to GoMLX: "go", "xla:cpu", or "xla:<path to the
 	// CUDA plugin>" when a discovered plugin is used.
 	Config string
@@ -46,7 +46,7 @@ type Decision struct {
 	Warning string
 }
 
-// The machine, as Choose sees it; tests replace them with made-up machines.
+// The machine, as decide sees it; tests replace them with made-up machines.
 var (
 	findPlugins = plugin.Find
 	detectGPUs  = nvidia.Detect
@@ -54,14 +54,14 @@ var (
 	checkPlugins = true
 )
 
-// Choose decides which backend to use, without creating it. See the package documentation for the rules.
-func Choose() Decision {
+// decide decides which backend to use, without creating it. See the package documentation for the rules.
+func decide() decision {
 	env, envSet := os.LookupEnv(BackendEnv)
 	return choose(env, envSet, findPlugins(), detectGPUs())
 }
 
-// choose is Choose with its inputs given, so the rules can be tested on any machine.
-func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence) Decision {
+// choose is decide with its inputs given, so the rules can be tested on any machine.
+func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence) decision {
 	// The plugin is checked (a child process, once per plugin) only when it may be loaded.
 	wantCUDA := gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)
 	if envSet && strings.TrimSpace(env) != "" {
@@ -69,7 +69,7 @@ func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence
 	}
 	p, refused := search.Pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
 	if envSet && strings.TrimSpace(env) != "" {
-		d := Decision{Config: env, Name: env, Explicit: true, Plugin: p,
+		d := decision{Config: env, Name: env, Explicit: true, Plugin: p,
 			Reason: fmt.Sprintf("%s=%s is set", BackendEnv, env)}
 		// "xla:cuda" with a plugin that go-xla would not find by itself: point it at the plugin found.
 		if name, opts, _ := strings.Cut(env, ","); name == "xla:cuda" && p != nil {
@@ -85,20 +85,20 @@ func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence
 	}
 	switch {
 	case p != nil && gpus.Count > 0:
-		return Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
+		return decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
 			Reason: fmt.Sprintf("CUDA plugin %s and %s", p, gpus.How)}
 	case p != nil && !gpus.Hidden && gpus.DeviceFiles > 0:
 		// NVML may count no usable GPU where CUDA finds one (a cgroup NVML misreads, an NVML older than
 		// the driver, a missing libnvidia-ml): the device files are there, so CUDA itself decides.
-		return Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
+		return decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
 			Reason: fmt.Sprintf("CUDA plugin %s; NVML finds no GPU to use (%s) but %d /dev/nvidia* device file(s) can be opened, so CUDA is tried",
 				p, gpus.How, gpus.DeviceFiles)}
 	case p != nil:
-		return Decision{Config: "go", Name: "go", Plugin: p,
+		return decision{Config: "go", Name: "go", Plugin: p,
 			Reason: fmt.Sprintf("a CUDA plugin was found (%s) but no NVIDIA GPU is visible (%s); using the pure-Go backend",
 				p.Path, gpus.How)}
 	}
-	d := Decision{Config: "go", Name: "go",
+	d := decision{Config: "go", Name: "go",
 		Reason: fmt.Sprintf("no CUDA plugin found in %s; using the pure-Go backend", searchedSummary(search))}
 	if refused != "" {
 		d.Reason = fmt.Sprintf("no usable CUDA plugin (%s); using the pure-Go backend", refused)
@@ -130,20 +130,20 @@ func searchedSummary(s *plugin.Search) string {
 	return strings.Join(kinds, ", ")
 }
 
-// New chooses a backend by the rules of [Choose] and creates it: a new backend at every call, nothing
+// New chooses a backend by the rules above (see the package documentation) and creates it: a new backend at every call, nothing
 // printed. An automatic choice of CUDA that fails to start falls back to the pure-Go backend, with the
 // reason and a Warning; a backend asked for by GOMLX_BACKEND that fails is an error.
 //
 // When [RequireGPU] is on (GONBGPU_REQUIRE_GPU=1, `gonbgpu train --require-gpu`, SLURM GPU jobs), a
 // backend that does not compute on a GPU is a [*RequiredGPUError] that says why and what to do.
 func New() (*platform.Choice, error) {
-	b, d, err := create(Choose())
+	b, d, err := create(decide())
 	if err != nil {
 		return nil, err
 	}
 	if RequireGPU() && !platform.IsCUDA(b) {
 		b.Finalize()
-		return nil, &RequiredGPUError{Decision: d}
+		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit}
 	}
 	c := &platform.Choice{Backend: b, Name: d.Name, Config: d.Config, Reason: d.Reason, Warning: d.Warning, Devices: Devices(b)}
 	if d.Plugin != nil {
@@ -168,12 +168,12 @@ var (
 )
 
 // Default returns this process's backend: made by [New] on the first call and announced, once, on [Log]
-// (see [Announcement]); later calls return the same Choice.
+// (see [announcement]); later calls return the same Choice.
 func Default() (*platform.Choice, error) {
 	defaultOnce.Do(func() {
 		defaultChoice, defaultErr = New()
 		if defaultErr == nil {
-			announce(Announcement(defaultChoice))
+			announce(announcement(defaultChoice))
 		}
 	})
 	return defaultChoice, defaultErr
@@ -195,12 +195,12 @@ func MustDefault() *platform.Choice {
 // It panics with a readable message if the backend cannot be created.
 func Backend() compute.Backend { return MustDefault().Backend }
 
-// Announcement is the line that says which backend a Choice is and why, for example
+// announcement is the line that says which backend a Choice is and why, for example
 //
 //	gonbgpu: backend go (pure Go on the host CPU, 2 cores): no CUDA plugin found in …
 //
 // followed by a loud warning when a GPU is there but unused.
-func Announcement(c *platform.Choice) string {
+func announcement(c *platform.Choice) string {
 	line := fmt.Sprintf("gonbgpu: backend %s (%s): %s\n", c.Name, describe(c.Backend), c.Reason)
 	if c.Warning != "" {
 		line += warningBlock(c.Warning)
@@ -239,7 +239,7 @@ var enableAutotune = plugin.EnableAutotuneCache
 
 // create builds the backend for a decision. An automatic choice of CUDA that fails falls back to the
 // pure-Go backend, saying why; an explicit one is an error.
-func create(d Decision) (compute.Backend, Decision, error) {
+func create(d decision) (compute.Backend, decision, error) {
 	xla.EnableAutoInstall(false)
 	usesPlugin := d.Plugin != nil && strings.HasPrefix(d.Config, "xla:"+d.Plugin.Path)
 	if usesPlugin {
@@ -249,7 +249,7 @@ func create(d Decision) (compute.Backend, Decision, error) {
 		} else if d.Explicit {
 			return nil, d, err
 		} else {
-			fb := Decision{Config: "go", Name: "go", Plugin: d.Plugin,
+			fb := decision{Config: "go", Name: "go", Plugin: d.Plugin,
 				Reason: fmt.Sprintf("the CUDA plugin could not be prepared (%v); using the pure-Go backend", err)}
 			fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but %s; fix the folder or set %s", d.Reason, fb.Reason, "GONBGPU_CACHE_DIR")
 			return create(fb)
@@ -275,7 +275,7 @@ func create(d Decision) (compute.Backend, Decision, error) {
 	if d.Explicit || d.Config == "go" {
 		return nil, d, fmt.Errorf("gonbgpu: cannot create backend %q (%s): %w", d.Name, d.Reason, err)
 	}
-	fb := Decision{Config: "go", Name: "go", Plugin: d.Plugin,
+	fb := decision{Config: "go", Name: "go", Plugin: d.Plugin,
 		Reason: fmt.Sprintf("CUDA was found but its backend failed to start (%v); using the pure-Go backend", firstLine(err.Error()))}
 	fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but its backend failed to start: %v. Check the driver and plugin with "+
 		"`gonbgpu devices --plugins`, or install the plugin matching the driver's CUDA version", d.Reason, firstLine(err.Error()))

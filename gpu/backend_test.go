@@ -124,7 +124,7 @@ func TestNewIsNew(t *testing.T) {
 }
 
 func TestExplicitBackendFailureIsAnError(t *testing.T) {
-	_, _, err := create(Decision{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"})
+	_, _, err := create(decision{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"})
 	if err == nil || !strings.Contains(err.Error(), "nosuchbackend") {
 		t.Fatalf("want an error naming the backend, got %v", err)
 	}
@@ -133,7 +133,7 @@ func TestExplicitBackendFailureIsAnError(t *testing.T) {
 func TestAutomaticCUDAFailureFallsBack(t *testing.T) {
 	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
 	p := &plugin.Plugin{Path: t.TempDir() + "/pjrt_c_api_cuda_plugin.so", Source: "PJRT_PLUGIN_LIBRARY_PATH"}
-	b, d, err := create(Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	b, d, err := create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestFallbackIsLoudOnce(t *testing.T) {
 	if strings.Count(out, "WARNING: running on the CPU, not the GPU") != 1 || !strings.Contains(out, "install JAX's CUDA plugin") {
 		t.Fatalf("want one loud warning with what to do, got %q", out)
 	}
-	if c.Warning == "" || Announcement(c) != out {
+	if c.Warning == "" || announcement(c) != out {
 		t.Fatalf("the choice must carry the warning, and the announcement be what was printed: %+v", c)
 	}
 }
@@ -207,12 +207,12 @@ func TestAutotuneNotForXLACPU(t *testing.T) {
 	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
 	p := &plugin.Plugin{Path: filepath.Join(t.TempDir(), "pjrt_c_api_cuda_plugin.so"), Source: "PJRT_PLUGIN_LIBRARY_PATH"}
 	// GOMLX_BACKEND=xla:cpu with a CUDA plugin installed: the plugin is recorded but not used.
-	_, _, _ = create(Decision{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"})
+	_, _, _ = create(decision{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"})
 	if calls != 0 {
 		t.Fatalf("the CUDA autotuning cache was set up %d time(s) for xla:cpu", calls)
 	}
 	// The CUDA plugin itself gets it (it then fails to start here, and falls back).
-	_, _, _ = create(Decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	_, _, _ = create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
 	if calls != 1 {
 		t.Fatalf("the CUDA plugin must get the autotuning cache: %d call(s)", calls)
 	}

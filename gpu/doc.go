@@ -1,7 +1,7 @@
 // Package gpu decides where GoMLX computations run: it finds this process's GPUs and CUDA plugins and
 // creates the backend, returning it as a value, a [*platform.Choice], with the reason for the choice.
 //
-// The rules, applied by [Choose]:
+// The rules:
 //
 //   - GOMLX_BACKEND, when set, always wins (e.g. "go", "xla:cpu", "xla:cuda").
 //   - Otherwise, when a CUDA PJRT plugin is found (package gpu/plugin) and an NVIDIA GPU is visible

@@ -38,11 +38,12 @@ func SetRequireGPU(on bool) {
 
 // RequiredGPUError is the error of [New] when [RequireGPU] is on and the backend would not compute on a GPU.
 type RequiredGPUError struct {
-	Decision Decision // what was chosen instead, with its reason
+	Name, Reason string // the backend that would have been used instead, and why
+	Explicit     bool   // it was asked for with GOMLX_BACKEND
 }
 
 func (e *RequiredGPUError) Error() string {
-	c := e.Decision
+	c := e
 	what := "run `gonbgpu devices --plugins` to see what was found"
 	switch {
 	case c.Explicit:

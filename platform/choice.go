@@ -94,7 +94,7 @@ func (c *Choice) ComputeDevice() Device { return c.ComputeDevices()[0] }
 // ExplainOutOfMemory wraps an out-of-memory error from a computation with what a person can do about it:
 // the device's memory, and the usual remedies. Other errors are returned as they are.
 func (c *Choice) ExplainOutOfMemory(err error, what string) error {
-	if !IsOutOfMemory(err) {
+	if !isOutOfMemory(err) {
 		return err
 	}
 	dev := "the device"

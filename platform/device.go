@@ -42,8 +42,8 @@ type Device struct {
 	Detail string
 }
 
-// MemoryUsed returns MemoryTotal-MemoryFree, or 0 when either is unknown.
-func (d Device) MemoryUsed() uint64 {
+// memoryUsed returns MemoryTotal-MemoryFree, or 0 when either is unknown.
+func (d Device) memoryUsed() uint64 {
 	if d.MemoryTotal == 0 || d.MemoryFree > d.MemoryTotal {
 		return 0
 	}

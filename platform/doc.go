@@ -8,6 +8,6 @@
 // op does not drag NVML or go-xla into its build.
 //
 // The package also holds the facts about devices that both sides share: [Device] and its table
-// ([FormatTable], [Rows]), memory checks ([CheckFits], [IsOutOfMemory]) and what kind of backend a
+// ([FormatTable], [Rows]), memory checks ([CheckFits], [isOutOfMemory]) and what kind of backend a
 // compute.Backend is ([IsPureGo], [IsCUDA]).
 package platform

@@ -48,9 +48,9 @@ func CheckFits(d Device, need int64) error {
 	return nil
 }
 
-// IsOutOfMemory reports whether err is a device running out of memory, as XLA (RESOURCE_EXHAUSTED, "Out
+// isOutOfMemory reports whether err is a device running out of memory, as XLA (RESOURCE_EXHAUSTED, "Out
 // of memory while trying to allocate …") or CUDA report it, or a [MemoryError].
-func IsOutOfMemory(err error) bool {
+func isOutOfMemory(err error) bool {
 	if err == nil {
 		return false
 	}

@@ -111,8 +111,8 @@ func TestChoiceOfABareBackend(t *testing.T) {
 		t.Errorf("device description %q", got)
 	}
 	xlaErr := errors.New("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 68719476736 bytes.")
-	if !IsOutOfMemory(xlaErr) || IsOutOfMemory(errors.New("shapes do not match")) || IsOutOfMemory(nil) {
-		t.Fatal("IsOutOfMemory misclassifies")
+	if !isOutOfMemory(xlaErr) || isOutOfMemory(errors.New("shapes do not match")) || isOutOfMemory(nil) {
+		t.Fatal("isOutOfMemory misclassifies")
 	}
 	err = c.ExplainOutOfMemory(xlaErr, "training with batch size 4096")
 	if !errors.Is(err, xlaErr) || !strings.Contains(err.Error(), "--batch") || !strings.Contains(err.Error(), "batch size 4096") ||

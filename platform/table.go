@@ -37,7 +37,7 @@ func Rows(devs []Device) []Row {
 			r.Index = "host"
 		}
 		if d.MemoryTotal > 0 {
-			r.Memory = fmt.Sprintf("%s / %s", FormatBytes(d.MemoryUsed()), FormatBytes(d.MemoryTotal))
+			r.Memory = fmt.Sprintf("%s / %s", FormatBytes(d.memoryUsed()), FormatBytes(d.MemoryTotal))
 		}
 		if d.Cores > 0 {
 			r.Cores = fmt.Sprint(d.Cores)

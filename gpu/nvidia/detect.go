@@ -47,7 +47,7 @@ func Detect() Presence {
 		if info.Driver != "" {
 			how += ", driver " + info.Driver
 		}
-		if s := info.CUDAString(); s != "" {
+		if s := info.cudaString(); s != "" {
 			how += " (" + s + ")"
 		}
 		if cvdSet {

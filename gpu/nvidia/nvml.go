@@ -41,8 +41,8 @@ type nvmlInfo struct {
 	GPUs   []nvmlGPU // every GPU NVML counts, usable or not, in NVML's order
 }
 
-// CUDAString formats the driver's CUDA version, e.g. "CUDA 12.4", or "" when unknown.
-func (n *nvmlInfo) CUDAString() string {
+// cudaString formats the driver's CUDA version, e.g. "CUDA 12.4", or "" when unknown.
+func (n *nvmlInfo) cudaString() string {
 	if n == nil || n.CUDA <= 0 {
 		return ""
 	}

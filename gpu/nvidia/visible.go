@@ -107,7 +107,7 @@ func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []
 		if info.Driver != "" {
 			detail = append(detail, "driver "+info.Driver)
 		}
-		if s := info.CUDAString(); s != "" {
+		if s := info.cudaString(); s != "" {
 			detail = append(detail, s)
 		}
 		if c.parent != nil {

@@ -35,8 +35,8 @@ const (
 	goXLAPJRTNeededSize = 8 + 8 + 24 + 8*(131+1)
 )
 
-// Compatible says why go-xla cannot use a plugin with this API, or nil when it can.
-func (a API) Compatible() error {
+// compatible says why go-xla cannot use a plugin with this API, or nil when it can.
+func (a API) compatible() error {
 	if a.Major != goXLAPJRTMajor {
 		return fmt.Errorf("its %s is not the major version gonbgpu's go-xla speaks (%d.%d)", a, goXLAPJRTMajor, goXLAPJRTMinor)
 	}
@@ -83,5 +83,5 @@ func pjrtCheck(p *Plugin, cacheDir string) (API, error) {
 	if err != nil {
 		return api, err
 	}
-	return api, api.Compatible()
+	return api, api.compatible()
 }

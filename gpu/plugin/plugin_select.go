@@ -152,7 +152,7 @@ func (p *Plugin) cudaMajor() int {
 // Pick returns the preferred plugin this machine can use, or nil, with why others were refused:
 // a plugin for a newer CUDA than the driver runs (driverCUDA, NVML's 1000×major+10×minor; 0 unknown)
 // fails to start, so a CUDA 12 plugin is taken on a CUDA 12 driver even when a CUDA 13 one is installed;
-// and with check, a plugin whose PJRT C API go-xla cannot call (see [API.Compatible]) is refused
+// and with check, a plugin whose PJRT C API go-xla cannot call (see [API.compatible]) is refused
 // before it is loaded in this process.
 func (s *Search) Pick(driverCUDA int, check bool) (*Plugin, string) {
 	var refused []string

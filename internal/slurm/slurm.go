@@ -42,17 +42,17 @@ func jobGPUs(lookup func(string) (string, bool)) GPUs {
 	return GPUs{}
 }
 
-// JobKeys are the variables [Job] records: the job, its node and partition, its GPUs and CPUs, and
+// jobKeys are the variables [Job] records: the job, its node and partition, its GPUs and CPUs, and
 // CUDA_VISIBLE_DEVICES (which GPUs ran, SLURM job or not).
-var JobKeys = []string{"SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_JOB_PARTITION",
+var jobKeys = []string{"SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_JOB_PARTITION",
 	"SLURM_GPUS", "SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES"}
 
-// Job returns those of [JobKeys] that are set, or nil when none is.
+// Job returns those of [jobKeys] that are set, or nil when none is.
 func Job() map[string]string { return job(os.LookupEnv) }
 
 func job(lookup func(string) (string, bool)) map[string]string {
 	m := map[string]string{}
-	for _, k := range JobKeys {
+	for _, k := range jobKeys {
 		if v, ok := lookup(k); ok {
 			m[k] = v
 		}
