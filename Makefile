@@ -66,7 +66,7 @@ test: deps-test vet
 # (golang/go#75804). FUZZTIME=30s (say) fuzzes longer by time, for local runs.
 FUZZTIME ?=
 FUZZ_TARGETS := ./vision/data:FuzzIDX:60000 ./vision/data:FuzzCIFAR:60000 ./vision/data:FuzzFolderImage:15000 \
-	./kernel/spec:FuzzParse:200000 ./kernel/ipynb:FuzzParse:200000 ./vision/trainer:FuzzHistoryJSON:20000 \
+	./internal/kernelspec:FuzzParse:200000 ./internal/ipynb:FuzzParse:200000 ./vision/trainer:FuzzHistoryJSON:20000 \
 	./internal/memlimit:FuzzParse:200000 ./vision/pretrained:FuzzParse:5000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -79,7 +79,7 @@ fuzz:
 # Opens notebooks/00-setup-check.ipynb in Debian's headless Chromium on a local Jupyter Notebook server,
 # runs every cell from the Cell menu, checks the page and saves out/browser-00-setup-check.png.
 test-browser: deps-test
-	$(GO) test -count=1 -timeout 15m -v -run 'TestBrowser' ./kernel/browsertest/
+	$(GO) test -count=1 -timeout 15m -v -run 'TestBrowser' ./internal/browsertest/
 
 bench: build
 	$(BIN) bench

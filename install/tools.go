@@ -11,7 +11,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
 // ModulePath is gonbgpu's module path, used to recognise a checkout.
@@ -120,7 +120,7 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if _, err := goRun(goCmd, checkout, buildEnv(checkout), "build", "-o", tmp+string(os.PathSeparator),
-		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/cmd/gonbgpu-kernel"); err != nil {
+		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/internal/cmd/gonbgpu-kernel"); err != nil {
 		return fmt.Errorf("gonbgpu install: building gonb, goimports and gonbgpu-kernel: %w", err)
 	}
 	verbs, err := placeTools(m, tmp, "gonb", "goimports", "gonbgpu-kernel")
@@ -223,7 +223,7 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 }
 
 // writeKernelspec writes kernel.json and the logos, keeping a kernel.json the user edited unless Force.
-func writeKernelspec(o *Options, m *manifest, kdir string, s *spec.Spec) (*Result, error) {
+func writeKernelspec(o *Options, m *manifest, kdir string, s *kernelspec.Spec) (*Result, error) {
 	data, err := s.Marshal()
 	if err != nil {
 		return nil, err
@@ -231,7 +231,7 @@ func writeKernelspec(o *Options, m *manifest, kdir string, s *spec.Spec) (*Resul
 	res := &Result{KernelDir: kdir, Spec: s}
 	st, cur := m.status("kernel.json")
 	if (st == fileEdited || st == fileForeign) && !o.Force {
-		kept, err := spec.Parse(filepath.Join(kdir, "kernel.json"), cur)
+		kept, err := kernelspec.Parse(filepath.Join(kdir, "kernel.json"), cur)
 		if err != nil {
 			return nil, fmt.Errorf("gonbgpu install: %w (use --force to rewrite it)", err)
 		}
