@@ -130,8 +130,9 @@ func TestInstallKernelspec(t *testing.T) {
 	if s.Env["GONBGPU_DATA"] != datasetsDir {
 		t.Errorf("GONBGPU_DATA=%q in the kernelspec, want %q (the install's)", s.Env["GONBGPU_DATA"], datasetsDir)
 	}
-	if s.Env["GOEXPERIMENT"] != "simd" || s.Env["GOMLX_NO_AUTO_INSTALL"] != "1" {
-		t.Errorf("env: %v", s.Env)
+	checkEnvHasBuildEnv(t, "kernel.json's env", s.Env, fileBuildEnv(t)) // cells compile as gonbgpu builds
+	if s.Env["GOTOOLCHAIN"] != Toolchain(checkout(t)) {
+		t.Errorf("GOTOOLCHAIN=%q, want go.mod's %q", s.Env["GOTOOLCHAIN"], Toolchain(checkout(t)))
 	}
 	if !strings.HasPrefix(s.Env["PATH"], filepath.Join(kdir, "bin")+":") || !strings.HasSuffix(s.Env["PATH"], "${PATH}") {
 		t.Errorf("PATH=%q", s.Env["PATH"])

@@ -81,15 +81,17 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// buildEnv is the environment for building the kernel's tools: go.mod's toolchain, and no GOFLAGS of the
-// user's (say -mod=vendor) in the way.
+// buildEnv is the environment for building the kernel's tools and running the go command on the
+// checkout: build.env's variables (as `make` sets them, so that `gonbgpu install` run by hand builds the
+// same way), go.mod's toolchain, and no GOFLAGS of the user's (say -mod=vendor) in the way.
 func buildEnv(checkout string) []string {
-	return []string{"GOTOOLCHAIN=" + Toolchain(checkout), "GOFLAGS="}
+	return append(BuildEnv(), "GOTOOLCHAIN="+Toolchain(checkout), "GOFLAGS=")
 }
 
 // Toolchain is the Go toolchain the checkout builds with: its go.mod's toolchain line (go1.27.3), else
-// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version is written; the Makefile, .ci/run and the
-// scripts read the same line, and install puts it in the kernelspec, since cells compile too.
+// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version
+// is written; the Makefile and scripts/env.sh (which .ci/run and the scripts source) read the same line,
+// and install puts it in the kernelspec, since cells compile too.
 func Toolchain(checkout string) string {
 	data, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
 	if err != nil {
@@ -198,15 +200,7 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 	}
 	o.step("modules", "all of go.mod's modules are in %s; cells resolve imports offline, pinned to the checkout's %d module versions (%s)",
 		modCache, len(mods), pinned)
-	env := map[string]string{
-		"PATH":                  binDir + string(os.PathListSeparator) + filepath.Dir(goCmd) + string(os.PathListSeparator) + "${PATH}",
-		"GOPROXY":               proxy,
-		"GONOSUMDB":             noSumDB(mods),
-		"GOEXPERIMENT":          "simd",
-		"GOMLX_NO_AUTO_INSTALL": "1",
-		"GOTOOLCHAIN":           Toolchain(checkout),
-		"GONBGPU_CHECKOUT":      checkout,
-	}
+	env := kernelEnv(goCmd, checkout, binDir, proxy, noSumDB(mods))
 	search := gpu.FindCUDAPlugin()
 	if p := search.Best(); p != nil {
 		path, err := p.LinkDir(gpu.CacheDir())
@@ -220,6 +214,24 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 		o.step("cuda", "no CUDA PJRT plugin found: cells use the pure-Go backend (`gonbgpu devices` says where it looked)")
 	}
 	return env, nil
+}
+
+// kernelEnv is the kernelspec's env before the CUDA plugin and the datasets folder: the kernel's tools
+// and this go first on PATH, the module proxies, and what cells compile with. GoNB compiles every cell,
+// so that is build.env's variables and go.mod's toolchain, exactly as gonbgpu itself builds.
+func kernelEnv(goCmd, checkout, binDir, proxy, noSumDBList string) map[string]string {
+	env := map[string]string{
+		"PATH":             binDir + string(os.PathListSeparator) + filepath.Dir(goCmd) + string(os.PathListSeparator) + "${PATH}",
+		"GOPROXY":          proxy,
+		"GONOSUMDB":        noSumDBList,
+		"GOTOOLCHAIN":      Toolchain(checkout),
+		"GONBGPU_CHECKOUT": checkout,
+	}
+	for _, kv := range BuildEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
 }
 
 // writeKernelspec writes kernel.json and the logos, keeping a kernel.json the user edited unless Force.
