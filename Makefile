@@ -10,13 +10,12 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/gonbgpu
 
-# The pure-Go backend's SIMD matrix products need GOEXPERIMENT=simd (about 10x faster); go-xla must
-# never try to download plugins; and the Go toolchain is go.mod's (1.27.3): any Go >= 1.21 on PATH
-# fetches it once through the module proxy. (No CGO_CFLAGS: internal/nvml replaced go-nvml, whose cgo
-# code warned about deprecated NVML functions; a plain `go build` is silent, and a test checks it.)
-export GOEXPERIMENT := simd
-export CGO_ENABLED := 1
-export GOMLX_NO_AUTO_INSTALL := 1
+# The environment everything here builds with, and cells compile with: install/build.env, the one place
+# it is written (each variable with why it is there); the installer puts the same into the kernelspec.
+# Every name in it is exported. The Go toolchain is go.mod's (1.27.3): any Go >= 1.21 on PATH fetches it
+# once through the module proxy.
+include install/build.env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' install/build.env)
 export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
 
 KERNEL_FLAGS ?=
