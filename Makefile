@@ -10,13 +10,12 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/gonbgpu
 
-# The pure-Go backend's SIMD matrix products need GOEXPERIMENT=simd (about 10x faster); go-xla must
-# never try to download plugins; and the Go toolchain is go.mod's (1.27.3): any Go >= 1.21 on PATH
-# fetches it once through the module proxy. (No CGO_CFLAGS: internal/nvml replaced go-nvml, whose cgo
-# code warned about deprecated NVML functions; a plain `go build` is silent, and a test checks it.)
-export GOEXPERIMENT := simd
-export CGO_ENABLED := 1
-export GOMLX_NO_AUTO_INSTALL := 1
+# The environment everything here builds with, and cells compile with: install/build.env, the one place
+# it is written (each variable with why it is there); the installer puts the same into the kernelspec.
+# Every name in it is exported. The Go toolchain is go.mod's (1.27.3): any Go >= 1.21 on PATH fetches it
+# once through the module proxy.
+include install/build.env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' install/build.env)
 export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
 
 KERNEL_FLAGS ?=
@@ -66,7 +65,7 @@ test: deps-test vet
 # (golang/go#75804). FUZZTIME=30s (say) fuzzes longer by time, for local runs.
 FUZZTIME ?=
 FUZZ_TARGETS := ./vision/data:FuzzIDX:60000 ./vision/data:FuzzCIFAR:60000 ./vision/data:FuzzFolderImage:15000 \
-	./kernel/spec:FuzzParse:200000 ./kernel/ipynb:FuzzParse:200000 ./vision/trainer:FuzzHistoryJSON:20000 \
+	./internal/kernelspec:FuzzParse:200000 ./internal/ipynb:FuzzParse:200000 ./vision/trainer:FuzzHistoryJSON:20000 \
 	./internal/memlimit:FuzzParse:200000 ./vision/pretrained:FuzzParse:5000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -79,7 +78,7 @@ fuzz:
 # Opens notebooks/00-setup-check.ipynb in Debian's headless Chromium on a local Jupyter Notebook server,
 # runs every cell from the Cell menu, checks the page and saves out/browser-00-setup-check.png.
 test-browser: deps-test
-	$(GO) test -count=1 -timeout 15m -v -run 'TestBrowser' ./kernel/browsertest/
+	$(GO) test -count=1 -timeout 15m -v -run 'TestBrowser' ./internal/browsertest/
 
 bench: build
 	$(BIN) bench

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/gonbgpu/gonbgpu/datasets"
-	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
+	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 )
 
 // TestFreshUserInstall is issue 12's "done when": an ordinary user (created for the test when it runs as

@@ -21,7 +21,7 @@ import (
 	"syscall"
 
 	"github.com/gonbgpu/gonbgpu/datasets"
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
 // Options configure an install or uninstall.
@@ -65,9 +65,9 @@ func (o *Options) step(name, format string, args ...any) {
 
 // Result describes a finished install.
 type Result struct {
-	KernelDir string     // …/kernels/gonbgpu
-	Spec      *spec.Spec // what kernel.json now holds
-	Kept      bool       // kernel.json was edited by the user and kept
+	KernelDir string           // …/kernels/gonbgpu
+	Spec      *kernelspec.Spec // what kernel.json now holds
+	Kept      bool             // kernel.json was edited by the user and kept
 }
 
 // Install runs every install step. It stops at the first step that fails, with an error that names what
@@ -92,7 +92,7 @@ func Install(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	kdir := filepath.Join(dataDir, "kernels", spec.Name)
+	kdir := filepath.Join(dataDir, "kernels", kernelspec.Name)
 	o.step("location", "%s (%s)", kdir, how)
 
 	goCmd, err := exec.LookPath("go")
@@ -129,11 +129,11 @@ func Install(o Options) (*Result, error) {
 			o.step("data", "%s=%s recorded for cells", datasets.DirEnv, abs)
 		}
 	}
-	s := &spec.Spec{
-		// gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell (package kernel/reaper).
+	s := &kernelspec.Spec{
+		// gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell (package internal/reaper).
 		Argv: []string{filepath.Join(binDir, "gonbgpu-kernel"), filepath.Join(binDir, "gonb"),
 			"--kernel", "{connection_file}", "-go_work=" + checkout},
-		DisplayName:   spec.DisplayName,
+		DisplayName:   kernelspec.DisplayName,
 		Language:      "go",
 		InterruptMode: "message",
 		Env:           env,
@@ -226,7 +226,7 @@ func Uninstall(o Options) error {
 	if err != nil {
 		return err
 	}
-	kdir := filepath.Join(dataDir, "kernels", spec.Name)
+	kdir := filepath.Join(dataDir, "kernels", kernelspec.Name)
 	o.step("location", "%s (%s)", kdir, how)
 	m, err := readManifest(kdir)
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {

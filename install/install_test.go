@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
 // checkout is this repository's root (the module root above this package).
@@ -110,7 +110,7 @@ func TestInstallKernelspec(t *testing.T) {
 			t.Errorf("no %q step line in:\n%s", step, out)
 		}
 	}
-	s, err := spec.Read(filepath.Join(kdir, "kernel.json"))
+	s, err := kernelspec.Read(filepath.Join(kdir, "kernel.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +130,9 @@ func TestInstallKernelspec(t *testing.T) {
 	if s.Env["GONBGPU_DATA"] != datasetsDir {
 		t.Errorf("GONBGPU_DATA=%q in the kernelspec, want %q (the install's)", s.Env["GONBGPU_DATA"], datasetsDir)
 	}
-	if s.Env["GOEXPERIMENT"] != "simd" || s.Env["GOMLX_NO_AUTO_INSTALL"] != "1" {
-		t.Errorf("env: %v", s.Env)
+	checkEnvHasBuildEnv(t, "kernel.json's env", s.Env, fileBuildEnv(t)) // cells compile as gonbgpu builds
+	if s.Env["GOTOOLCHAIN"] != Toolchain(checkout(t)) {
+		t.Errorf("GOTOOLCHAIN=%q, want go.mod's %q", s.Env["GOTOOLCHAIN"], Toolchain(checkout(t)))
 	}
 	if !strings.HasPrefix(s.Env["PATH"], filepath.Join(kdir, "bin")+":") || !strings.HasSuffix(s.Env["PATH"], "${PATH}") {
 		t.Errorf("PATH=%q", s.Env["PATH"])
@@ -192,7 +193,7 @@ func TestInstallKeepsEditsAndForeignFiles(t *testing.T) {
 		t.Fatalf("--prefix: installed into %s, want %s", res.KernelDir, kdir)
 	}
 	kj := filepath.Join(kdir, "kernel.json")
-	s, err := spec.Read(kj)
+	s, err := kernelspec.Read(kj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,11 +209,11 @@ func TestInstallKeepsEditsAndForeignFiles(t *testing.T) {
 	if !res.Kept || !strings.Contains(out, "kept") {
 		t.Fatalf("edited kernel.json should be kept:\n%s", out)
 	}
-	if s2, _ := spec.Read(kj); s2.Env["MY_SETTING"] != "mine" {
+	if s2, _ := kernelspec.Read(kj); s2.Env["MY_SETTING"] != "mine" {
 		t.Fatalf("the user's edit was lost")
 	}
 	res, _ = install(t, Options{Prefix: prefix, Force: true})
-	if s3, _ := spec.Read(kj); res.Kept || s3.Env["MY_SETTING"] != "" {
+	if s3, _ := kernelspec.Read(kj); res.Kept || s3.Env["MY_SETTING"] != "" {
 		t.Fatalf("--force should rewrite kernel.json")
 	}
 

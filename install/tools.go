@@ -12,7 +12,7 @@ import (
 
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
 // ModulePath is gonbgpu's module path, used to recognise a checkout.
@@ -82,15 +82,17 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// buildEnv is the environment for building the kernel's tools: go.mod's toolchain, and no GOFLAGS of the
-// user's (say -mod=vendor) in the way.
+// buildEnv is the environment for building the kernel's tools and running the go command on the
+// checkout: build.env's variables (as `make` sets them, so that `gonbgpu install` run by hand builds the
+// same way), go.mod's toolchain, and no GOFLAGS of the user's (say -mod=vendor) in the way.
 func buildEnv(checkout string) []string {
-	return []string{"GOTOOLCHAIN=" + Toolchain(checkout), "GOFLAGS="}
+	return append(BuildEnv(), "GOTOOLCHAIN="+Toolchain(checkout), "GOFLAGS=")
 }
 
 // Toolchain is the Go toolchain the checkout builds with: its go.mod's toolchain line (go1.27.3), else
-// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version is written; the Makefile, .ci/run and the
-// scripts read the same line, and install puts it in the kernelspec, since cells compile too.
+// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version
+// is written; the Makefile and scripts/env.sh (which .ci/run and the scripts source) read the same line,
+// and install puts it in the kernelspec, since cells compile too.
 func Toolchain(checkout string) string {
 	data, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
 	if err != nil {
@@ -121,7 +123,7 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if _, err := goRun(goCmd, checkout, buildEnv(checkout), "build", "-o", tmp+string(os.PathSeparator),
-		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/cmd/gonbgpu-kernel"); err != nil {
+		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/internal/cmd/gonbgpu-kernel"); err != nil {
 		return fmt.Errorf("gonbgpu install: building gonb, goimports and gonbgpu-kernel: %w", err)
 	}
 	verbs, err := placeTools(m, tmp, "gonb", "goimports", "gonbgpu-kernel")
@@ -199,15 +201,7 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 	}
 	o.step("modules", "all of go.mod's modules are in %s; cells resolve imports offline, pinned to the checkout's %d module versions (%s)",
 		modCache, len(mods), pinned)
-	env := map[string]string{
-		"PATH":                  binDir + string(os.PathListSeparator) + filepath.Dir(goCmd) + string(os.PathListSeparator) + "${PATH}",
-		"GOPROXY":               proxy,
-		"GONOSUMDB":             noSumDB(mods),
-		"GOEXPERIMENT":          "simd",
-		"GOMLX_NO_AUTO_INSTALL": "1",
-		"GOTOOLCHAIN":           Toolchain(checkout),
-		"GONBGPU_CHECKOUT":      checkout,
-	}
+	env := kernelEnv(goCmd, checkout, binDir, proxy, noSumDB(mods))
 	search := plugin.Find()
 	if p := search.Best(); p != nil {
 		path, err := p.LinkDir(fsutil.CacheDir())
@@ -223,8 +217,26 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 	return env, nil
 }
 
+// kernelEnv is the kernelspec's env before the CUDA plugin and the datasets folder: the kernel's tools
+// and this go first on PATH, the module proxies, and what cells compile with. GoNB compiles every cell,
+// so that is build.env's variables and go.mod's toolchain, exactly as gonbgpu itself builds.
+func kernelEnv(goCmd, checkout, binDir, proxy, noSumDBList string) map[string]string {
+	env := map[string]string{
+		"PATH":             binDir + string(os.PathListSeparator) + filepath.Dir(goCmd) + string(os.PathListSeparator) + "${PATH}",
+		"GOPROXY":          proxy,
+		"GONOSUMDB":        noSumDBList,
+		"GOTOOLCHAIN":      Toolchain(checkout),
+		"GONBGPU_CHECKOUT": checkout,
+	}
+	for _, kv := range BuildEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
 // writeKernelspec writes kernel.json and the logos, keeping a kernel.json the user edited unless Force.
-func writeKernelspec(o *Options, m *manifest, kdir string, s *spec.Spec) (*Result, error) {
+func writeKernelspec(o *Options, m *manifest, kdir string, s *kernelspec.Spec) (*Result, error) {
 	data, err := s.Marshal()
 	if err != nil {
 		return nil, err
@@ -232,7 +244,7 @@ func writeKernelspec(o *Options, m *manifest, kdir string, s *spec.Spec) (*Resul
 	res := &Result{KernelDir: kdir, Spec: s}
 	st, cur := m.status("kernel.json")
 	if (st == fileEdited || st == fileForeign) && !o.Force {
-		kept, err := spec.Parse(filepath.Join(kdir, "kernel.json"), cur)
+		kept, err := kernelspec.Parse(filepath.Join(kdir, "kernel.json"), cur)
 		if err != nil {
 			return nil, fmt.Errorf("gonbgpu install: %w (use --force to rewrite it)", err)
 		}

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
-	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
+	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"

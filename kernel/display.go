@@ -3,7 +3,7 @@ package kernel
 import (
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
+	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/gonbgpu/gonbgpu/install"
-	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
-	"github.com/gonbgpu/gonbgpu/kernel/nbrun"
+	"github.com/gonbgpu/gonbgpu/internal/ipynb"
+	"github.com/gonbgpu/gonbgpu/internal/nbrun"
 )
 
 // check asserts a notebook's key facts from its executed outputs.

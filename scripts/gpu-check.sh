@@ -24,7 +24,7 @@ FASHION=/usr/share/datasets/fashion-mnist
 
 build() {
   set -e
-  export GOEXPERIMENT=simd CGO_ENABLED=1 GOTOOLCHAIN="$(sed -n 's/^toolchain //p' go.mod)"
+  . scripts/env.sh # the build environment (install/build.env) and go.mod's toolchain
   [[ -d "$D" ]] && chmod -R u+w "$D"
   rm -rf "$D" && mkdir -p "$D/stage/tests"
   go build -ldflags="-s -w" -o "$D/stage/gonbgpu" ./cmd/gonbgpu
@@ -118,7 +118,8 @@ run() {
   [[ -n "${OUT:-}" ]] && log="$OUT/gpu-check.log"
   {
     # The GPU is required: a fallback to the CPU is a failure, with its reason, not a passing check.
-    export GOMLX_NO_AUTO_INSTALL=1 GONBGPU_REQUIRE_GPU=1
+    . scripts/env.sh # install/build.env: go-xla never downloads a plugin (GOMLX_NO_AUTO_INSTALL)
+    export GONBGPU_REQUIRE_GPU=1
     # Unpacked outside the tree (about 200 MiB), so that .device stays carriable.
     B=${TMPDIR:-/tmp}/gonbgpu-check-bin
     rm -rf "$B" && mkdir -p "$B"

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/kernel/nbrun"
+	"github.com/gonbgpu/gonbgpu/internal/nbrun"
 )
 
 func init() {

@@ -4,7 +4,8 @@
 # Needs Debian's python3-torch for the PyTorch lines (the scripts beside this one).
 set -e
 cd "$(dirname "$0")/../.."
-export GOTOOLCHAIN="$(sed -n 's/^toolchain //p' go.mod)" GOEXPERIMENT=simd GOMLX_BACKEND=go GOMLX_NO_AUTO_INSTALL=1
+. scripts/env.sh # the build environment (install/build.env) and go.mod's toolchain
+export GOMLX_BACKEND=go
 go build -o /tmp/gonbgpu-bench ./cmd/gonbgpu
 for i in $(seq "${1:-3}"); do
 	echo "# round $i: $(uptime | sed 's/.*load/load/')"

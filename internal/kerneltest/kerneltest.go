@@ -25,7 +25,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 
 	"github.com/gonbgpu/gonbgpu/install"
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
 // Python is the interpreter that has jupyter_client and nbclient (Debian's). Another python3 on PATH may
@@ -90,7 +90,7 @@ func Start(t testing.TB, dataDir string) *Kernel {
 		t.Fatal(err)
 	}
 	k := &Kernel{lines: make(chan string, 16), log: &testutil.SyncBuffer{}, Dir: work}
-	k.cmd = exec.Command(Python, script, spec.Name, work)
+	k.cmd = exec.Command(Python, script, kernelspec.Name, work)
 	k.cmd.Env = Env(dataDir)
 	k.cmd.Stderr = k.log
 	stdout, err := k.cmd.StdoutPipe()

@@ -1,6 +1,6 @@
 // Command gonbgpu-kernel is what the "Go (gonbgpu)" kernelspec runs: it starts GoNB (its arguments) as a
 // child and ends whatever a cell leaves running once the cell is over, and everything below the kernel
-// when the kernel stops. See package kernel/reaper.
+// when the kernel stops. See package internal/reaper.
 //
 //	gonbgpu-kernel PATH/TO/gonb --kernel {connection_file} -go_work=…
 package main
@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/gonbgpu/gonbgpu/kernel/reaper"
+	"github.com/gonbgpu/gonbgpu/internal/reaper"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/kernel/kerneltest"
+	"github.com/gonbgpu/gonbgpu/internal/kerneltest"
 )
 
 var pidRe = regexp.MustCompile(`background pid (\d+)`)

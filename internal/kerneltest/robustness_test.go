@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/kernel/kerneltest"
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
+	"github.com/gonbgpu/gonbgpu/internal/kerneltest"
 )
 
 // TestKernelRobustness runs, through the installed kernelspec, the cells that go wrong in a course: a
@@ -15,8 +15,8 @@ import (
 // must still run in the same kernel.
 func TestKernelRobustness(t *testing.T) {
 	k := kerneltest.Start(t, kerneltest.Install(t))
-	if k.DisplayName != spec.DisplayName || k.InterruptMode != "message" {
-		t.Fatalf("kernelspec: display name %q, interrupt mode %q; want %q, \"message\"", k.DisplayName, k.InterruptMode, spec.DisplayName)
+	if k.DisplayName != kernelspec.DisplayName || k.InterruptMode != "message" {
+		t.Fatalf("kernelspec: display name %q, interrupt mode %q; want %q, \"message\"", k.DisplayName, k.InterruptMode, kernelspec.DisplayName)
 	}
 	warm := k.Run(t, "import \"fmt\"\n%%\nfmt.Println(\"warm\")", kerneltest.RunOptions{})
 	if got := warm.Stream("stdout"); got != "warm\n" {

@@ -1,10 +1,10 @@
-// Package spec reads and writes Jupyter kernelspecs (kernel.json), the file that tells Jupyter how to
+// Package kernelspec reads and writes Jupyter kernelspecs (kernel.json), the file that tells Jupyter how to
 // start a kernel: its command line, display name, language and environment.
 //
 // It is kept apart from the installer so that tests and tools can parse and check a kernelspec without
 // pulling in the installer, and so that every place that handles the file agrees on its shape.
 // See https://jupyter-client.readthedocs.io/en/latest/kernels.html#kernel-specs.
-package spec
+package kernelspec
 
 import (
 	"bytes"

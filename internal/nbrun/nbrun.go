@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/kernel/ipynb"
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/ipynb"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
 // Options configure a run.
@@ -78,7 +78,7 @@ var backendRe = regexp.MustCompile(`gonbgpu: backend (\S+)`)
 // Run executes one notebook.
 func Run(path string, o Options) *Result {
 	if o.Kernel == "" {
-		o.Kernel = spec.Name
+		o.Kernel = kernelspec.Name
 	}
 	if o.CellTimeout == 0 {
 		o.CellTimeout = 20 * time.Minute

@@ -22,8 +22,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/gonbgpu/gonbgpu/kernel/kerneltest"
-	"github.com/gonbgpu/gonbgpu/kernel/spec"
+	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
+	"github.com/gonbgpu/gonbgpu/internal/kerneltest"
 )
 
 // Chromium is Debian's chromium; `make test` installs it (gonbgpu setup). No browser is ever downloaded.
@@ -146,8 +146,8 @@ func TestBrowserSetupCheck(t *testing.T) {
 	if err != nil {
 		fail("reading the kernel name: %v", err)
 	}
-	if strings.TrimSpace(indicator) != spec.DisplayName || kernelName != spec.Name {
-		fail("the notebook runs kernel %q (indicator %q), want %q (%q)", kernelName, indicator, spec.Name, spec.DisplayName)
+	if strings.TrimSpace(indicator) != kernelspec.DisplayName || kernelName != kernelspec.Name {
+		fail("the notebook runs kernel %q (indicator %q), want %q (%q)", kernelName, indicator, kernelspec.Name, kernelspec.DisplayName)
 	}
 
 	// 3. Cell → All Output → Clear, so that what is checked below comes from this run, not from the
