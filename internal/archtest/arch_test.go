@@ -108,3 +108,21 @@ func TestPlatformIsLight(t *testing.T) {
 		}
 	}
 }
+
+// TestOneCLI: gonbgpu is the one command people run; other programs (the kernelspec's launcher) are
+// tooling, under internal/.
+func TestOneCLI(t *testing.T) {
+	var mains []string
+	for _, rel := range packages(t, ".") {
+		if rel == "internal" || strings.HasPrefix(rel, "internal/") {
+			continue
+		}
+		p, err := build.Default.ImportDir(filepath.Join(root(t), rel), 0)
+		if err == nil && p.Name == "main" {
+			mains = append(mains, rel)
+		}
+	}
+	if !slices.Equal(mains, []string{"cmd/gonbgpu"}) {
+		t.Fatalf("commands outside internal/: %v, want only cmd/gonbgpu", mains)
+	}
+}
