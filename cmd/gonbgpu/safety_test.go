@@ -113,9 +113,9 @@ func TestTrainDivergence(t *testing.T) {
 // flag; resumed unchanged, it finishes.
 func TestTrainResumeOtherBatch(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, _, _ := startUntilStep(t, small(out, "3"), 2, 4) // 4 batches into epoch 2
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	p := startUntilStep(t, small(out, "3"), 2, 4) // 4 batches into epoch 2
+	p.signal(syscall.SIGTERM)
+	p.wait()
 	if names, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-*")); len(names) == 0 {
 		t.Fatal("no checkpoint after SIGTERM")
 	}
@@ -153,6 +153,7 @@ func TestTrainFolderFIFO(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	hung := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
 	err := cmd.Run()
+	noRace(t, cmd.Args, stderr.String())
 	if !hung.Stop() {
 		t.Fatal("gonbgpu train hangs on a named pipe in the data folder")
 	}
