@@ -50,25 +50,35 @@ type LineProgress struct {
 	W     io.Writer
 	Every time.Duration
 
+	now                 func() time.Time // the clock; nil: time.Now (a test's fake clock says when time passes)
 	epoch, total, steps int
 	start, last         time.Time
 	loss                float64
 }
 
+func (p *LineProgress) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
+}
+
 func (p *LineProgress) Start(epoch, epochs, steps int) {
 	p.epoch, p.total, p.steps = epoch, epochs, steps
-	p.start, p.last, p.loss = time.Now(), time.Now(), -1
+	now := p.clock()
+	p.start, p.last, p.loss = now, now, -1
 }
 
 func (p *LineProgress) Step(done int, loss float64) {
 	if loss >= 0 {
 		p.loss = loss
 	}
-	if time.Since(p.last) < p.Every || done >= p.steps {
+	now := p.clock()
+	if now.Sub(p.last) < p.Every || done >= p.steps {
 		return
 	}
-	p.last = time.Now()
-	el := time.Since(p.start)
+	p.last = now
+	el := now.Sub(p.start)
 	rate := float64(done) / el.Seconds()
 	line := fmt.Sprintf("  epoch %d/%d: %d/%d steps (%.0f%%), %.1f steps/s", p.epoch, p.total, done, p.steps,
 		100*float64(done)/float64(p.steps), rate)

@@ -324,16 +324,27 @@ func TestLabelSmoothingLoss(t *testing.T) {
 	}
 }
 
+// TestLineProgress drives the batch-log progress line with a fake clock: a line once Every has passed
+// since the epoch's start or the last line, none before, none at the epoch's last step.
 func TestLineProgress(t *testing.T) {
 	var buf bytes.Buffer
-	p := &LineProgress{W: &buf, Every: time.Nanosecond}
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	p := &LineProgress{W: &buf, Every: time.Minute, now: func() time.Time { return now }}
 	p.Start(2, 5, 10)
-	time.Sleep(time.Millisecond)
-	p.Step(3, 1.5)
+	now = now.Add(time.Minute - time.Nanosecond)
+	p.Step(5, -1) // not a minute into the epoch: nothing
+	if buf.Len() != 0 {
+		t.Fatalf("a line before Every passed: %q", buf.String())
+	}
+	now = now.Add(time.Nanosecond)
+	p.Step(6, 1.5) // a minute in, 6 steps done: 0.1 steps/s, 4 steps (40 s) left
+	now = now.Add(30 * time.Second)
+	p.Step(7, -1) // 30 s after the last line: nothing
+	now = now.Add(time.Hour)
 	p.Step(10, -1) // the last step prints nothing: the epoch line follows
-	out := buf.String()
-	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "epoch 2/5: 3/10 steps (30%)") || !strings.Contains(out, "loss 1.5000") || !strings.Contains(out, "left") {
-		t.Fatalf("progress line: %q", out)
+	want := "  epoch 2/5: 6/10 steps (60%), 0.1 steps/s, loss 1.5000, about 40s left\n"
+	if out := buf.String(); out != want {
+		t.Fatalf("progress lines:\n%q\nwant\n%q", out, want)
 	}
 }
 
