@@ -14,8 +14,8 @@ import (
 )
 
 // Progress shows how an epoch advances. The trainer calls Start at each epoch's start, Step after each
-// training step (with the number of steps done and the latest loss, NaN when not read), and Done at its
-// end.
+// training step (with the number of steps done and the epoch's mean loss so far, negative when it was not
+// read at that step), and Done at its end.
 type Progress interface {
 	Start(epoch, epochs, steps int)
 	Step(done int, loss float64)
@@ -124,7 +124,7 @@ func (p *termProgress) Step(done int, loss float64) {
 	if p.bar == nil {
 		return
 	}
-	if loss == loss { // not NaN
+	if loss >= 0 { // read at this step
 		p.bar.Describe(fmt.Sprintf("loss %.4f", loss))
 	}
 	_ = p.bar.Set(done)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"io"
 	"iter"
 	"math"
 	"math/rand/v2"
@@ -371,4 +372,21 @@ func TestCellProgressOneDisplayNeverEmpty(t *testing.T) {
 	if !strings.HasPrefix(last, "epoch 2/2: 10/10 steps") || !strings.Contains(last, "loss 0.5000") {
 		t.Errorf("final state %q", last)
 	}
+}
+
+// The terminal bar shows the loss only at the steps that read it: the trainer passes a negative loss at
+// the others (it showed "loss -1.0000" there, checking for NaN instead).
+func TestTermProgressLoss(t *testing.T) {
+	p := &termProgress{w: io.Discard}
+	p.Start(1, 2, 40)
+	p.Step(1, -1)
+	if d := p.bar.State().Description; d != "epoch 1/2" {
+		t.Errorf("after a step without a loss: %q, want the epoch label", d)
+	}
+	p.Step(20, 0.5)
+	p.Step(21, -1)
+	if d := p.bar.State().Description; d != "loss 0.5000" {
+		t.Errorf("after a step without a loss: %q, want the last loss read", d)
+	}
+	p.Done()
 }
