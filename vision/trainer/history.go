@@ -199,8 +199,3 @@ func slurmEnv() map[string]string {
 func WriteFileAtomic(path string, data []byte) error {
 	return fsutil.WriteFileAtomic(path, data, 0o644)
 }
-
-func syncDir(dir string) error {
-	fsutil.SyncDir(dir)
-	return nil
-}

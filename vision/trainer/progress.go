@@ -177,7 +177,7 @@ func (p *cellProgress) Done() {
 
 // update shows the bar with done steps, as HTML with a text/plain twin (what text-only viewers show).
 func (p *cellProgress) update(done int) {
-	html, text := p.render(done, p.loss)
+	html, text := p.render(done)
 	if p.show != nil {
 		p.show(p.id, html, text)
 		return
@@ -191,7 +191,7 @@ func (p *cellProgress) update(done int) {
 	})
 }
 
-func (p *cellProgress) render(done int, loss float64) (htm, text string) {
+func (p *cellProgress) render(done int) (htm, text string) {
 	pct := 0.0
 	if p.steps > 0 {
 		pct = 100 * float64(done) / float64(p.steps)
@@ -202,8 +202,8 @@ func (p *cellProgress) render(done int, loss float64) (htm, text string) {
 		rate = fmt.Sprintf(" · %.1f steps/s", float64(done)/el)
 	}
 	ls := ""
-	if loss >= 0 {
-		ls = fmt.Sprintf(" · loss %.4f", loss)
+	if p.loss >= 0 {
+		ls = fmt.Sprintf(" · loss %.4f", p.loss)
 	}
 	text = fmt.Sprintf("epoch %d/%d: %d/%d steps%s%s", p.epoch, p.total, done, p.steps, rate, ls)
 	htm = fmt.Sprintf(`<div style="font-family:monospace;font-size:12px">%s<div style="width:320px;height:8px;background:#eee;border-radius:4px">`+
