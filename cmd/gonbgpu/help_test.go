@@ -40,6 +40,32 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestInstallOneTarget: --user, --prefix and --data-dir each name the kernel's Jupyter folder; two of
+// them, or --user=false alone, are one clear error naming the flags, before anything is installed or
+// removed. (The user's folder is a temporary one here: a broken check must not install for real.)
+func TestInstallOneTarget(t *testing.T) {
+	dir, user := t.TempDir(), t.TempDir()
+	env := []string{"JUPYTER_DATA_DIR=" + user, "HOME=" + user}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"install", "--user", "--prefix", dir}, []string{"--prefix and --user"}},
+		{[]string{"install", "--data-dir", dir, "--prefix", dir}, []string{"--data-dir and --prefix"}},
+		{[]string{"uninstall", "--user", "--data-dir", dir}, []string{"--data-dir and --user"}},
+		{[]string{"uninstall", "--user=false", "--prefix", dir, "--data-dir", dir}, []string{"--data-dir, --prefix and --user"}},
+		{[]string{"install", "--user=false"}, []string{"--user=false", "--prefix DIR or --data-dir DIR"}},
+	} {
+		_, stderr, code := gonbgpu(t, env, c.args...)
+		oneLineError(t, c.args, stderr, code, c.want...)
+	}
+	for _, d := range []string{dir, user} {
+		if entries, _ := os.ReadDir(d); len(entries) > 0 {
+			t.Errorf("a refused install wrote into %s: %v", d, entries)
+		}
+	}
+}
+
 // TestDataFetchCommand runs `gonbgpu data fetch fashion-mnist --mirror URL --dir DIR` against a loopback
 // mirror of Debian's files, then against a corrupted copy, which is refused with one line.
 func TestDataFetchCommand(t *testing.T) {
