@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/png"
@@ -55,14 +56,19 @@ func gonbgpu(t *testing.T, env []string, args ...string) (stdout, stderr string,
 }
 
 // gonbgpuPeak is gonbgpu that also returns the run's peak resident memory in bytes (getrusage's
-// ru_maxrss).
+// ru_maxrss). A run still going after hangGuard is killed, and fails the test.
 func gonbgpuPeak(t *testing.T, env []string, args ...string) (stdout, stderr string, code int, peak int64) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), append([]string{"GOMLX_BACKEND=go"}, env...)...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("gonbgpu %s still ran after %s: killed\n%s\n%s", strings.Join(args, " "), hangGuard, o.String(), e.String())
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
