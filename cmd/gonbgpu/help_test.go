@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -81,14 +82,14 @@ func TestDataFetchCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	corrupt := false
+	var corrupt atomic.Bool // set by the test, read by the server's goroutines
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		data, ok := files[filepath.Base(r.URL.Path)]
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
-		if corrupt && strings.HasPrefix(filepath.Base(r.URL.Path), "t10k-labels") {
+		if corrupt.Load() && strings.HasPrefix(filepath.Base(r.URL.Path), "t10k-labels") {
 			data = append([]byte(nil), data...)
 			data[len(data)/3] ^= 1
 		}
@@ -104,7 +105,7 @@ func TestDataFetchCommand(t *testing.T) {
 		t.Fatalf("fetch: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// GONBGPU_DATA is the default folder.
-	corrupt = true
+	corrupt.Store(true)
 	env := t.TempDir()
 	_, stderr, code = gonbgpu(t, []string{"GONBGPU_DATA=" + env}, "data", "fetch", "--mirror", url, "fashion-mnist")
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
