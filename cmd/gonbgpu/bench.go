@@ -29,7 +29,7 @@ func runBench(args []string) error {
 	plain := fs.Bool("plain", false, "train the plain twin (no skip connections)")
 	bn := fs.String("bn", "auto", "batch norm: auto, exact (graph ops, exact gradient) or gomlx (norm.BatchNorm)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof reads it)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	var bnImpl resnet.BatchNormImpl

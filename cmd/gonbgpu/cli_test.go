@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/png"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/internal/testutil"
 	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
 )
@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "gonbgpu")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	// Under `go test -race` the binary is built with -race too (race_test.go).
+	build := exec.Command("go", append(append([]string{"build"}, raceBuildFlags...), "-o", binary, ".")...)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("building gonbgpu: " + err.Error())
@@ -51,18 +52,45 @@ func small(out string, epochs string) []string {
 
 func gonbgpu(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	stdout, stderr, code, _ = gonbgpuPeak(t, env, args...)
+	return stdout, stderr, code
+}
+
+// gonbgpuPeak is gonbgpu that also returns the run's peak resident memory in bytes (getrusage's
+// ru_maxrss). A run still going after hangGuard is killed, and fails the test.
+func gonbgpuPeak(t *testing.T, env []string, args ...string) (stdout, stderr string, code int, peak int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), append([]string{"GOMLX_BACKEND=go"}, env...)...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("gonbgpu %s still ran after %s: killed\n%s\n%s", strings.Join(args, " "), hangGuard, o.String(), e.String())
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return o.String(), e.String(), code
+	noRace(t, args, e.String())
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		peak = ru.Maxrss << 10 // KiB on Linux
+	}
+	return o.String(), e.String(), code, peak
+}
+
+// noRace fails the test if a run's standard error holds a race detector report. A binary built with
+// -race (see raceBuildFlags) reports each race there when it happens; it changes the exit status (to 66)
+// only when the program would have exited 0, so a run that exits 143 after a race must be caught here.
+func noRace(t *testing.T, args []string, stderr string) {
+	t.Helper()
+	if i := strings.Index(stderr, "WARNING: DATA RACE"); i >= 0 {
+		t.Errorf("gonbgpu %s: the race detector reported a data race:\n%s", strings.Join(args, " "), stderr[i:])
+	}
 }
 
 func TestTrainBadInputs(t *testing.T) {
@@ -121,23 +149,12 @@ func TestTrainFolderSkipBad(t *testing.T) {
 	}
 }
 
-var epochLine = regexp.MustCompile(`^\s+(\d+)\s+[0-9.]+\s+\d+\s`)
-
-// startUntilEpoch starts a training run and returns once it printed the line of the given epoch.
-func startUntilEpoch(t *testing.T, args []string, epoch string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	t.Helper()
-	return startUntil(t, args, func(line string) bool {
-		m := epochLine.FindStringSubmatch(line)
-		return m != nil && m[1] == epoch
-	})
-}
-
 // progressLine is the batch-log progress line, e.g. "  epoch 2/3: 4/32 steps (12%), …".
 var progressLine = regexp.MustCompile(`^\s+epoch (\d+)/\d+: (\d+)/\d+ steps`)
 
 // startUntilStep starts a training run that prints a progress line after every step, and returns once
 // step steps of epoch epoch are done: a point inside an epoch that depends on no timing.
-func startUntilStep(t *testing.T, args []string, epoch, step int) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+func startUntilStep(t *testing.T, args []string, epoch, step int) *proc {
 	t.Helper()
 	return startUntil(t, args, func(line string) bool {
 		m := progressLine.FindStringSubmatch(line)
@@ -145,33 +162,95 @@ func startUntilStep(t *testing.T, args []string, epoch, step int) (*exec.Cmd, *b
 	}, trainer.ProgressEveryEnv+"=1ns")
 }
 
-// startUntil starts `gonbgpu args…` and returns once a line of its standard output satisfies match.
-func startUntil(t *testing.T, args []string, match func(string) bool, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(append(os.Environ(), "GOMLX_BACKEND=go"), env...)
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+// hangGuard is how long a gonbgpu process that a test starts and waits for may run before it is killed:
+// far more than any of these runs takes, even built with -race on a loaded 2-core machine, so that only a
+// hang reaches it.
+const hangGuard = 10 * time.Minute
+
+// proc is a gonbgpu process started by startUntil.
+type proc struct {
+	args           []string
+	cmd            *exec.Cmd
+	stdout, stderr *testutil.SyncBuffer
+	exited         chan struct{} // closed once the process ended and all its output was collected
+	err            error         // cmd.Wait's, set before exited is closed
+}
+
+func (p *proc) signal(sig os.Signal) { p.cmd.Process.Signal(sig) }
+func (p *proc) kill()                { p.cmd.Process.Kill() }
+
+// wait waits for the process to end and returns cmd.Wait's error; its output is then complete.
+func (p *proc) wait() error {
+	<-p.exited
+	return p.err
+}
+
+// lineWatcher collects a process's standard output and closes found at the first whole line that
+// satisfies match. Only the exec package's copying goroutine calls Write.
+type lineWatcher struct {
+	out     *testutil.SyncBuffer
+	match   func(string) bool
+	found   chan struct{}
+	partial []byte // the line being written, while no line matched yet
+}
+
+func (w *lineWatcher) Write(b []byte) (int, error) {
+	w.out.Write(b)
+	if w.match == nil {
+		return len(b), nil
 	}
-	var out, errBuf bytes.Buffer
-	cmd.Stderr = &errBuf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(pipe)
-	deadline := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
-	defer deadline.Stop()
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if match(sc.Text()) {
-			go io.Copy(&out, pipe)
-			return cmd, &out, &errBuf
+	w.partial = append(w.partial, b...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := strings.TrimSuffix(string(w.partial[:i]), "\r")
+		w.partial = w.partial[i+1:]
+		if w.match(line) {
+			w.match, w.partial = nil, nil
+			close(w.found)
+			return len(b), nil
 		}
 	}
-	cmd.Wait()
-	t.Fatalf("the run ended before the line waited for:\n%s\n%s", out.String(), errBuf.String())
-	return nil, nil, nil
+}
+
+// startUntil starts `gonbgpu args…` and returns once a line of its standard output satisfies match; the
+// process goes on running, its output still collected. The test's cleanup kills it if it still runs,
+// and fails the test if the race detector reported anything.
+func startUntil(t *testing.T, args []string, match func(string) bool, env ...string) *proc {
+	t.Helper()
+	p := &proc{args: args, cmd: exec.Command(binary, args...), stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{},
+		exited: make(chan struct{})}
+	p.cmd.Env = append(append(os.Environ(), "GOMLX_BACKEND=go"), env...)
+	w := &lineWatcher{out: p.stdout, match: match, found: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = w, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	guard := time.AfterFunc(hangGuard, p.kill)
+	go func() {
+		p.err = p.cmd.Wait()
+		guard.Stop()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		<-p.exited
+		noRace(t, args, p.stderr.String())
+	})
+	select {
+	case <-w.found:
+		return p
+	case <-p.exited:
+		select {
+		case <-w.found: // the line came just before the end
+			return p
+		default:
+		}
+	}
+	t.Fatalf("gonbgpu %s ended (%v) before the line waited for:\n%s\n%s", strings.Join(args, " "), p.err, p.stdout, p.stderr)
+	return nil
 }
 
 func exitCode(err error) int {
@@ -190,13 +269,13 @@ func exitCode(err error) int {
 // same history file.
 func TestTrainSIGTERMAndResume(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, stdout, stderr := startUntilStep(t, small(out, "3"), 2, 4) // 4 batches into epoch 2
-	cmd.Process.Signal(syscall.SIGTERM)
-	if code := exitCode(cmd.Wait()); code != 143 {
-		t.Fatalf("SIGTERM: exit %d, want 143\n%s\n%s", code, stdout, stderr)
+	p := startUntilStep(t, small(out, "3"), 2, 4) // 4 batches into epoch 2
+	p.signal(syscall.SIGTERM)
+	if code := exitCode(p.wait()); code != 143 {
+		t.Fatalf("SIGTERM: exit %d, want 143\n%s\n%s", code, p.stdout, p.stderr)
 	}
-	if !strings.Contains(stderr.String(), "--resume") {
-		t.Errorf("the message should say how to resume:\n%s", stderr)
+	if !strings.Contains(p.stderr.String(), "stopped by terminated") || !strings.Contains(p.stderr.String(), "--resume") {
+		t.Errorf("the message should name the signal and say how to resume:\n%s", p.stderr)
 	}
 	names, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-0001-0*"))
 	if len(names) == 0 || strings.HasSuffix(names[len(names)-1], "-000000") {
@@ -225,13 +304,30 @@ func TestTrainSIGTERMAndResume(t *testing.T) {
 	}
 }
 
+// TestTrainSIGINT stops a run with SIGINT (Ctrl-C) in its first epoch: it saves, says so and how to
+// resume, and exits 130 as a shell expects of a process ended by Ctrl-C.
+func TestTrainSIGINT(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	p := startUntilStep(t, small(out, "1"), 1, 2) // 2 batches into epoch 1
+	p.signal(syscall.SIGINT)
+	if code := exitCode(p.wait()); code != 130 {
+		t.Fatalf("SIGINT: exit %d, want 130\n%s\n%s", code, p.stdout, p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "stopped by interrupt after 0 complete epoch(s)") || !strings.Contains(p.stderr.String(), "--resume") {
+		t.Errorf("the message should name the signal and say how to resume:\n%s", p.stderr)
+	}
+	if names, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-0000-0*")); len(names) == 0 {
+		t.Errorf("want a mid-epoch-1 checkpoint after SIGINT")
+	}
+}
+
 // TestTrainSIGKILLLosesAtMostAnEpoch kills a run with SIGKILL (no chance to save) in epoch 2: resuming
 // starts again from the end of epoch 1.
 func TestTrainSIGKILLLosesAtMostAnEpoch(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, _, _ := startUntilStep(t, small(out, "2"), 2, 4) // 4 batches into epoch 2
-	cmd.Process.Kill()
-	cmd.Wait()
+	p := startUntilStep(t, small(out, "2"), 2, 4) // 4 batches into epoch 2
+	p.kill()
+	p.wait()
 	resumed, errOut, code := gonbgpu(t, nil, append(small(out, "2"), "--resume")...)
 	if code != 0 || !strings.Contains(resumed, "resuming from") || !strings.Contains(resumed, "1 epoch(s) done") {
 		t.Fatalf("resume after SIGKILL: exit %d:\n%s\n%s", code, resumed, errOut)
@@ -266,19 +362,21 @@ func TestSlurmTemplates(t *testing.T) {
 		"SLURM_JOB_ID=424242", "SLURM_JOB_NAME=gonbgpu-train-1gpu", "SLURMD_NODENAME=d1001", "SLURM_GPUS_ON_NODE=1",
 		"SLURM_SUBMIT_DIR="+t.TempDir(), "CUDA_VISIBLE_DEVICES=", "MODEL=resnet20", "EPOCHS=1", "BATCH=32", "OUT="+out,
 		"EXTRA_ARGS=--width 0.25 --limit-train 64 --limit-test 32")
-	// By default a GPU job requires the GPU: here (no GPU) it must stop at once, saying why.
-	start := time.Now()
+	// By default a GPU job requires the GPU: here (no GPU) it must stop at start-up, saying why: before
+	// the run is prepared (whose summary ends with the "output:" line), let alone trained.
 	noGPU := exec.Command("bash", "../../install/slurm/train-job.sh")
 	noGPUOut := filepath.Join(t.TempDir(), "nogpu")
 	noGPU.Env = append(slices.Clone(cmd.Env), "GOMLX_BACKEND=", "OUT="+noGPUOut)
 	failed, err := noGPU.CombinedOutput()
+	noRace(t, noGPU.Args, string(failed))
 	_, histErr := os.Stat(filepath.Join(noGPUOut, "history.json"))
 	if err == nil || !strings.Contains(string(failed), "the GPU backend is required") || histErr == nil ||
-		time.Since(start) > 2*time.Minute {
-		t.Errorf("a GPU job without a usable GPU must fail fast with the reason: err %v\n%s", err, failed)
+		strings.Contains(string(failed), "output:") {
+		t.Errorf("a GPU job without a usable GPU must fail at start-up with the reason: err %v\n%s", err, failed)
 	}
 	cmd.Env = append(cmd.Env, "GONBGPU_REQUIRE_GPU=0") // this machine has no GPU: allow the CPU
 	stdout, err := cmd.CombinedOutput()
+	noRace(t, cmd.Args, string(stdout))
 	if err != nil {
 		t.Fatalf("train-job.sh: %v\n%s", err, stdout)
 	}

@@ -20,11 +20,8 @@ func runDevices(args []string) error {
 	config := fs.Bool("config", false, "print only the GoMLX configuration of the backend chosen (what GOMLX_BACKEND would take)")
 	plugins := fs.Bool("plugins", false, "also list every place searched for a CUDA plugin")
 	require := fs.Bool("require-gpu", gpu.RequireGPU(), "fail unless the backend computes on a GPU (also "+gpu.RequireGPUEnv+"=1)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *asJSON && *config {
 		return fmt.Errorf("--json and --config each choose the output: give one")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -40,6 +41,32 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestInstallOneTarget: --user, --prefix and --data-dir each name the kernel's Jupyter folder; two of
+// them, or --user=false alone, are one clear error naming the flags, before anything is installed or
+// removed. (The user's folder is a temporary one here: a broken check must not install for real.)
+func TestInstallOneTarget(t *testing.T) {
+	dir, user := t.TempDir(), t.TempDir()
+	env := []string{"JUPYTER_DATA_DIR=" + user, "HOME=" + user}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"install", "--user", "--prefix", dir}, []string{"--prefix and --user"}},
+		{[]string{"install", "--data-dir", dir, "--prefix", dir}, []string{"--data-dir and --prefix"}},
+		{[]string{"uninstall", "--user", "--data-dir", dir}, []string{"--data-dir and --user"}},
+		{[]string{"uninstall", "--user=false", "--prefix", dir, "--data-dir", dir}, []string{"--data-dir, --prefix and --user"}},
+		{[]string{"install", "--user=false"}, []string{"--user=false", "--prefix DIR or --data-dir DIR"}},
+	} {
+		_, stderr, code := gonbgpu(t, env, c.args...)
+		oneLineError(t, c.args, stderr, code, c.want...)
+	}
+	for _, d := range []string{dir, user} {
+		if entries, _ := os.ReadDir(d); len(entries) > 0 {
+			t.Errorf("a refused install wrote into %s: %v", d, entries)
+		}
+	}
+}
+
 // TestDataFetchCommand runs `gonbgpu data fetch fashion-mnist --mirror URL --dir DIR` against a loopback
 // mirror of Debian's files, then against a corrupted copy, which is refused with one line.
 func TestDataFetchCommand(t *testing.T) {
@@ -55,14 +82,14 @@ func TestDataFetchCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	corrupt := false
+	var corrupt atomic.Bool // set by the test, read by the server's goroutines
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		data, ok := files[filepath.Base(r.URL.Path)]
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
-		if corrupt && strings.HasPrefix(filepath.Base(r.URL.Path), "t10k-labels") {
+		if corrupt.Load() && strings.HasPrefix(filepath.Base(r.URL.Path), "t10k-labels") {
 			data = append([]byte(nil), data...)
 			data[len(data)/3] ^= 1
 		}
@@ -78,7 +105,7 @@ func TestDataFetchCommand(t *testing.T) {
 		t.Fatalf("fetch: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// GONBGPU_DATA is the default folder.
-	corrupt = true
+	corrupt.Store(true)
 	env := t.TempDir()
 	_, stderr, code = gonbgpu(t, []string{"GONBGPU_DATA=" + env}, "data", "fetch", "--mirror", url, "fashion-mnist")
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
@@ -109,5 +136,16 @@ func TestDevicesPrintsRealPaths(t *testing.T) {
 	}
 	if !strings.Contains(out, filepath.Join(venv, "lib")) {
 		t.Errorf("devices does not name %s, the folder it searched:\n%s", filepath.Join(venv, "lib"), out)
+	}
+}
+
+// TestStrayArgumentsAreRefused: a word that is not a flag (a mistyped `--epochs 3` as `epochs 3`) stops a
+// command that takes no arguments before it does anything, with one line that names it.
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	for _, name := range []string{"train", "install", "uninstall", "devices", "bench", "setup"} {
+		_, stderr, code := gonbgpu(t, []string{"GOMLX_BACKEND=go"}, name, "epochs", "3")
+		if code == 0 || !strings.Contains(stderr, `unexpected arguments ["epochs" "3"]`) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("gonbgpu %s epochs 3: exit %d, want one line naming the arguments:\n%s", name, code, stderr)
+		}
 	}
 }

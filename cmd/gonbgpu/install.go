@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/gonbgpu/gonbgpu/install"
 )
@@ -16,12 +17,34 @@ func init() {
 // "remove from").
 func installFlags(name, verb, example string, o *install.Options) *flag.FlagSet {
 	fs := newFlags(name, "[--user | --prefix DIR | --data-dir DIR] [flags]", example)
-	// --user is the default; the flag exists so that scripts can say so. Its help must not hold a
-	// back-quoted word: the flag package would show that word as an argument of a bool flag.
-	fs.Bool("user", true, verb+" the user's Jupyter data folder ($JUPYTER_DATA_DIR, else what jupyter --data-dir prints)")
+	// --user is the default; the flag exists so that scripts can say so, and is refused beside the two
+	// others (oneTarget). Its help must not hold a back-quoted word: the flag package would show that word
+	// as an argument of a bool flag.
+	fs.Bool("user", true, verb+" the user's Jupyter data folder ($JUPYTER_DATA_DIR, else what jupyter --data-dir prints; the default)")
 	fs.StringVar(&o.Prefix, "prefix", "", verb+" `DIR`/share/jupyter instead (a conda environment, a shared course folder)")
 	fs.StringVar(&o.DataDir, "data-dir", "", verb+" this Jupyter data folder `DIR` instead (overrides $JUPYTER_DATA_DIR)")
 	return fs
+}
+
+// oneTarget checks the parsed flags of installFlags: --user, --prefix and --data-dir each name the
+// kernelspec's Jupyter folder, so at most one may be given (otherwise --prefix silently won over --data-dir, and
+// --user was read and ignored), and --user=false alone names no folder at all.
+func oneTarget(fs *flag.FlagSet) error {
+	var given []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "user", "prefix", "data-dir":
+			given = append(given, "--"+f.Name)
+		}
+	})
+	switch {
+	case len(given) > 1:
+		return fmt.Errorf("%s and %s each name the kernel's Jupyter folder: give one of them",
+			strings.Join(given[:len(given)-1], ", "), given[len(given)-1])
+	case len(given) == 1 && given[0] == "--user" && fs.Lookup("user").Value.String() == "false":
+		return fmt.Errorf("--user=false: name the kernel's Jupyter folder instead, with --prefix DIR or --data-dir DIR")
+	}
+	return nil
 }
 
 func runInstall(args []string) error {
@@ -31,11 +54,11 @@ func runInstall(args []string) error {
 	fs.StringVar(&o.Checkout, "checkout", "", "gonbgpu source `DIR` whose packages cells import (default: the checkout above the current folder)")
 	fs.BoolVar(&o.NoSystemPackages, "no-apt", false, "never install Jupyter with apt-get, even as root")
 	fs.BoolVar(&o.CUDA, "cuda", false, "first download the CUDA PJRT plugin with go-xla's installer (needs the internet)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := oneTarget(fs); err != nil {
+		return err
 	}
 	res, err := install.Install(o)
 	if err != nil {
@@ -48,11 +71,11 @@ func runInstall(args []string) error {
 func runUninstall(args []string) error {
 	var o install.Options
 	fs := installFlags("uninstall", "remove from", "gonbgpu uninstall                       # the kernel installed for this user", &o)
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := oneTarget(fs); err != nil {
+		return err
 	}
 	return install.Uninstall(o)
 }

@@ -63,6 +63,18 @@ func newFlags(name, args, example string) *flag.FlagSet {
 	return fs
 }
 
+// parseNoArgs parses a command's flags and refuses anything else on its command line: a stray word is
+// usually a mistyped flag (`gonbgpu train epochs 3`), and ignoring it would run something else.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags start with -; see --help)", fs.Args())
+	}
+	return nil
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		usage()

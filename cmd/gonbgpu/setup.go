@@ -13,7 +13,7 @@ func init() {
 func runSetup(args []string) error {
 	fs := newFlags("setup", "[--tests]", "gonbgpu setup            # as root on Debian: apt-get installs what `make run` needs")
 	tests := fs.Bool("tests", false, "also the packages only the tests need (chromium, for the browser test)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *tests {

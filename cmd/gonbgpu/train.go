@@ -38,10 +38,8 @@ func requireGPUDefault(lookup func(string) (string, bool)) bool {
 	if v, ok := lookup(gpu.RequireGPUEnv); ok && strings.TrimSpace(v) != "" {
 		return gpu.RequireGPU()
 	}
-	if _, set := lookup(gpu.BackendEnv); set {
-		if v, _ := lookup(gpu.BackendEnv); strings.TrimSpace(v) != "" {
-			return false // the backend was chosen by hand
-		}
+	if v, ok := lookup(gpu.BackendEnv); ok && strings.TrimSpace(v) != "" {
+		return false // the backend was chosen by hand
 	}
 	return slurm.JobGPUs().Count > 0
 }
@@ -89,13 +87,10 @@ func trainFlags(o *recipe.Options) (fs *flag.FlagSet, requireGPU *bool) {
 func runTrain(args []string) error {
 	var o recipe.Options
 	fs, requireGPU := trainFlags(&o)
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	gpu.SetRequireGPU(*requireGPU)
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
 	choice, err := gpu.Default()
 	if err != nil {
 		return err
@@ -124,16 +119,13 @@ func runTrain(args []string) error {
 
 	// SLURM sends SIGTERM before the time limit; Ctrl-C sends SIGINT. Either makes the trainer write a
 	// checkpoint at the current step and return.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext()
 	defer stop()
-	var got os.Signal
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() { got = <-sigs }()
 
 	start := time.Now()
 	h, err := run.Trainer.Run(ctx)
 	if errors.Is(err, trainer.ErrInterrupted) {
+		got := caughtSignal(ctx)
 		code := 143
 		if got == syscall.SIGINT {
 			code = 130
@@ -158,5 +150,40 @@ func runTrain(args []string) error {
 	fmt.Printf("test accuracy: %.4f (best %.4f), %.0f img/s in the last epoch, %d parameters\n",
 		last.TestAcc, best, last.ImagesPerSec, h.Parameters)
 	fmt.Printf("history: %s, %s\n", filepath.Join(run.Options.Out, "history.json"), filepath.Join(run.Options.Out, "history.csv"))
+	return nil
+}
+
+// stopSignal is the cause of signalContext's cancellation: the signal that arrived.
+type stopSignal struct{ os.Signal }
+
+func (s stopSignal) Error() string { return "stopped by " + s.Signal.String() }
+
+// signalContext returns a context that the first SIGTERM or SIGINT cancels, with the signal as its cause
+// (see caughtSignal); stop restores the signals' default action. The signals are registered once, and
+// the context itself hands over which one arrived: the goroutine that receives it writes nothing else.
+// (A second registration, read through a variable the receiving goroutine wrote, was a data race.)
+func signalContext() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(stopSignal{s})
+		case <-ctx.Done(): // stopped
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+	}
+}
+
+// caughtSignal returns the signal that cancelled a signalContext's context, or nil.
+func caughtSignal(ctx context.Context) os.Signal {
+	var s stopSignal
+	if errors.As(context.Cause(ctx), &s) {
+		return s.Signal
+	}
 	return nil
 }

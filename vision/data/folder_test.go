@@ -275,7 +275,7 @@ func TestFolderSpecialFiles(t *testing.T) {
 	var r result
 	select {
 	case r = <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("Folder hangs on a named pipe")
 	}
 	if r.err != nil {

@@ -12,7 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
+
+// hangGuard is how long a test waits for what should take milliseconds before it calls it a hang (the old
+// code blocked for ever opening a named pipe): minutes, so that only a hang reaches it on a slow machine.
+const hangGuard = 2 * time.Minute
 
 // idxBytes encodes an IDX file of unsigned bytes with the given dimensions and data.
 func idxBytes(dims []uint32, data []byte) []byte {

@@ -224,7 +224,7 @@ func TestReadIDXSpecialFile(t *testing.T) {
 	case errs := <-done:
 		wantErr(t, errs[0], fifo, "named pipe", "not a regular file")
 		wantErr(t, errs[1], zero, "character device", "not a regular file")
-	case <-time.After(10 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("ReadIDX hangs on a named pipe")
 	}
 }

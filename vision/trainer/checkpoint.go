@@ -11,6 +11,7 @@ import (
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
+	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 )
 
 // A checkpoint is a folder under OUT/checkpoints named ckpt-EEEE-BBBBBB: EEEE epochs done and BBBBBB
@@ -81,20 +82,20 @@ func newSaver(store *model.Store, dir string, keep int) (*saver, error) {
 }
 
 // save writes a complete checkpoint for st and removes the oldest beyond keep.
-func (s *saver) save(st *state) (string, error) {
+func (s *saver) save(st *state) error {
 	staging := filepath.Join(s.dir, stagingName)
 	if err := os.MkdirAll(staging, 0o755); err != nil {
-		return "", err
+		return err
 	}
 	if err := s.handler.Save(); err != nil {
-		return "", fmt.Errorf("saving checkpoint: %w", err)
+		return fmt.Errorf("saving checkpoint: %w", err)
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := WriteFileAtomic(filepath.Join(staging, "state.json"), data); err != nil {
-		return "", err
+		return err
 	}
 	// Flush every file before the rename makes the checkpoint visible.
 	entries, _ := os.ReadDir(staging)
@@ -107,16 +108,16 @@ func (s *saver) save(st *state) (string, error) {
 	final := filepath.Join(s.dir, ckptName(st.EpochsDone, st.Batch))
 	_ = os.RemoveAll(final) // a leftover of the same position (a rerun), replaced whole
 	if err := os.Rename(staging, final); err != nil {
-		return "", fmt.Errorf("saving checkpoint %s: %w", final, err)
+		return fmt.Errorf("saving checkpoint %s: %w", final, err)
 	}
-	_ = syncDir(s.dir)
+	fsutil.SyncDir(s.dir)
 	names, err := checkpoints(s.dir)
 	if err == nil && len(names) > s.keep {
 		for _, n := range names[:len(names)-s.keep] {
 			_ = os.RemoveAll(filepath.Join(s.dir, n))
 		}
 	}
-	return final, nil
+	return nil
 }
 
 // latest loads the newest complete checkpoint's state, or returns nil when there is none.

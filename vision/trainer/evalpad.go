@@ -58,7 +58,7 @@ func (p *padGroups) Iter() iter.Seq2[train.Batch, error] {
 				yield(train.Batch{}, err)
 				return
 			}
-			padded, err := p.pad(b, len(b.Inputs) > 0)
+			padded, err := p.pad(b)
 			b.Finalize()
 			if err != nil {
 				yield(train.Batch{}, err)
@@ -85,7 +85,7 @@ func (p *padGroups) Iter() iter.Seq2[train.Batch, error] {
 }
 
 // pad grows a batch's tensors along their first axis to perDevice (zeros) and adds the mask label.
-func (p *padGroups) pad(b train.Batch, _ bool) (train.Batch, error) {
+func (p *padGroups) pad(b train.Batch) (train.Batch, error) {
 	if len(b.Inputs) == 0 || len(b.Labels) == 0 {
 		return train.Batch{}, fmt.Errorf("evaluation batches need inputs and labels")
 	}

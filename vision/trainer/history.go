@@ -179,8 +179,3 @@ func (e Epoch) Line() string {
 func WriteFileAtomic(path string, data []byte) error {
 	return fsutil.WriteFileAtomic(path, data, 0o644)
 }
-
-func syncDir(dir string) error {
-	fsutil.SyncDir(dir)
-	return nil
-}

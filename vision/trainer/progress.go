@@ -14,8 +14,8 @@ import (
 )
 
 // Progress shows how an epoch advances. The trainer calls Start at each epoch's start, Step after each
-// training step (with the number of steps done and the latest loss, NaN when not read), and Done at its
-// end.
+// training step (with the number of steps done and the epoch's mean loss so far, negative when it was not
+// read at that step), and Done at its end.
 type Progress interface {
 	Start(epoch, epochs, steps int)
 	Step(done int, loss float64)
@@ -50,25 +50,35 @@ type LineProgress struct {
 	W     io.Writer
 	Every time.Duration
 
+	now                 func() time.Time // the clock; nil: time.Now (a test's fake clock says when time passes)
 	epoch, total, steps int
 	start, last         time.Time
 	loss                float64
 }
 
+func (p *LineProgress) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
+}
+
 func (p *LineProgress) Start(epoch, epochs, steps int) {
 	p.epoch, p.total, p.steps = epoch, epochs, steps
-	p.start, p.last, p.loss = time.Now(), time.Now(), -1
+	now := p.clock()
+	p.start, p.last, p.loss = now, now, -1
 }
 
 func (p *LineProgress) Step(done int, loss float64) {
 	if loss >= 0 {
 		p.loss = loss
 	}
-	if time.Since(p.last) < p.Every || done >= p.steps {
+	now := p.clock()
+	if now.Sub(p.last) < p.Every || done >= p.steps {
 		return
 	}
-	p.last = time.Now()
-	el := time.Since(p.start)
+	p.last = now
+	el := now.Sub(p.start)
 	rate := float64(done) / el.Seconds()
 	line := fmt.Sprintf("  epoch %d/%d: %d/%d steps (%.0f%%), %.1f steps/s", p.epoch, p.total, done, p.steps,
 		100*float64(done)/float64(p.steps), rate)
@@ -114,7 +124,7 @@ func (p *termProgress) Step(done int, loss float64) {
 	if p.bar == nil {
 		return
 	}
-	if loss == loss { // not NaN
+	if loss >= 0 { // read at this step
 		p.bar.Describe(fmt.Sprintf("loss %.4f", loss))
 	}
 	_ = p.bar.Set(done)
@@ -167,7 +177,7 @@ func (p *cellProgress) Done() {
 
 // update shows the bar with done steps, as HTML with a text/plain twin (what text-only viewers show).
 func (p *cellProgress) update(done int) {
-	html, text := p.render(done, p.loss)
+	html, text := p.render(done)
 	if p.show != nil {
 		p.show(p.id, html, text)
 		return
@@ -181,7 +191,7 @@ func (p *cellProgress) update(done int) {
 	})
 }
 
-func (p *cellProgress) render(done int, loss float64) (htm, text string) {
+func (p *cellProgress) render(done int) (htm, text string) {
 	pct := 0.0
 	if p.steps > 0 {
 		pct = 100 * float64(done) / float64(p.steps)
@@ -192,8 +202,8 @@ func (p *cellProgress) render(done int, loss float64) (htm, text string) {
 		rate = fmt.Sprintf(" · %.1f steps/s", float64(done)/el)
 	}
 	ls := ""
-	if loss >= 0 {
-		ls = fmt.Sprintf(" · loss %.4f", loss)
+	if p.loss >= 0 {
+		ls = fmt.Sprintf(" · loss %.4f", p.loss)
 	}
 	text = fmt.Sprintf("epoch %d/%d: %d/%d steps%s%s", p.epoch, p.total, done, p.steps, rate, ls)
 	htm = fmt.Sprintf(`<div style="font-family:monospace;font-size:12px">%s<div style="width:320px;height:8px;background:#eee;border-radius:4px">`+

@@ -650,7 +650,7 @@ func (t *Trainer) checkpoint() error {
 	if t.saver == nil {
 		return nil
 	}
-	if _, err := t.saver.save(t.st); err != nil {
+	if err := t.saver.save(t.st); err != nil {
 		return err
 	}
 	return t.hist.Save(t.cfg.OutDir)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"io"
 	"iter"
 	"math"
 	"math/rand/v2"
@@ -325,16 +326,27 @@ func TestLabelSmoothingLoss(t *testing.T) {
 	}
 }
 
+// TestLineProgress drives the batch-log progress line with a fake clock: a line once Every has passed
+// since the epoch's start or the last line, none before, none at the epoch's last step.
 func TestLineProgress(t *testing.T) {
 	var buf bytes.Buffer
-	p := &LineProgress{W: &buf, Every: time.Nanosecond}
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	p := &LineProgress{W: &buf, Every: time.Minute, now: func() time.Time { return now }}
 	p.Start(2, 5, 10)
-	time.Sleep(time.Millisecond)
-	p.Step(3, 1.5)
+	now = now.Add(time.Minute - time.Nanosecond)
+	p.Step(5, -1) // not a minute into the epoch: nothing
+	if buf.Len() != 0 {
+		t.Fatalf("a line before Every passed: %q", buf.String())
+	}
+	now = now.Add(time.Nanosecond)
+	p.Step(6, 1.5) // a minute in, 6 steps done: 0.1 steps/s, 4 steps (40 s) left
+	now = now.Add(30 * time.Second)
+	p.Step(7, -1) // 30 s after the last line: nothing
+	now = now.Add(time.Hour)
 	p.Step(10, -1) // the last step prints nothing: the epoch line follows
-	out := buf.String()
-	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "epoch 2/5: 3/10 steps (30%)") || !strings.Contains(out, "loss 1.5000") || !strings.Contains(out, "left") {
-		t.Fatalf("progress line: %q", out)
+	want := "  epoch 2/5: 6/10 steps (60%), 0.1 steps/s, loss 1.5000, about 40s left\n"
+	if out := buf.String(); out != want {
+		t.Fatalf("progress lines:\n%q\nwant\n%q", out, want)
 	}
 }
 
@@ -390,4 +402,21 @@ func TestHistoryRecordsTheBackendItWasGiven(t *testing.T) {
 	if _, err := New(nil, testConfig("", 1), linear, testData()); err == nil || !strings.Contains(err.Error(), "platform.Of") {
 		t.Fatalf("no backend: %v", err)
 	}
+}
+
+// The terminal bar shows the loss only at the steps that read it: the trainer passes a negative loss at
+// the others (it showed "loss -1.0000" there, checking for NaN instead).
+func TestTermProgressLoss(t *testing.T) {
+	p := &termProgress{w: io.Discard}
+	p.Start(1, 2, 40)
+	p.Step(1, -1)
+	if d := p.bar.State().Description; d != "epoch 1/2" {
+		t.Errorf("after a step without a loss: %q, want the epoch label", d)
+	}
+	p.Step(20, 0.5)
+	p.Step(21, -1)
+	if d := p.bar.State().Description; d != "loss 0.5000" {
+		t.Errorf("after a step without a loss: %q, want the last loss read", d)
+	}
+	p.Done()
 }
