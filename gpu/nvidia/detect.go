@@ -10,7 +10,6 @@ package nvidia
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/gonbgpu/gonbgpu/platform"
@@ -61,7 +60,8 @@ func Detect() Presence {
 	if files == 0 {
 		return Presence{Count: 0, How: "NVML not loadable (" + err.Error() + ") and no /dev/nvidia* device files this process can open"}
 	}
-	n := len(visibleIndices(files, cvd, nil))
+	// Without NVML, the device files are the GPUs, in their order: CUDA_VISIBLE_DEVICES picks among them.
+	n := len(applyVisibleDevices(make([]cudaCandidate, files), cvd, cvdSet))
 	return Presence{Count: n, DeviceFiles: files,
 		How: fmt.Sprintf("%d /dev/nvidia* device file(s); NVML not loadable (%v)", n, err)}
 }
@@ -76,43 +76,4 @@ func GPUs() ([]platform.Device, error) {
 	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
 	devs, _ := visibleGPUs(info, cvd, cvdSet, deviceOrder())
 	return devs, nil
-}
-
-// visibleIndices applies a CUDA_VISIBLE_DEVICES value to the devices 0..total-1 and returns the indices
-// visible, in CUDA's order. Entries may be indices or UUIDs (or UUID prefixes, as CUDA accepts); uuids[i]
-// is device i's UUID, or nil when unknown. Like CUDA, it stops at the first entry that is invalid. An
-// empty env means all devices.
-func visibleIndices(total int, env string, uuids []string) []int {
-	env = strings.TrimSpace(env)
-	if env == "" {
-		all := make([]int, total)
-		for i := range all {
-			all[i] = i
-		}
-		return all
-	}
-	var out []int
-	seen := map[int]bool{}
-	for _, tok := range strings.Split(env, ",") {
-		tok = strings.TrimSpace(tok)
-		idx := -1
-		if n, err := strconv.Atoi(tok); err == nil {
-			if n >= 0 && n < total {
-				idx = n
-			}
-		} else if strings.HasPrefix(tok, "GPU-") || strings.HasPrefix(tok, "MIG-") {
-			for i, u := range uuids {
-				if u != "" && strings.HasPrefix(u, tok) {
-					idx = i
-					break
-				}
-			}
-		}
-		if idx < 0 || seen[idx] {
-			break
-		}
-		seen[idx] = true
-		out = append(out, idx)
-	}
-	return out
 }

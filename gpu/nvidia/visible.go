@@ -87,7 +87,7 @@ func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []
 	}
 	sortCandidates(openable, order)
 
-	chosen := applyVisibleDevices(openable, info, cvd, cvdSet)
+	chosen := applyVisibleDevices(openable, cvd, cvdSet)
 	if n := countMIG(chosen); n > 1 {
 		// CUDA enumerates a single MIG device per process (NVIDIA's MIG user guide).
 		first := slices.IndexFunc(chosen, func(c cudaCandidate) bool { return c.parent != nil })
@@ -125,7 +125,7 @@ func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []
 // at the first entry that is invalid (or repeated). Indices count the openable list; UUIDs and their
 // prefixes match a GPU's UUID or a MIG device's, and "MIG-GPU-<parent UUID>/…" (the pre-R470 MIG form)
 // matches the first MIG device of that GPU.
-func applyVisibleDevices(openable []cudaCandidate, info *nvmlInfo, cvd string, cvdSet bool) []cudaCandidate {
+func applyVisibleDevices(openable []cudaCandidate, cvd string, cvdSet bool) []cudaCandidate {
 	if !cvdSet {
 		return openable
 	}

@@ -172,25 +172,34 @@ func TestNVMLDoesNotVetoCUDA(t *testing.T) {
 	}
 }
 
-func TestVisibleIndices(t *testing.T) {
+// TestVisibleDevicesList: CUDA_VISIBLE_DEVICES as CUDA reads it, over devices known by index and UUID.
+func TestVisibleDevicesList(t *testing.T) {
 	uuids := []string{"GPU-aaaa-1", "GPU-bbbb-2", "GPU-cccc-3", "GPU-dddd-4"}
+	devs := make([]cudaCandidate, len(uuids))
+	for i, u := range uuids {
+		devs[i].gpu = nvmlGPU{Index: i, UUID: u}
+	}
 	cases := []struct {
 		env  string
+		set  bool
 		want []int
 	}{
-		{"", []int{0, 1, 2, 3}},
-		{"0,1", []int{0, 1}},
-		{"3,1", []int{3, 1}},
-		{" 2 ", []int{2}},
-		{"1,7,2", []int{1}},    // CUDA stops at the first invalid entry
-		{"1,1", []int{1}},      // a repeat is invalid too
-		{"GPU-cccc", []int{2}}, // UUID prefix
-		{"GPU-zzzz", nil},
-		{"-1", nil},
+		{"", false, []int{0, 1, 2, 3}},
+		{"0,1", true, []int{0, 1}},
+		{"3,1", true, []int{3, 1}},
+		{" 2 ", true, []int{2}},
+		{"1,7,2", true, []int{1}},    // CUDA stops at the first invalid entry
+		{"1,1", true, []int{1}},      // a repeat is invalid too
+		{"GPU-cccc", true, []int{2}}, // UUID prefix
+		{"GPU-zzzz", true, nil},
+		{"-1", true, nil},
 	}
 	for _, c := range cases {
-		got := visibleIndices(4, c.env, uuids)
-		if !reflect.DeepEqual(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+		var got []int
+		for _, d := range applyVisibleDevices(devs, c.env, c.set) {
+			got = append(got, d.gpu.Index)
+		}
+		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("CUDA_VISIBLE_DEVICES=%q: got %v, want %v", c.env, got, c.want)
 		}
 	}
