@@ -30,6 +30,9 @@ func runDevices(args []string) error {
 		gpu.SetRequireGPU(true)
 	}
 	search := plugin.Find()
+	if search.Found == nil {
+		search.Found = []*plugin.Plugin{} // none: [] in --json, not null
+	}
 	gpu.Log = os.Stderr
 	choice, err := gpu.Default()
 	if err != nil {

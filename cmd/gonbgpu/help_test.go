@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -147,5 +148,29 @@ func TestStrayArgumentsAreRefused(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr, `unexpected arguments ["epochs" "3"]`) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("gonbgpu %s epochs 3: exit %d, want one line naming the arguments:\n%s", name, code, stderr)
 		}
+	}
+}
+
+// TestDevicesJSONAndConfig: `gonbgpu devices --json` is the choice as data (with the plugins found as a
+// list, never null), `--config` the GoMLX configuration alone (what gpu-check hands the GPU tests), and
+// asking for both is one error.
+func TestDevicesJSONAndConfig(t *testing.T) {
+	env := []string{"GOMLX_BACKEND=go", "GONBGPU_REQUIRE_GPU=0"}
+	stdout, stderr, code := gonbgpu(t, env, "devices", "--json")
+	var got struct {
+		Backend, Config, Reason string
+		Found                   []json.RawMessage `json:"cuda_plugins_found"`
+		Devices                 []struct{ Kind, Source string }
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &got) != nil || got.Backend != "go" || got.Config != "go" ||
+		!strings.Contains(got.Reason, "GOMLX_BACKEND=go") || got.Found == nil || len(got.Devices) == 0 ||
+		got.Devices[len(got.Devices)-1].Source != "host" {
+		t.Fatalf("devices --json: exit %d, %+v\n%s\n%s", code, got, stdout, stderr)
+	}
+	if stdout, _, code := gonbgpu(t, env, "devices", "--config"); code != 0 || stdout != "go\n" {
+		t.Errorf("devices --config: exit %d, %q", code, stdout)
+	}
+	if _, stderr, code := gonbgpu(t, env, "devices", "--config", "--json"); code == 0 || !strings.Contains(stderr, "give one") {
+		t.Errorf("--config with --json: exit %d, %s", code, stderr)
 	}
 }
