@@ -6,6 +6,8 @@
 #   make install-kernel  install the "Go (gonbgpu)" kernel for this user (JUPYTER_DATA_DIR, --prefix honoured);
 #                        needs only Go and Jupyter on PATH: no root, no apt, no dataset
 #   make bench           print benchmark figures on the auto-chosen backend
+#   make venv            the checkout's Python environment (.venv): install/python/requirements.txt,
+#                        pinned by hash (XLA's CPU PJRT plugin, …); never a system Python
 
 SHELL := /bin/bash
 GO ?= go
@@ -22,7 +24,7 @@ export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m
 
-.PHONY: all check-go build deps deps-test install-kernel uninstall-kernel run test race test-browser fuzz vet bench notebooks clean
+.PHONY: all check-go build venv deps deps-test install-kernel uninstall-kernel run test race test-browser fuzz vet bench notebooks clean
 
 all: build
 
@@ -33,17 +35,27 @@ check-go:
 build: check-go
 	$(GO) build -o $(BIN) ./cmd/gonbgpu
 
+# The checkout's own virtual environment, made with the python3 on PATH (PYTHON=… picks another) and
+# filled from install/python/requirements.txt with `pip install --require-hashes`; remade when that file
+# changes. gonbgpu finds the packages in it by itself (the XLA CPU plugin: see README, "Backends").
+PYTHON ?= python3
+VENV := .venv
+PY_REQUIREMENTS := install/python/requirements.txt
+venv: $(VENV)/.installed
+$(VENV)/.installed: $(PY_REQUIREMENTS) install/python/venv.sh
+	@sh install/python/venv.sh $(PYTHON) $(VENV) $(PY_REQUIREMENTS)
+
 # `make run` and `make test` only: as root on Debian/Ubuntu, apt-get installs the system packages they use
 # (this machine, CI); elsewhere it lists what is missing and the commands for this kind of system.
-deps: build
+deps: build venv
 	$(BIN) setup
 
 # What the tests need besides: chromium for the browser test.
-deps-test: build
+deps-test: build venv
 	$(BIN) setup --tests
 
 # Never apt-get, never a dataset: what an ordinary user on a cluster's login node can run.
-install-kernel: build
+install-kernel: build venv
 	$(BIN) install --no-apt $(KERNEL_FLAGS)
 
 uninstall-kernel: build
