@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 	"github.com/gonbgpu/gonbgpu/platform"
 )
 
@@ -24,8 +26,9 @@ const BackendEnv = compute.ConfigEnvVar
 
 // decision is what decide decides, before anything is created.
 type decision struct {
-	// Config is the backend configuration handed to GoMLX: "go", "xla:cpu", or "xla:<path to the
-	// CUDA plugin>" when a discovered plugin is used.
+	// Config is the backend configuration: "go", "xla:cpu" or "xla:cpu,devices=N" for XLA's CPU plugin
+	// (created by package internal/xlacpu, never handed to GoMLX as such), or "xla:<path to the CUDA
+	// plugin>" when a discovered CUDA plugin is used.
 	Config string
 
 	// Name is the short name shown to people: "go", "xla:cuda", "xla:cpu", …
@@ -37,6 +40,9 @@ type decision struct {
 	// Plugin is the CUDA plugin used (or found but unused), if any.
 	Plugin *plugin.Plugin
 
+	// CPU is the XLA CPU plugin, with what its check said, when the backend is xla:cpu.
+	CPU *cpuPlugin
+
 	// Explicit is true when the user asked for this backend through GOMLX_BACKEND: then a failure to
 	// create it is an error, not a reason to fall back to the CPU.
 	Explicit bool
@@ -46,29 +52,119 @@ type decision struct {
 	Warning string
 }
 
+// cpuPlugin is the XLA CPU plugin chosen, or why there is none.
+type cpuPlugin struct {
+	Plugin  *xlacpu.Plugin
+	Report  xlacpu.Report
+	Devices int    // the number of CPU devices asked for; 0: the plugin's default
+	Why     string // when Plugin is nil: why no CPU plugin can be used (none found, or each refused)
+}
+
+// usable reports whether the XLA CPU plugin can be used.
+func (c *cpuPlugin) usable() bool { return c != nil && c.Plugin != nil }
+
+// describe says what the plugin is, for a reason: "XLA's CPU plugin PATH (PJRT C API 0.106, 4 CPU devices)".
+func (c *cpuPlugin) describe() string {
+	n := c.Devices
+	if n == 0 {
+		n = c.Report.Devices
+	}
+	return fmt.Sprintf("XLA's CPU plugin %s (%s, %d CPU devices)", c.Plugin, c.Report.API, n)
+}
+
 // The machine, as decide sees it; tests replace them with made-up machines.
 var (
 	findPlugins = plugin.Find
 	detectGPUs  = nvidia.Detect
 	// checkPlugins turns on the child-process check of a plugin's PJRT C API before it is used.
 	checkPlugins = true
+	// findCPU finds and checks XLA's CPU plugin; it is called only when the choice may use it (a check
+	// runs a child process, once per plugin file).
+	findCPU = defaultFindCPU
 )
 
-// decide decides which backend to use, without creating it. See the package documentation for the rules.
-func decide() decision {
-	env, envSet := os.LookupEnv(BackendEnv)
-	return choose(env, envSet, findPlugins(), detectGPUs())
+// CPUDevicesEnv names the environment variable that sets how many devices the XLA CPU backend exposes
+// (default: the plugin's, 4). GOMLX_BACKEND=xla:cpu,devices=N says the same.
+const CPUDevicesEnv = "GONBGPU_CPU_DEVICES"
+
+// defaultFindCPU searches this process's places for XLA's CPU plugin and checks each found in a child
+// process until one passes.
+func defaultFindCPU(places xlacpu.Places) *cpuPlugin {
+	s := xlacpu.Find(places)
+	if len(s.Found) == 0 && places.Only {
+		return &cpuPlugin{Why: fmt.Sprintf("%s%s is not a file", places.PathFrom, places.Path)}
+	}
+	if len(s.Found) == 0 {
+		return &cpuPlugin{Why: fmt.Sprintf("no XLA CPU plugin found in %s", cpuSearchedSummary(s))}
+	}
+	p, r, refused := plugin.PickCPU(s, fsutil.CacheDir())
+	if p == nil {
+		return &cpuPlugin{Why: "no usable XLA CPU plugin (" + refused + ")"}
+	}
+	return &cpuPlugin{Plugin: p, Report: r}
 }
 
-// choose is decide with its inputs given, so the rules can be tested on any machine.
-func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence) decision {
+// cpuSearchedSummary names the kinds of places searched for the CPU plugin, briefly.
+func cpuSearchedSummary(s *xlacpu.Search) string {
+	return searchedSummary(&plugin.Search{Searched: s.Searched})
+}
+
+// decide decides which backend to use, without creating it. See the package documentation for the rules.
+// It reads the environment (GOMLX_BACKEND, GONBGPU_CPU_DEVICES, GONBGPU_XLA_CPU_PLUGIN): the one place
+// in gonbgpu's libraries that does, since cells and commands alike get their backend here.
+func decide() (decision, error) {
+	env, envSet := os.LookupEnv(BackendEnv)
+	devices := 0
+	if v := strings.TrimSpace(os.Getenv(CPUDevicesEnv)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > xlacpu.MaxDevices {
+			return decision{}, fmt.Errorf("gonbgpu: %s=%q: want a number of CPU devices from 1 to %d", CPUDevicesEnv, v, xlacpu.MaxDevices)
+		}
+		devices = n
+	}
+	places := xlacpu.DefaultPlaces()
+	return choose(env, envSet, findPlugins(), detectGPUs(), func(explicitPath string) *cpuPlugin {
+		pl := places
+		if explicitPath != "" {
+			pl = xlacpu.Places{Path: explicitPath, PathFrom: BackendEnv + "'s plugin=", Only: true}
+		}
+		c := findCPU(pl)
+		if c.usable() && c.Devices == 0 {
+			c.Devices = devices
+		}
+		return c
+	})
+}
+
+// choose is decide with its inputs given, so the rules can be tested on any machine. cpu finds XLA's
+// CPU plugin (only the one at path, when path is given); it is called only when the choice may use it.
+func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence, cpu func(path string) *cpuPlugin) (decision, error) {
+	env = strings.TrimSpace(env)
+	explicit := envSet && env != ""
 	// The plugin is checked (a child process, once per plugin) only when it may be loaded.
 	wantCUDA := gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)
-	if envSet && strings.TrimSpace(env) != "" {
-		wantCUDA = strings.HasPrefix(strings.TrimSpace(env), "xla:cuda")
+	if explicit {
+		wantCUDA = strings.HasPrefix(env, "xla:cuda")
 	}
 	p, refused := search.Pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
-	if envSet && strings.TrimSpace(env) != "" {
+	if explicit {
+		if o, ok, err := xlacpu.ParseConfig(env); ok {
+			// GOMLX_BACKEND=xla:cpu: XLA's CPU plugin, found as usual or at plugin=PATH; never go-xla's
+			// own search (which $PJRT_PLUGIN_LIBRARY_PATH replaces, and which guesses from file names).
+			if err != nil {
+				return decision{}, fmt.Errorf("gonbgpu: %s: %w", BackendEnv, err)
+			}
+			c := cpu(o.Plugin)
+			if o.Devices > 0 && c.usable() {
+				c.Devices = o.Devices
+			}
+			d := decision{Config: xlacpu.Config(c.Devices), Name: "xla:cpu", Explicit: true, CPU: c, Plugin: p,
+				Reason: fmt.Sprintf("%s=%s is set", BackendEnv, env)}
+			if c.usable() {
+				d.Reason += "; " + c.describe()
+			}
+			return d, nil
+		}
 		d := decision{Config: env, Name: env, Explicit: true, Plugin: p,
 			Reason: fmt.Sprintf("%s=%s is set", BackendEnv, env)}
 		// "xla:cuda" with a plugin that go-xla would not find by itself: point it at the plugin found.
@@ -81,36 +177,48 @@ func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence
 		} else if name == "xla:cuda" && refused != "" {
 			d.Reason += "; " + refused
 		}
-		return d
+		return d, nil
 	}
 	switch {
 	case p != nil && gpus.Count > 0:
 		return decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
-			Reason: fmt.Sprintf("CUDA plugin %s and %s", p, gpus.How)}
+			Reason: fmt.Sprintf("CUDA plugin %s and %s", p, gpus.How)}, nil
 	case p != nil && !gpus.Hidden && gpus.DeviceFiles > 0:
 		// NVML may count no usable GPU where CUDA finds one (a cgroup NVML misreads, an NVML older than
 		// the driver, a missing libnvidia-ml): the device files are there, so CUDA itself decides.
 		return decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p,
 			Reason: fmt.Sprintf("CUDA plugin %s; NVML finds no GPU to use (%s) but %d /dev/nvidia* device file(s) can be opened, so CUDA is tried",
-				p, gpus.How, gpus.DeviceFiles)}
+				p, gpus.How, gpus.DeviceFiles)}, nil
+	}
+	// No GPU to use: XLA on the CPU when its plugin works, else the pure-Go backend.
+	why := fmt.Sprintf("no CUDA plugin found in %s", searchedSummary(search))
+	switch {
+	case refused != "":
+		why = fmt.Sprintf("no usable CUDA plugin (%s)", refused)
 	case p != nil:
-		return decision{Config: "go", Name: "go", Plugin: p,
-			Reason: fmt.Sprintf("a CUDA plugin was found (%s) but no NVIDIA GPU is visible (%s); using the pure-Go backend",
-				p.Path, gpus.How)}
+		why = fmt.Sprintf("a CUDA plugin was found (%s) but no NVIDIA GPU is visible (%s)", p.Path, gpus.How)
 	}
-	d := decision{Config: "go", Name: "go",
-		Reason: fmt.Sprintf("no CUDA plugin found in %s; using the pure-Go backend", searchedSummary(search))}
-	if refused != "" {
-		d.Reason = fmt.Sprintf("no usable CUDA plugin (%s); using the pure-Go backend", refused)
-	}
-	if gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0) {
+	d := cpuFallback(why, cpu(""))
+	d.Plugin = p
+	if p == nil && (gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)) {
 		what := "install JAX's CUDA plugin (see `gonbgpu devices`)"
 		if refused != "" {
 			what = "install a CUDA plugin this driver and gonbgpu can run (see `gonbgpu devices --plugins`)"
 		}
 		d.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU, %s", gpus.How, d.Reason, what)
 	}
-	return d
+	return d, nil
+}
+
+// cpuFallback is the choice on the CPU, with why no GPU is used: XLA's CPU plugin when it is usable,
+// else the pure-Go backend, saying why not XLA.
+func cpuFallback(why string, c *cpuPlugin) decision {
+	if c.usable() {
+		return decision{Config: xlacpu.Config(c.Devices), Name: "xla:cpu", CPU: c,
+			Reason: fmt.Sprintf("%s; using %s", why, c.describe())}
+	}
+	return decision{Config: "go", Name: "go", CPU: c,
+		Reason: fmt.Sprintf("%s, and %s; using the pure-Go backend", why, c.Why)}
 }
 
 // searchedSummary names the kinds of places searched, briefly.
@@ -137,7 +245,11 @@ func searchedSummary(s *plugin.Search) string {
 // When [RequireGPU] is on (GONBGPU_REQUIRE_GPU=1, `gonbgpu train --require-gpu`, SLURM GPU jobs), a
 // backend that does not compute on a GPU is a [*RequiredGPUError] that says why and what to do.
 func New() (*platform.Choice, error) {
-	b, d, err := create(decide())
+	d, err := decide()
+	if err != nil {
+		return nil, err
+	}
+	b, d, err := create(d)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +260,12 @@ func New() (*platform.Choice, error) {
 	c := &platform.Choice{Backend: b, Name: d.Name, Config: d.Config, Reason: d.Reason, Warning: d.Warning, Devices: Devices(b)}
 	if d.Plugin != nil {
 		c.Plugin = d.Plugin.String()
+	}
+	switch {
+	case d.CPU.usable() && d.Name == "xla:cpu":
+		c.CPUPlugin = fmt.Sprintf("%s, %s, %d CPU devices", d.CPU.Plugin, d.CPU.Report.API, b.NumDevices())
+	case d.CPU != nil && d.CPU.Why != "":
+		c.CPUPlugin = "none usable: " + d.CPU.Why
 	}
 	return c, nil
 }
@@ -241,6 +359,9 @@ var enableAutotune = plugin.EnableAutotuneCache
 // pure-Go backend, saying why; an explicit one is an error.
 func create(d decision) (compute.Backend, decision, error) {
 	xla.EnableAutoInstall(false)
+	if d.Name == "xla:cpu" {
+		return createCPU(d)
+	}
 	usesPlugin := d.Plugin != nil && strings.HasPrefix(d.Config, "xla:"+d.Plugin.Path)
 	if usesPlugin {
 		path, err := d.Plugin.LinkDir(fsutil.CacheDir())
@@ -280,6 +401,30 @@ func create(d decision) (compute.Backend, decision, error) {
 	fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but its backend failed to start: %v. Check the driver and plugin with "+
 		"`gonbgpu devices --plugins`, or install the plugin matching the driver's CUDA version", d.Reason, firstLine(err.Error()))
 	return create(fb)
+}
+
+// createCPU creates the XLA CPU backend of a decision. Failing that, an automatic choice falls back to
+// the pure-Go backend, saying why; an explicit one (GOMLX_BACKEND=xla:cpu) is an error.
+func createCPU(d decision) (compute.Backend, decision, error) {
+	if !d.CPU.usable() {
+		why := "no XLA CPU plugin"
+		if d.CPU != nil && d.CPU.Why != "" {
+			why = d.CPU.Why
+		}
+		return nil, d, fmt.Errorf("gonbgpu: cannot create backend %q (%s): %s.\n%s", d.Name, d.Reason, why, xlacpu.InstallHelp)
+	}
+	b, err := xlacpu.New(xlacpu.Options{Plugin: d.CPU.Plugin.Path, Devices: d.CPU.Devices})
+	if err == nil {
+		if d.CPU.Devices == 0 {
+			d.Config = xlacpu.Config(b.NumDevices())
+		}
+		return b, d, nil
+	}
+	if d.Explicit {
+		return nil, d, fmt.Errorf("gonbgpu: cannot create backend %q (%s): %w", d.Name, d.Reason, err)
+	}
+	return create(decision{Config: "go", Name: "go",
+		Reason: fmt.Sprintf("%s, but it failed to start (%v); using the pure-Go backend", d.Reason, firstLine(err.Error()))})
 }
 
 // newWithConfig is compute.NewWithConfig with its panics (an unknown backend name) turned into errors.

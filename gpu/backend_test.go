@@ -15,6 +15,7 @@ import (
 
 	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 	"github.com/gonbgpu/gonbgpu/platform"
 )
 
@@ -22,7 +23,8 @@ import (
 // these GPUs (nil: NVML not loadable). Plugins are not checked in a child; links go to a fresh cache.
 func machine(t *testing.T, found []*plugin.Plugin, gpus nvidia.Presence, described []platform.Device) {
 	t.Helper()
-	oldFind, oldDetect, oldGPUs, oldCheck := findPlugins, detectGPUs, nvidiaGPUs, checkPlugins
+	oldFind, oldDetect, oldGPUs, oldCheck, oldCPU := findPlugins, detectGPUs, nvidiaGPUs, checkPlugins, findCPU
+	findCPU = func(xlacpu.Places) *cpuPlugin { return noCPU("") }
 	findPlugins = func() *plugin.Search {
 		return &plugin.Search{Found: found, Searched: []string{"$CONDA_PREFIX (/x): /x/lib", "~/.local: /h/.local/lib"}}
 	}
@@ -35,7 +37,9 @@ func machine(t *testing.T, found []*plugin.Plugin, gpus nvidia.Presence, describ
 	}
 	checkPlugins = false
 	t.Setenv("GONBGPU_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
-	t.Cleanup(func() { findPlugins, detectGPUs, nvidiaGPUs, checkPlugins = oldFind, oldDetect, oldGPUs, oldCheck })
+	t.Cleanup(func() {
+		findPlugins, detectGPUs, nvidiaGPUs, checkPlugins, findCPU = oldFind, oldDetect, oldGPUs, oldCheck, oldCPU
+	})
 }
 
 // oneGPU is a GPU node as NVML describes it, with no plugin installed.
@@ -232,6 +236,7 @@ func (f fakeCUDA) String() string                             { return "xla" }
 func (f fakeCUDA) Description() string                        { return "XLA PJRT plugin cuda" }
 func (f fakeCUDA) NumDevices() int                            { return f.n }
 func (f fakeCUDA) DeviceDescription(compute.DeviceNum) string { return "cuda:0 NVIDIA H200" }
+func (f fakeCUDA) IsCUDA() bool                               { return true } // as go-xla's backend answers
 
 // TestDevicesOfACUDABackend: NVML's description of the job's GPU is what a CUDA backend computes on;
 // without NVML, or when NVML and CUDA disagree on the count, the backend's own list, never the host's RAM.

@@ -2,7 +2,6 @@ package platform
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/gomlx/compute"
 )
@@ -32,6 +31,11 @@ type Choice struct {
 
 	// Plugin describes, in one line, the CUDA PJRT plugin used or found but unused; "" when none.
 	Plugin string
+
+	// CPUPlugin describes, in one line, XLA's CPU plugin when the backend runs on it ("PATH (package
+	// version), PJRT C API 0.106, 4 CPU devices"), or says why it is not used when it was looked for;
+	// "" when it was not looked for (a GPU was chosen, or GOMLX_BACKEND named another backend).
+	CPUPlugin string
 
 	// Devices lists the GPUs this process can use (NVML's view, numbered as CUDA numbers them, or the
 	// backend's own descriptions), then the host CPU, with their memory as it was when the choice was made.
@@ -113,12 +117,27 @@ func (c *Choice) ExplainOutOfMemory(err error, what string) error {
 func IsPureGo(b compute.Backend) bool { return b != nil && b.String() == "go" }
 
 // IsCUDA reports whether b is an XLA backend whose devices are NVIDIA GPUs.
+//
+// It asks the backend (go-xla's IsCUDA), never the words of its description: a plugin's path is part of
+// that, and a CPU plugin in ~/gonbgpu/.venv would read as "gpu". go-xla knows a plugin by the name it was
+// loaded under, and gonbgpu controls those names: XLA's CPU plugin is registered as "cpu" once a check
+// has asked its PJRT platform (package internal/xlacpu), and a CUDA plugin is loaded as
+// …/pjrt_c_api_cuda_plugin.so (package gpu/plugin).
 func IsCUDA(b compute.Backend) bool {
 	if b == nil || IsPureGo(b) || b.NumDevices() == 0 {
 		return false
 	}
-	what := strings.ToLower(b.Description() + " " + b.DeviceDescription(0))
-	return strings.Contains(what, "cuda") || strings.Contains(what, "gpu")
+	x, ok := b.(interface{ IsCUDA() bool })
+	return ok && x.IsCUDA()
+}
+
+// IsXLACPU reports whether b is an XLA backend on the host CPU (XLA's CPU plugin).
+func IsXLACPU(b compute.Backend) bool {
+	if b == nil || IsPureGo(b) {
+		return false
+	}
+	x, ok := b.(interface{ IsCPU() bool })
+	return ok && x.IsCPU() && !IsCUDA(b)
 }
 
 // BackendDevices describes a CUDA backend's GPUs as the backend itself does (PJRT's descriptions, no

@@ -144,3 +144,19 @@ func TestComputeDevicesOfACUDAChoice(t *testing.T) {
 		t.Errorf("kind: pure Go %v, CUDA %v, %q", c.PureGo(), IsCUDA(c.Backend), c.DeviceDescription())
 	}
 }
+
+// TestIsCUDAAsksTheBackend: an XLA CPU backend whose plugin path says "gpu" and "cuda" is not CUDA, and is
+// XLA on the CPU; its compute device is the host.
+func TestIsCUDAAsksTheBackend(t *testing.T) {
+	b := fakeXLACPU{}
+	if IsCUDA(b) || !IsXLACPU(b) || IsPureGo(b) {
+		t.Fatalf("XLA CPU plugin under a folder named like a GPU project: IsCUDA %v, IsXLACPU %v", IsCUDA(b), IsXLACPU(b))
+	}
+	if IsXLACPU(fakeCUDA{n: 1}) || !IsCUDA(fakeCUDA{n: 1}) {
+		t.Fatal("a CUDA backend is CUDA, not XLA on the CPU")
+	}
+	c := &Choice{Backend: b, Name: "xla:cpu", Devices: []Device{Host()}}
+	if d := c.ComputeDevice(); d.Kind != CPU || d.Source != "host" {
+		t.Fatalf("compute device of XLA on the CPU: %+v", d)
+	}
+}

@@ -52,8 +52,11 @@ func runDevices(args []string) error {
 			Warning string            `json:"warning,omitempty"`
 			Plugin  string            `json:"cuda_plugin,omitempty"`
 			Found   []*plugin.Plugin  `json:"cuda_plugins_found"`
+			CPU     string            `json:"xla_cpu_plugin,omitempty"`
+			N       int               `json:"compute_devices"`
 			Devices []platform.Device `json:"devices"`
-		}{choice.Name, choice.Config, choice.Reason, choice.Warning, choice.Plugin, search.Found, choice.Devices}); err != nil {
+		}{choice.Name, choice.Config, choice.Reason, choice.Warning, choice.Plugin, search.Found, choice.CPUPlugin,
+			choice.Backend.NumDevices(), choice.Devices}); err != nil {
 			return err
 		}
 		return devicesVerdict(choice)
@@ -67,6 +70,9 @@ func runDevices(args []string) error {
 		fmt.Printf("CUDA plugin: none usable: %s\n", choice.Reason)
 	default:
 		fmt.Println(search.NotFoundMessage())
+	}
+	if choice.CPUPlugin != "" {
+		fmt.Printf("XLA CPU plugin: %s\n", choice.CPUPlugin)
 	}
 	if *plugins && search.Best() != nil {
 		fmt.Println("Searched:")

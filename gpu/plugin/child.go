@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
 // Loading a CUDA plugin is a one-way door: a plugin that crashes in C (a PJRT function table shorter than
@@ -16,8 +18,9 @@ import (
 // executable, started again with probeEnv holding the question. Its init (below) answers and exits before
 // main runs, in any binary that links this package (the CLI, a notebook cell, a test binary).
 
-// probeEnv names the question a child answers: "pjrt PATH" (the plugin's PJRT C API, see [API]) or
-// "flag CONFIG" (whether XLA, started with CONFIG and the XLA_FLAGS of the child's environment, runs).
+// probeEnv names the question a child answers: "pjrt PATH" (the plugin's PJRT C API, see [API]),
+// "flag CONFIG" (whether XLA, started with CONFIG and the XLA_FLAGS of the child's environment, runs) or
+// "cpu PATH" (whether the XLA CPU plugin at PATH loads, compiles and computes right, see [CheckCPU]).
 const probeEnv = "GONBGPU_PLUGIN_PROBE"
 
 func init() {
@@ -34,6 +37,8 @@ func answer(question string, stdout, stderr io.Writer) int {
 		return answerPJRT(arg, stdout, stderr)
 	case "flag":
 		return answerFlag(arg, stdout, stderr)
+	case "cpu":
+		return xlacpu.Answer(arg, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "gonbgpu: unknown plugin question %q\n", question)
 	return 2
@@ -71,9 +76,19 @@ func (a childAnswer) failure(what string) error {
 	if a.TimedOut {
 		return fmt.Errorf("%s took more than %s", what, probeTimeout)
 	}
-	msg := strings.TrimSpace(a.Stderr)
-	if i := strings.LastIndex(msg, "\n"); i >= 0 {
-		msg = msg[i+1:]
+	return fmt.Errorf("%s failed (%v): %s", what, a.Err, lastWords(a.Stderr))
+}
+
+// lastWords picks the line of a child's standard error that says why it ended: a Go runtime's crash report
+// ("SIGSEGV: segmentation violation", "fatal error: …") comes before its goroutine and register dumps,
+// so that line when there is one, else the last line.
+func lastWords(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "SIG") || strings.HasPrefix(l, "fatal error:") ||
+			strings.HasPrefix(l, "panic:") || strings.Contains(l, "Check failed") {
+			return l + " (the plugin crashed the process that loaded it)"
+		}
 	}
-	return fmt.Errorf("%s failed (%v): %s", what, a.Err, msg)
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -42,12 +42,12 @@ const head* GetPjrtApi(void) { return &api; }
 func TestPJRTProbeChild(t *testing.T) {
 	lib := buildFakePJRTPlugin(t, "0", "104", "1096")
 	api, err := probePJRTPlugin(lib)
-	if err != nil || api.Major != 0 || api.Minor != 104 || api.StructSize != 1096 || api.compatible() != nil {
+	if err != nil || api.Major != 0 || api.Minor != 104 || api.StructSize != 1096 || api.Compatible() != nil {
 		t.Fatalf("api %+v err %v", api, err)
 	}
 	old := buildFakePJRTPlugin(t, "0", "60", "900")
 	api, err = probePJRTPlugin(old)
-	if err != nil || api.compatible() == nil {
+	if err != nil || api.Compatible() == nil {
 		t.Fatalf("an old table must be read and refused: %+v %v", api, err)
 	}
 	notELF := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")

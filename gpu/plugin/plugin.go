@@ -5,12 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/gonbgpu/gonbgpu/internal/pysite"
 )
 
 // PathEnv names the environment variable that go-xla (and this package) search first for PJRT plugins:
@@ -205,76 +204,10 @@ func searchPlaces() []searchPlace {
 			searchPlace{d, "go-xla", "go-xla install"},
 			searchPlace{filepath.Join(d, "nvidia"), "go-xla", "go-xla install"})
 	}
-	for _, sp := range sitePackages(home) {
-		places = append(places, sp)
+	for _, sp := range pysite.Dirs(home) {
+		places = append(places, searchPlace{sp.Dir, "jax", sp.Where})
 	}
 	return places
-}
-
-// sitePackages lists the Python site-packages folders where JAX may be installed.
-func sitePackages(home string) []searchPlace {
-	var out []searchPlace
-	add := func(where string, dirs ...string) {
-		for _, d := range dirs {
-			if !slices.ContainsFunc(out, func(p searchPlace) bool { return p.dir == d }) {
-				out = append(out, searchPlace{d, "jax", where})
-			}
-		}
-	}
-	for _, env := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
-		if prefix := os.Getenv(env); prefix != "" {
-			dirs, _ := filepath.Glob(filepath.Join(prefix, "lib", "python3*", "site-packages"))
-			where := fmt.Sprintf("$%s (%s)", env, prefix)
-			if len(dirs) == 0 { // name the real folder searched, not a made-up python3.X
-				dirs, where = []string{filepath.Join(prefix, "lib")}, where+": no python3*/site-packages in it"
-			}
-			add(where, dirs...)
-		}
-	}
-	if py := pythonSitePackages(); len(py) > 0 {
-		add("python3 on PATH", py...)
-	}
-	if home != "" {
-		dirs, _ := filepath.Glob(filepath.Join(home, ".local", "lib", "python3*", "site-packages"))
-		where := "~/.local"
-		if len(dirs) == 0 { // name the real folder searched, not a made-up python3.X
-			dirs, where = []string{filepath.Join(home, ".local", "lib")}, "~/.local: no python3*/site-packages in it"
-		}
-		add(where, dirs...)
-	}
-	return out
-}
-
-// pythonSitePackages asks the python3 on PATH for its site-packages folders (user site included).
-// It returns nil if there is no python3, or it takes longer than a few seconds.
-func pythonSitePackages() []string {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		return nil
-	}
-	cmd := exec.Command(py, "-c",
-		"import site\nfor d in site.getsitepackages()+[site.getusersitepackages()]: print(d)")
-	cmd.Env = append(os.Environ(), "PYTHONNOUSERSITE=")
-	done := make(chan struct{})
-	var out []byte
-	go func() { out, err = cmd.Output(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		return nil
-	}
-	if err != nil {
-		return nil
-	}
-	var dirs []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			dirs = append(dirs, l)
-		}
-	}
-	return dirs
 }
 
 // LinkDir returns a folder that go-xla can load the plugin from: one holding

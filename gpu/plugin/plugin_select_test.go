@@ -67,7 +67,7 @@ func TestPickRefusesIncompatiblePJRT(t *testing.T) {
 	if probes != 2 {
 		t.Fatalf("%d probes for 2 libraries picked twice, want 2", probes)
 	}
-	if err := (API{Major: 1, StructSize: goXLAPJRTNeededSize}).compatible(); err == nil {
+	if err := (API{Major: 1, StructSize: goXLAPJRTNeededSize}).Compatible(); err == nil {
 		t.Fatal("another major version must be refused")
 	}
 }

@@ -23,7 +23,7 @@ func pluginCached[T any](path, what, cacheDir, file string, ask func() (T, error
 	var zero T
 	info, err := os.Stat(path)
 	if err != nil {
-		return zero, fmt.Errorf("CUDA plugin %s: %w", path, err)
+		return zero, fmt.Errorf("plugin %s: %w", path, err)
 	}
 	key := fmt.Sprintf("%s|%d|%d", path, info.Size(), info.ModTime().UnixNano())
 	if what != "" {

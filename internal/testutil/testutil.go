@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/compute/gobackend"
 	_ "github.com/gomlx/gomlx/backends/default" // registers "go" and "xla" for configured backends
 
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 	"github.com/gonbgpu/gonbgpu/platform"
 )
 
@@ -30,9 +31,11 @@ func GoBackend(t testing.TB) compute.Backend {
 var goBackend = sync.OnceValues(func() (compute.Backend, error) { return gobackend.New("") })
 
 // TestBackendEnv names the environment variable that runs the tests written for the pure-Go backend on
-// another backend: unset or "go", the pure-Go backend; otherwise a GoMLX backend configuration, as
-// `gonbgpu devices --config` prints the one gonbgpu chooses ("xla:/…/pjrt_c_api_cuda_plugin.so" on a GPU
-// node). scripts/gpu-check.sh sets it so that the convolution, ResNet and trainer tests run on the GPU.
+// another backend: unset or "go", the pure-Go backend; "xla:cpu" (or "xla:cpu,devices=N"), XLA's CPU
+// plugin as gonbgpu finds it (the checkout's .venv first: `make venv`), which `make test` runs every
+// computing package on too; otherwise a GoMLX backend configuration, as `gonbgpu devices --config`
+// prints the one gonbgpu chooses ("xla:/…/pjrt_c_api_cuda_plugin.so" on a GPU node). scripts/gpu-check.sh
+// sets it so that the convolution, ResNet and trainer tests run on the GPU.
 const TestBackendEnv = "GONBGPU_TEST_BACKEND"
 
 // Backend returns the backend the tests of a package run on (see [TestBackendEnv]), one per test binary.
@@ -79,6 +82,22 @@ func configured(config string) (b compute.Backend, err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
+	if o, ok, perr := xlacpu.ParseConfig(config); ok {
+		if perr != nil {
+			return nil, perr
+		}
+		if o.Plugin == "" {
+			s := xlacpu.Find(xlacpu.DefaultPlaces())
+			if len(s.Found) == 0 {
+				return nil, fmt.Errorf("%s", s.NotFoundMessage())
+			}
+			o.Plugin = s.Found[0].Path
+		}
+		if b, err = xlacpu.New(o); err == nil {
+			configuredBackends[config] = b
+		}
+		return b, err
+	}
 	if b, err = compute.NewWithConfig(config); err == nil {
 		configuredBackends[config] = b
 	}
@@ -89,13 +108,27 @@ func configured(config string) (b compute.Backend, err error) {
 // CUDA (a 10-bit mantissa, ~5e-4 per product, ~1e-3 once summed over a convolution's window).
 const tf32Tolerance = 5e-3
 
-// Tol returns the tolerance for comparing float32 results computed on b: tol on the pure-Go backend
-// (exact float32), and at least TF32's on XLA, whose GPU products may round their inputs to TF32.
+// Tol returns the tolerance for comparing float32 results computed on b: tol on the CPU backends (exact
+// float32: pure Go, and XLA on the CPU), and at least TF32's on XLA's GPUs, whose products may round
+// their inputs to TF32.
 func Tol(b compute.Backend, tol float64) float64 {
-	if platform.IsPureGo(b) {
+	if platform.IsPureGo(b) || platform.IsXLACPU(b) {
 		return tol
 	}
 	return max(tol, tf32Tolerance)
+}
+
+// BackendName is the name of the backend the tests of a package run on, for messages and skips:
+// "go", "xla:cpu", or the configuration given.
+func BackendName(t testing.TB) string {
+	b := Backend(t)
+	switch {
+	case platform.IsPureGo(b):
+		return "go"
+	case platform.IsXLACPU(b):
+		return "xla:cpu"
+	}
+	return strings.TrimSpace(os.Getenv(TestBackendEnv))
 }
 
 // SyncBuffer is a strings.Builder safe for concurrent writes and reads: a subprocess's output collected

@@ -1,4 +1,4 @@
-package plugin
+package pjrtapi
 
 /*
 #cgo LDFLAGS: -ldl
@@ -19,8 +19,9 @@ typedef struct {
 
 typedef const gonbgpu_pjrt_api_head* (*gonbgpu_get_pjrt_api)(void);
 
-// gonbgpu_probe_pjrt loads a plugin and reads its PJRT_Api head. It returns NULL on success, or a message.
-static const char* gonbgpu_probe_pjrt(const char* path, size_t* size, int* major, int* minor) {
+// gonbgpu_load_pjrt loads a plugin, keeps it loaded, and reads its PJRT_Api head and address. It returns
+// NULL on success, or a message.
+static const char* gonbgpu_load_pjrt(const char* path, size_t* size, int* major, int* minor, const void** table) {
 	void* h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
 	if (h == NULL) {
 		const char* e = dlerror();
@@ -37,6 +38,7 @@ static const char* gonbgpu_probe_pjrt(const char* path, size_t* size, int* major
 	*size = api->struct_size;
 	*major = api->major_version;
 	*minor = api->minor_version;
+	*table = (const void*)api;
 	return NULL;
 }
 */
@@ -47,16 +49,23 @@ import (
 	"unsafe"
 )
 
-// readPJRTAPI loads the plugin at path into this process and reads its PJRT C API version and the size of
-// its function table. Only the child process of [probePJRTPlugin] calls it: a plugin that crashes while
-// loading then takes down only that child.
-func readPJRTAPI(path string) (API, error) {
+// Load loads the plugin at path into this process, after [Inspect] found nothing wrong with its file, for good (a PJRT plugin is never unloaded), and
+// returns its API head and the address of its PJRT_Api table, for go-xla's pjrt.RegisterPreloadedPlugin.
+//
+// Loading runs the library's initialisers: a plugin that crashes there takes the process with it. So a
+// plugin is first checked in a child process (package gpu/plugin's probes, which call Load there) before
+// a long-lived process loads it.
+func Load(path string) (API, uintptr, error) {
+	if err := Inspect(path); err != nil {
+		return API{}, 0, err
+	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	var size C.size_t
 	var major, minor C.int
-	if msg := C.gonbgpu_probe_pjrt(cpath, &size, &major, &minor); msg != nil {
-		return API{}, errors.New(C.GoString(msg))
+	var table unsafe.Pointer
+	if msg := C.gonbgpu_load_pjrt(cpath, &size, &major, &minor, (*unsafe.Pointer)(unsafe.Pointer(&table))); msg != nil {
+		return API{}, 0, errors.New(C.GoString(msg))
 	}
-	return API{Major: int(major), Minor: int(minor), StructSize: int(size)}, nil
+	return API{Major: int(major), Minor: int(minor), StructSize: int(size)}, uintptr(table), nil
 }
