@@ -75,7 +75,9 @@ func TestChooseSaysWhyAPluginWasRefused(t *testing.T) {
 }
 
 // noCPU is a machine without XLA's CPU plugin.
-func noCPU(string) *cpuPlugin { return &cpuPlugin{Why: "no XLA CPU plugin found in gonbgpu's .venv, ~/.local"} }
+func noCPU(string) *cpuPlugin {
+	return &cpuPlugin{Why: "no XLA CPU plugin found in gonbgpu's .venv, ~/.local"}
+}
 
 // pick is choose on a machine without XLA's CPU plugin.
 func pick(env string, set bool, s *plugin.Search, g nvidia.Presence) decision {
