@@ -13,6 +13,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
 // ModulePath is gonbgpu's module path, used to recognise a checkout.
@@ -212,7 +213,20 @@ func cellEnv(o *Options, m *manifest, goCmd, checkout, binDir string) (map[strin
 			o.step("cuda", "plugin %s; %s=%s", p, plugin.PathEnv, filepath.Dir(path))
 		}
 	} else {
-		o.step("cuda", "no CUDA PJRT plugin found: cells use the pure-Go backend (`gonbgpu devices` says where it looked)")
+		o.step("cuda", "no CUDA PJRT plugin found: cells use the CPU (`gonbgpu devices` says where it looked)")
+	}
+	// XLA's CPU plugin, checked (a child process loads it and compiles a small graph) and recorded, so
+	// that cells find the same one wherever Jupyter starts: the backend of a node without a GPU.
+	places := xlacpu.DefaultPlaces()
+	places.Checkouts = append([]string{checkout}, places.Checkouts...)
+	cpu := xlacpu.Find(places)
+	if p, r, refused := plugin.PickCPU(cpu, fsutil.CacheDir()); p != nil {
+		env[xlacpu.PluginEnv] = p.Path
+		o.step("xla:cpu", "XLA CPU plugin %s (%s, %d CPU devices); %s=%s", p, r.API, r.Devices, xlacpu.PluginEnv, p.Path)
+	} else if refused != "" {
+		o.step("xla:cpu", "WARNING: no usable XLA CPU plugin (%s): cells without a GPU use the pure-Go backend; `make venv` installs the pinned one", refused)
+	} else {
+		o.step("xla:cpu", "no XLA CPU plugin found: cells without a GPU use the pure-Go backend; `make venv` installs the pinned one")
 	}
 	return env, nil
 }
@@ -226,7 +240,7 @@ func kernelEnv(goCmd, checkout, binDir, proxy, noSumDBList string) map[string]st
 		"GOPROXY":          proxy,
 		"GONOSUMDB":        noSumDBList,
 		"GOTOOLCHAIN":      Toolchain(checkout),
-		"GONBGPU_CHECKOUT": checkout,
+		xlacpu.CheckoutEnv: checkout,
 	}
 	for _, kv := range BuildEnv() {
 		k, v, _ := strings.Cut(kv, "=")

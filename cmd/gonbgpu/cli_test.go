@@ -103,6 +103,8 @@ func TestTrainBadInputs(t *testing.T) {
 		{[]string{"train", "--model", "vgg16"}, `unknown model "vgg16"`},
 		{[]string{"train", "--dataset", "mnist2"}, `unknown dataset "mnist2"`},
 		{[]string{"train", "--gpus", "4"}, "pure-Go backend has one device"},
+		{[]string{"train", "--devices", "4"}, "pure-Go backend has one device"},
+		{[]string{"train", "--devices", "-1"}, "number of devices must not be negative, got -1"},
 		{[]string{"train", "--batch", "-3"}, "must not be negative"},
 		{[]string{"train", "--data", "/nonexistent/fashion"}, "/nonexistent/fashion"},
 	}

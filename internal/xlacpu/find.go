@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gonbgpu/gonbgpu/internal/pysite"
@@ -95,18 +96,25 @@ type Places struct {
 	PluginPath []string
 }
 
-// DefaultPlaces are the places of this process: $GONBGPU_XLA_CPU_PLUGIN, the checkout that holds this
-// executable or the current folder, the user's home and $PJRT_PLUGIN_LIBRARY_PATH.
+// CheckoutEnv names the variable the kernelspec sets to the gonbgpu checkout cells import from.
+const CheckoutEnv = "GONBGPU_CHECKOUT"
+
+// DefaultPlaces are the places of this process: $GONBGPU_XLA_CPU_PLUGIN, the checkouts of
+// $GONBGPU_CHECKOUT (a notebook cell's, set by the kernelspec), of this executable and of the current
+// folder, the user's home and $PJRT_PLUGIN_LIBRARY_PATH.
 func DefaultPlaces() Places {
 	home, _ := os.UserHomeDir()
 	var checkouts []string
+	if c := os.Getenv(CheckoutEnv); c != "" {
+		checkouts = append(checkouts, c)
+	}
 	if exe, err := os.Executable(); err == nil {
-		if c := checkoutAbove(filepath.Dir(exe)); c != "" {
+		if c := checkoutAbove(filepath.Dir(exe)); c != "" && !slices.Contains(checkouts, c) {
 			checkouts = append(checkouts, c)
 		}
 	}
 	if wd, err := os.Getwd(); err == nil {
-		if c := checkoutAbove(wd); c != "" && (len(checkouts) == 0 || checkouts[0] != c) {
+		if c := checkoutAbove(wd); c != "" && !slices.Contains(checkouts, c) {
 			checkouts = append(checkouts, c)
 		}
 	}

@@ -69,22 +69,26 @@ func (p *Plan) BatchSharding() (batch, replicated *distributed.ShardingSpec, err
 }
 
 // New decides the devices for data-parallel training on backend b. requested is the number of devices
-// asked for (--gpus N), 0 meaning all the backend has; globalBatch is the batch size of one step over all
+// asked for (recipe.Options.Devices, `gonbgpu train --devices N`), 0 meaning all the backend has; globalBatch is the batch size of one step over all
 // devices. CUDA already hides the GPUs that CUDA_VISIBLE_DEVICES (which SLURM sets) excludes, so the
 // backend's device count is what this job may use; SLURM's own count only makes the messages say how to
 // ask for more.
+//
+// On XLA's CPU backend, 0 means one device: its CPU devices share the host's cores, so spreading a step
+// over them adds communication and no compute. Several are used when asked for, to try data parallelism
+// (and to test it) on a machine without GPUs.
 func New(b compute.Backend, requested, globalBatch int) (*Plan, error) {
 	pureGo := platform.IsPureGo(b)
 	available := b.NumDevices()
 	if pureGo {
 		available = 1
 	}
-	return plan(available, pureGo, requested, globalBatch, slurm.JobGPUs())
+	return plan(available, pureGo, platform.IsXLACPU(b), requested, globalBatch, slurm.JobGPUs())
 }
 
-func plan(available int, pureGo bool, requested, globalBatch int, job slurm.GPUs) (*Plan, error) {
+func plan(available int, pureGo, xlaCPU bool, requested, globalBatch int, job slurm.GPUs) (*Plan, error) {
 	if requested < 0 {
-		return nil, fmt.Errorf("--gpus must be ≥ 0 (0 means all), got %d", requested)
+		return nil, fmt.Errorf("the number of devices must be ≥ 0 (0 means all the backend has), got %d", requested)
 	}
 	if globalBatch < 1 {
 		return nil, fmt.Errorf("batch size must be ≥ 1, got %d", globalBatch)
@@ -94,14 +98,19 @@ func plan(available int, pureGo bool, requested, globalBatch int, job slurm.GPUs
 	}
 	n := available
 	why := fmt.Sprintf("all %d device(s) of the backend", available)
-	if pureGo {
+	switch {
+	case pureGo:
 		why = "the pure-Go backend runs on one device (the host CPU, all its cores)"
+	case xlaCPU && requested == 0:
+		n = 1
+		why = fmt.Sprintf("one of XLA's %d CPU devices, which share the host's %d cores (ask for more devices to train data-parallel)",
+			available, platform.HostCores())
 	}
 	if requested > 0 {
 		if requested > available {
-			msg := fmt.Sprintf("--gpus %d asked for more devices than the backend has (%d)", requested, available)
+			msg := fmt.Sprintf("%d devices asked for, but the backend has %d", requested, available)
 			if pureGo {
-				msg += ": the pure-Go backend has one device; several GPUs need the CUDA backend (see `gonbgpu devices`)"
+				msg += ": the pure-Go backend has one device; several need XLA: GOMLX_BACKEND=xla:cpu (CPU devices) or a GPU node (see `gonbgpu devices`)"
 			} else if job.Count > 0 {
 				msg += fmt.Sprintf("; SLURM gave this job %d GPU(s) (%s): ask for more with --gres=gpu:%d", job.Count, job.From, requested)
 			} else if cvd := os.Getenv("CUDA_VISIBLE_DEVICES"); cvd != "" {
@@ -110,7 +119,7 @@ func plan(available int, pureGo bool, requested, globalBatch int, job slurm.GPUs
 			return nil, fmt.Errorf("%s", msg)
 		}
 		n = requested
-		why = fmt.Sprintf("%d of %d device(s), as asked (--gpus %d)", n, available, requested)
+		why = fmt.Sprintf("%d of %d device(s), as asked", n, available)
 	}
 	if job.Count > 0 && !pureGo {
 		why += fmt.Sprintf("; SLURM job GPUs: %d (%s)", job.Count, job.From)
@@ -121,7 +130,7 @@ func plan(available int, pureGo bool, requested, globalBatch int, job slurm.GPUs
 		if lo == 0 {
 			return nil, fmt.Errorf("batch size %d is smaller than the %d devices: use at least %d", globalBatch, n, n)
 		}
-		return nil, fmt.Errorf("batch size %d does not split evenly over %d devices: use %d or %d", globalBatch, n, lo, hi)
+		return nil, fmt.Errorf("batch size %d does not split evenly over %d devices (each device takes an equal share of every step): use %d or %d", globalBatch, n, lo, hi)
 	}
 	p := &Plan{GlobalBatch: globalBatch, PerDevice: globalBatch / n, Why: why}
 	for i := range n {

@@ -19,17 +19,20 @@ func TestPlanParallel(t *testing.T) {
 		wantErr   string
 	}{
 		{1, true, 0, 128, 1, 128, ""},
-		{1, true, 4, 128, 0, 0, "pure-Go backend has one device"},
+		{1, true, 4, 128, 0, 0, "pure-Go backend has one device; several need XLA: GOMLX_BACKEND=xla:cpu"},
 		{4, false, 0, 256, 4, 64, ""},
 		{4, false, 2, 256, 2, 128, ""},
-		{4, false, 8, 256, 0, 0, "more devices than the backend has (4)"},
+		{4, false, 8, 256, 0, 0, "8 devices asked for, but the backend has 4"},
+		{4, false, 99, 256, 0, 0, "99 devices asked for, but the backend has 4"},
+		{4, false, 3, 128, 0, 0, "batch size 128 does not split evenly over 3 devices (each device takes an equal share of every step): use 126 or 129"},
+		{4, false, 3, 129, 3, 43, ""},
 		{4, false, 0, 250, 0, 0, "use 248 or 252"},
 		{4, false, 0, 3, 0, 0, "smaller than the 4 devices"},
 		{2, false, -1, 64, 0, 0, "≥ 0"},
 		{2, false, 0, 0, 0, 0, "batch size must be ≥ 1"},
 	}
 	for _, c := range cases {
-		p, err := plan(c.available, c.pureGo, c.requested, c.batch, none)
+		p, err := plan(c.available, c.pureGo, false, c.requested, c.batch, none)
 		if c.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Errorf("%+v: want error containing %q, got %v", c, c.wantErr, err)
@@ -55,18 +58,18 @@ func TestPlanParallel(t *testing.T) {
 }
 
 func TestPlanParallelNamesSlurm(t *testing.T) {
-	_, err := plan(2, false, 4, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
+	_, err := plan(2, false, false, 4, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
 	if err == nil || !strings.Contains(err.Error(), "SLURM gave this job 2 GPU(s)") || !strings.Contains(err.Error(), "--gres=gpu:4") {
 		t.Fatalf("want a SLURM hint, got %v", err)
 	}
-	p, err := plan(2, false, 0, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
+	p, err := plan(2, false, false, 0, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
 	if err != nil || !strings.Contains(p.Why, "SLURM job GPUs: 2") {
 		t.Fatalf("%v %v", p, err)
 	}
 }
 
 func TestMeshAndSharding(t *testing.T) {
-	p, err := plan(4, false, 0, 64, slurm.GPUs{})
+	p, err := plan(4, false, false, 0, 64, slurm.GPUs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,5 +86,17 @@ func TestMeshAndSharding(t *testing.T) {
 	}
 	if batch.NumDevicesShardingAxis(0) != 4 || !repl.IsReplicated() || batch.IsReplicated() {
 		t.Fatalf("sharding: batch %s, replicated %s", batch, repl)
+	}
+}
+
+// TestPlanXLACPU: XLA's CPU devices share the host's cores: by default one trains, and several when asked.
+func TestPlanXLACPU(t *testing.T) {
+	p, err := plan(4, false, true, 0, 128, slurm.GPUs{})
+	if err != nil || p.N() != 1 || p.PerDevice != 128 || !strings.Contains(p.Why, "share the host's") {
+		t.Fatalf("default on xla:cpu: %+v %v", p, err)
+	}
+	p, err = plan(4, false, true, 4, 128, slurm.GPUs{})
+	if err != nil || p.N() != 4 || p.PerDevice != 32 {
+		t.Fatalf("4 of xla:cpu's devices: %+v %v", p, err)
 	}
 }

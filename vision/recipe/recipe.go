@@ -54,7 +54,8 @@ type Options struct {
 	// Plain drops the skip connections (the vanishing-gradient twin).
 	Plain bool
 	// Precision is "fp32" or "bf16": mixed precision, convolutions in bfloat16 with float32
-	// weights, batch norm and loss. It needs the XLA backend: on the pure-Go backend bf16 is far slower.
+	// weights, batch norm and loss. It needs an XLA backend (xla:cpu or xla:cuda): on the pure-Go backend bf16
+	// is far slower.
 	Precision string
 
 	Epochs int
@@ -74,8 +75,9 @@ type Options struct {
 	// NoAugment turns training augmentation off (default: random crop with padding, horizontal flips).
 	NoAugment bool
 
-	// GPUs is the number of devices to train on (0: all of the backend's).
-	GPUs int
+	// Devices is the number of devices to train on, data-parallel (0: all of the backend's): GPUs on
+	// xla:cuda, XLA's CPU devices on xla:cpu, the one host CPU on the pure-Go backend.
+	Devices int
 	Seed int64
 
 	// Out is where history and checkpoints go (empty: nowhere); Resume continues from its checkpoint.
@@ -137,7 +139,7 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 	// The devices and the memory a training step needs are checked before any data is read: a size that
 	// cannot fit fails at once, with the figure, instead of after minutes of loading or in the runtime's
 	// fatal out-of-memory.
-	p, err := parallel.New(b, o.GPUs, o.Batch)
+	p, err := parallel.New(b, o.Devices, o.Batch)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +238,7 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 	// Short epochs (CPU-sized runs) re-estimate batch-norm averages before evaluating; see
 	// trainer.Config.RecalibrateBN. Long epochs leave the moving averages enough steps to settle.
 	recalibrate := 0
-	if steps := trainLoader.NumBatches() / p.N(); steps < 200 && !p.Distributed() {
+	if steps := trainLoader.NumBatches() / p.N(); steps < 200 {
 		recalibrate = min(steps, 20)
 	}
 	cfg := trainer.Config{RecalibrateBN: recalibrate, Model: modelName(o), Dataset: o.Dataset, Epochs: o.Epochs, BatchSize: o.Batch,
@@ -416,15 +418,21 @@ func (o *Options) defaults(c *platform.Choice) error {
 	case "bf16", "bfloat16":
 		o.Precision = "bf16"
 		if c.PureGo() {
-			return fmt.Errorf("--precision bf16 needs the XLA backend (a GPU): on the pure-Go backend bfloat16 matrix products are 20 to 70 times slower than float32")
+			return fmt.Errorf("bf16 precision needs the XLA backend (xla:cpu or a GPU): on the pure-Go backend bfloat16 matrix products are 20 to 70 times slower than float32")
 		}
 	default:
 		return fmt.Errorf("unknown precision %q: want fp32 or bf16", o.Precision)
 	}
 	orDefault(&o.Epochs, d.Epochs)
 	orDefault(&o.Batch, d.Batch)
-	if o.Epochs < 0 || o.Batch < 0 || o.LimitTrain < 0 || o.LimitTest < 0 || o.GPUs < 0 {
-		return fmt.Errorf("epochs, batch, limits and gpus must not be negative")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"epochs", o.Epochs}, {"batch size", o.Batch}, {"training image limit", o.LimitTrain},
+		{"test image limit", o.LimitTest}, {"number of devices", o.Devices}} {
+		if f.v < 0 {
+			return fmt.Errorf("the %s must not be negative, got %d", f.name, f.v)
+		}
 	}
 	o.Optimizer = strings.ToLower(o.Optimizer)
 	orDefault(&o.Optimizer, d.Optimizer)

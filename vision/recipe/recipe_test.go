@@ -103,6 +103,9 @@ func TestOptionErrors(t *testing.T) {
 		"needs the XLA":              {Precision: "bf16"},
 		"unknown precision":          {Precision: "fp8"},
 	}
+	if !testutil.Choice(t).PureGo() {
+		delete(cases, "needs the XLA") // bf16 is refused on the pure-Go backend only
+	}
 	for want, o := range cases {
 		_, err := Prepare(testutil.Choice(t), o)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -87,7 +87,7 @@ func TestFreezeBackbone(t *testing.T) {
 			store.SetParam(model.ParamInitialSeed, int64(5))
 			builder := New("resnet18").Width(1.0 / 16).ImageNetStem(true).FreezeBackbone(true).BatchNorm(bn).NumClasses(2)
 			tr := train.NewTrainer(b, store, builder.ModelFn(), loss.SparseCategoricalCrossEntropyLogits,
-				optimizer.Adam().LearningRate(0.05).Done(), nil, nil)
+				optimizer.Adam().LearningRate(0.01).Done(), nil, nil)
 			images, labels := rgbBatch(rng, 16, 32)
 			var before map[string][]float32
 			var losses []float32

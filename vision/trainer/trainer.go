@@ -597,16 +597,94 @@ func (t *Trainer) diverged(d Divergence) error {
 }
 
 // recalibrateBN re-estimates the batch-norm averages from the first Config.RecalibrateBN training batches
-// (GoMLX's norm.UpdateBatchNormAverages; single-device data only).
+// (GoMLX's norm.UpdateBatchNormAverages). On N devices it does the same as on one: the N per-device
+// batches of each step are put back together on the host into the step's global batch, so the averages
+// are estimated from the same images, in the same batches, whatever the number of devices.
 func (t *Trainer) recalibrateBN() error {
 	if t.cfg.RecalibrateBN <= 0 {
 		return nil
 	}
-	if _, ok := t.data.Train.(train.DistributedDataset); ok {
-		return nil
+	src := t.data.Train
+	if dd, ok := src.(*distributedData); ok {
+		src = &globalBatches{src: dd.src, n: dd.n}
 	}
-	_, err := norm.UpdateBatchNormAverages(t.gt, &firstBatches{src: t.data.Train, n: t.cfg.RecalibrateBN})
+	_, err := norm.UpdateBatchNormAverages(t.gt, &firstBatches{src: src, n: t.cfg.RecalibrateBN})
 	return err
+}
+
+// globalBatches joins every n consecutive per-device batches of src into one batch on the host: the
+// global batch a data-parallel step trains on, for the single-device graphs that read whole batches.
+type globalBatches struct {
+	src train.Dataset
+	n   int
+}
+
+func (g *globalBatches) Name() string { return g.src.Name() }
+
+func (g *globalBatches) Iter() iter.Seq2[train.Batch, error] {
+	return func(yield func(train.Batch, error) bool) {
+		var group []train.Batch
+		for b, err := range g.src.Iter() {
+			if err != nil {
+				yield(train.Batch{}, err)
+				return
+			}
+			group = append(group, b)
+			if len(group) < g.n {
+				continue
+			}
+			joined, err := joinBatches(group)
+			for _, p := range group {
+				p.Finalize()
+			}
+			group = group[:0]
+			if !yield(joined, err) || err != nil {
+				return
+			}
+		}
+		for _, p := range group { // an incomplete group: a data-parallel epoch drops it too
+			p.Finalize()
+		}
+	}
+}
+
+// joinBatches concatenates batches along their first axis, input by input and label by label.
+func joinBatches(parts []train.Batch) (train.Batch, error) {
+	join := func(k int, pick func(train.Batch) []*tensors.Tensor) (*tensors.Tensor, error) {
+		first := pick(parts[0])[k]
+		shape := first.Shape().Clone()
+		shape.Dimensions[0] = 0
+		for _, p := range parts {
+			shape.Dimensions[0] += pick(p)[k].Shape().Dimensions[0]
+		}
+		out := tensors.FromShape(shape)
+		var err error
+		out.MutableBytes(func(dst []byte) {
+			off := 0
+			for _, p := range parts {
+				if e := pick(p)[k].ConstBytes(func(src []byte) { off += copy(dst[off:], src) }); e != nil {
+					err = e
+				}
+			}
+		})
+		return out, err
+	}
+	var out train.Batch
+	for k := range parts[0].Inputs {
+		x, err := join(k, func(b train.Batch) []*tensors.Tensor { return b.Inputs })
+		if err != nil {
+			return out, err
+		}
+		out.Inputs = append(out.Inputs, x)
+	}
+	for k := range parts[0].Labels {
+		y, err := join(k, func(b train.Batch) []*tensors.Tensor { return b.Labels })
+		if err != nil {
+			return out, err
+		}
+		out.Labels = append(out.Labels, y)
+	}
+	return out, nil
 }
 
 // firstBatches yields the first n batches of a dataset.
