@@ -17,7 +17,9 @@ import (
 
 // onCPUDevices is the environment of a run on a backend of n XLA CPU devices (a run trains on one of
 // them unless --devices asks for more).
-func onCPUDevices(n int) []string { return []string{fmt.Sprintf("GOMLX_BACKEND=xla:cpu,devices=%d", n)} }
+func onCPUDevices(n int) []string {
+	return []string{fmt.Sprintf("GOMLX_BACKEND=xla:cpu,devices=%d", n)}
+}
 
 // dpRun are the flags of a short data-parallel run: 512 training images in global batches of 32 (16 steps
 // an epoch), and 203 test images, which split evenly over no device count but 1 (evaluation pads them).

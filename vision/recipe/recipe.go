@@ -78,7 +78,7 @@ type Options struct {
 	// Devices is the number of devices to train on, data-parallel (0: all of the backend's): GPUs on
 	// xla:cuda, XLA's CPU devices on xla:cpu, the one host CPU on the pure-Go backend.
 	Devices int
-	Seed int64
+	Seed    int64
 
 	// Out is where history and checkpoints go (empty: nowhere); Resume continues from its checkpoint.
 	Out    string
