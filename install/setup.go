@@ -55,6 +55,7 @@ var Requirements = []Requirement{
 var TestRequirements = []Requirement{
 	{"chromium", "the headless browser of the browser test (make test-browser)", fileExists("/usr/bin/chromium")},
 	{"python3-torchvision", "PyTorch's ONNX export checked against vision/pretrained (pulls python3-torch)", pythonModule("torchvision")},
+	{"python3-onnx", "rewrites PyTorch's ONNX files into what other exporters write, for vision/pretrained's tests", pythonModule("onnx")},
 }
 
 // Setup makes sure the system packages of [Requirements] are there: it installs the missing ones with

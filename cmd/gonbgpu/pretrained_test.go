@@ -28,6 +28,13 @@ func TestTrainPretrained(t *testing.T) {
 		t.Fatalf("fine-tuning run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 
+	// Issue 26: an untrained model, as torch.onnx.export writes it (zero folded biases shared through
+	// Identity nodes), is read (a depth mismatch is the only error, found after reading the whole file).
+	untrained := filepath.Join(tmp, "untrained.onnx")
+	if err := os.WriteFile(untrained, onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 1000, Size: 32, Seed: 1,
+		Folded: true, Untrained: true}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mlp := filepath.Join(tmp, "mlp.onnx")
 	truncated := filepath.Join(tmp, "truncated.onnx")
 	if err := os.WriteFile(mlp, onnxtest.MLP(), 0o644); err != nil {
@@ -43,6 +50,7 @@ func TestTrainPretrained(t *testing.T) {
 		{[]string{"--pretrained", mlp}, mlp + ": not a torchvision ResNet"},
 		{[]string{"--pretrained", truncated}, truncated + ": not a readable ONNX model"},
 		{[]string{"--pretrained", file, "--model", "resnet50"}, "holds a resnet18"},
+		{[]string{"--pretrained", untrained, "--model", "resnet50"}, untrained + " holds a resnet18 (3-channel input, stem of 4 channels, 1000 classes, batch norms folded"},
 		{[]string{"--pretrained", filepath.Join(tmp, "missing.onnx")}, "missing.onnx: no such file"},
 		{[]string{"--freeze-backbone"}, "needs --pretrained FILE.onnx or --init-from RUN_DIR"},
 	} {

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gomlx/compute-onnx/support/protos"
+	"github.com/gomlx/compute/dtypes/float16"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -22,7 +23,11 @@ type Options struct {
 	Classes int
 	Size    int // input side
 	Seed    uint64
-	FP16    bool // store the weights as float16 (the reader refuses them)
+	FP16    bool // store the weights as float16 (rounded from the float32 values the same seed gives)
+	// Untrained leaves the batch norms at PyTorch's initial values (scale 1, offset 0, mean 0, variance 1):
+	// folded, every bias is zero. Then, as torch.onnx.export does, equal initializers are stored once and
+	// their other readers fed through Identity nodes (torchvision.models.resnet18(weights=None) exported).
+	Untrained bool
 	// MatMulHead ends the model as other exporters do: ReduceMean over axes 2, 3 given as an input
 	// (opset 18) and MatMul + Add for the classifier, instead of GlobalAveragePool, Flatten and Gemm.
 	MatMulHead bool
@@ -120,6 +125,7 @@ func MLP() []byte {
 
 func (gen *onnxGen) marshal(opset int64) []byte {
 	g := gen.g
+	dedup(g)
 	m := &protos.ModelProto{IrVersion: 8, ProducerName: "gonbgpu-test", Graph: g,
 		OpsetImport: []*protos.OperatorSetIdProto{{Domain: "", Version: opset}}}
 	data, err := proto.Marshal(m)
@@ -141,14 +147,29 @@ func (gen *onnxGen) convBN(convName, bnName, x string, in, out, k, stride int) s
 	gen.weight(w, []int{out, in, k, k}, math.Sqrt(2/float64(in*k*k)), 0)
 	if gen.o.Folded {
 		b := fmt.Sprintf("onnx::Conv_%d", 500+len(gen.g.Initializer))
-		gen.weight(b, []int{out}, 0.2, 0)
+		if gen.o.Untrained {
+			gen.initializer(b, []int{out}, make([]float32, out))
+		} else {
+			gen.weight(b, []int{out}, 0.2, 0)
+		}
 		return gen.node("Conv", []string{x, w, b}, attrs)
 	}
 	y := gen.node("Conv", []string{x, w}, attrs)
-	gen.weight(bnName+".weight", []int{out}, 0.1, 0.5) // γ below 1 keeps activations (and logits) of order 1
-	gen.weight(bnName+".bias", []int{out}, 0.2, 0)
-	gen.weight(bnName+".running_mean", []int{out}, 0.2, 0)
-	gen.weightUniform(bnName+".running_var", []int{out}, 0.5, 1.5)
+	if gen.o.Untrained {
+		ones := make([]float32, out)
+		for i := range ones {
+			ones[i] = 1
+		}
+		gen.initializer(bnName+".weight", []int{out}, ones)
+		gen.initializer(bnName+".bias", []int{out}, make([]float32, out))
+		gen.initializer(bnName+".running_mean", []int{out}, make([]float32, out))
+		gen.initializer(bnName+".running_var", []int{out}, ones)
+	} else {
+		gen.weight(bnName+".weight", []int{out}, 0.1, 0.5) // γ below 1 keeps activations (and logits) of order 1
+		gen.weight(bnName+".bias", []int{out}, 0.2, 0)
+		gen.weight(bnName+".running_mean", []int{out}, 0.2, 0)
+		gen.weightUniform(bnName+".running_var", []int{out}, 0.5, 1.5)
+	}
 	return gen.node("BatchNormalization", []string{y, bnName + ".weight", bnName + ".bias", bnName + ".running_mean", bnName + ".running_var"},
 		[]*protos.AttributeProto{floatAttr("epsilon", 1e-5), floatAttr("momentum", 0.9)})
 }
@@ -194,9 +215,32 @@ func (gen *onnxGen) initializer(name string, dims []int, vals []float32) {
 	}
 	dtype := protos.TensorProto_FLOAT
 	if gen.o.FP16 {
-		dtype, raw = protos.TensorProto_FLOAT16, raw[:2*len(vals)] // the values do not matter: the reader refuses the type
+		dtype, raw = protos.TensorProto_FLOAT16, make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(raw[2*i:], float16.FromFloat32(v).Bits())
+		}
 	}
 	gen.g.Initializer = append(gen.g.Initializer, &protos.TensorProto{Name: name, Dims: d, DataType: int32(dtype), RawData: raw})
+}
+
+// dedup stores equal initializers once, as torch.onnx.export does: the others become Identity nodes of
+// the first, at the start of the graph.
+func dedup(g *protos.GraphProto) {
+	first := map[string]string{}
+	var kept []*protos.TensorProto
+	var idents []*protos.NodeProto
+	for _, t := range g.Initializer {
+		key := fmt.Sprint(t.DataType, t.Dims, string(t.RawData))
+		if src, ok := first[key]; ok {
+			idents = append(idents, &protos.NodeProto{Name: fmt.Sprintf("Identity_%d", len(idents)), OpType: "Identity",
+				Input: []string{src}, Output: []string{t.Name}})
+			continue
+		}
+		first[key] = t.Name
+		kept = append(kept, t)
+	}
+	g.Initializer = kept
+	g.Node = append(idents, g.Node...)
 }
 
 func prod(dims []int) int {

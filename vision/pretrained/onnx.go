@@ -1,9 +1,7 @@
 package pretrained
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -63,11 +61,20 @@ type tensorF32 struct {
 	data []float32
 }
 
-// onnxReader walks one file's graph.
+// onnxReader walks one file's graph, as normalized by newReader (graph.go): Identity and Cast nodes
+// skipped, Pad nodes folded into the convolution or pooling they pad.
 type onnxReader struct {
 	graph     *protos.GraphProto
-	consumers map[string][]*protos.NodeProto
-	consts    map[string]*protos.TensorProto
+	nodes     []*protos.NodeProto            // the normalized nodes (copies; the file's are not changed)
+	consumers map[string][]*protos.NodeProto // who reads a value (Shape and Size nodes, which read no values, left out)
+	producers map[string]*protos.NodeProto   // the file's node that writes a value
+	consts    map[string]*protos.TensorProto // initializers and Constant nodes' values
+	alias     map[string]string              // an Identity's (or float Cast's) output → its input
+	inputs    map[string]bool                // the graph's inputs
+	// padValue is the value a folded Pad pads a MaxPool's input with (a Conv's must be 0).
+	padValue map[*protos.NodeProto]float64
+	// why says why a node was not folded or skipped, for the error that meets it.
+	why map[*protos.NodeProto]string
 }
 
 // parseONNX decodes contents (the bytes of an .onnx file) and finds the ResNet in it. Errors say what did not
@@ -93,43 +100,22 @@ func parseONNX(contents []byte) (*resnetGraph, error) {
 
 // findResNet follows the graph's data flow from its input (see the comment at the top).
 func findResNet(g *protos.GraphProto) (*resnetGraph, error) {
-	r := &onnxReader{graph: g, consumers: map[string][]*protos.NodeProto{}, consts: map[string]*protos.TensorProto{}}
-	for _, t := range g.GetInitializer() {
-		r.consts[t.GetName()] = t
+	r, err := newReader(g)
+	if err != nil {
+		return nil, err
 	}
-	for _, n := range g.GetNode() {
-		for _, in := range n.GetInput() {
-			if in != "" {
-				r.consumers[in] = append(r.consumers[in], n)
-			}
-		}
-		if n.GetOpType() == "Constant" && len(n.GetOutput()) == 1 {
-			for _, a := range n.GetAttribute() {
-				if a.GetName() == "value" && a.GetT() != nil {
-					r.consts[n.GetOutput()[0]] = a.GetT()
-				}
-			}
-		}
-	}
-	// The image input: the graph input that is not an initializer.
 	rg := &resnetGraph{}
-	for _, in := range g.GetInput() {
-		if _, isConst := r.consts[in.GetName()]; !isConst {
-			if rg.input != "" {
-				return nil, fmt.Errorf("the graph has more than one input (%q, %q); a ResNet has one, the images", rg.input, in.GetName())
-			}
-			rg.input = in.GetName()
-			for _, d := range in.GetType().GetTensorType().GetShape().GetDim() {
-				v := d.GetDimValue()
-				if d.GetDimParam() != "" {
-					v = 0
-				}
-				rg.inputDims = append(rg.inputDims, v)
-			}
-		}
+	in, err := r.imageInput()
+	if err != nil {
+		return nil, err
 	}
-	if rg.input == "" {
-		return nil, fmt.Errorf("the graph has no input")
+	rg.input = in.GetName()
+	for _, d := range in.GetType().GetTensorType().GetShape().GetDim() {
+		v := d.GetDimValue()
+		if d.GetDimParam() != "" {
+			v = 0
+		}
+		rg.inputDims = append(rg.inputDims, v)
 	}
 	if len(rg.inputDims) != 4 {
 		return nil, fmt.Errorf("the input %q has %d axes; a ResNet takes images [batch, channels, height, width]", rg.input, len(rg.inputDims))
@@ -155,8 +141,15 @@ func findResNet(g *protos.GraphProto) (*resnetGraph, error) {
 		return nil, err
 	}
 	if k, s, p := attrInts(pool, "kernel_shape"), attrInts(pool, "strides"), attrInts(pool, "pads"); !slices.Equal(k, []int64{3, 3}) ||
-		!slices.Equal(s, []int64{2, 2}) || !slices.Equal(p, []int64{1, 1, 1, 1}) || attrInt(pool, "ceil_mode", 0) != 0 {
-		return nil, fmt.Errorf("the stem's MaxPool has kernel %v, strides %v, pads %v; torchvision's is 3×3, stride 2, padding 1", k, s, p)
+		!slices.Equal(s, []int64{2, 2}) || !slices.Equal(p, []int64{1, 1, 1, 1}) || attrInt(pool, "ceil_mode", 0) != 0 ||
+		!allEqual(attrInts(pool, "dilations"), 1) || !autoPadNotSet(pool) {
+		return nil, fmt.Errorf("the stem's MaxPool %q has kernel %v, strides %v, pads %v, dilations %v, ceil_mode %d, auto_pad %q; torchvision's is 3×3, stride 2, padding 1",
+			pool.GetName(), k, s, p, attrInts(pool, "dilations"), attrInt(pool, "ceil_mode", 0), attrString(pool, "auto_pad"))
+	}
+	// A Pad node folded into the MaxPool: its value must not win the maximum. Any value ≤ 0 does not, as
+	// the pooled values come out of a ReLU (checked above).
+	if v, ok := r.padValue[pool]; ok && !(v <= 0) {
+		return nil, fmt.Errorf("the stem's MaxPool %q reads a Pad that pads with %g; after a ReLU, padding with 0 or -inf keeps the maximum torchvision's MaxPool takes", pool.GetName(), v)
 	}
 
 	// Blocks, until the global average pooling.
@@ -184,6 +177,11 @@ func findResNet(g *protos.GraphProto) (*resnetGraph, error) {
 		return nil, err
 	}
 	if op := next.GetOpType(); op == "Flatten" || op == "Reshape" || op == "Squeeze" {
+		// [batch, channels, 1, 1] → [batch, channels]. Reshape's shape may be computed from the input's
+		// (Shape → Gather → Concat): the classifier's weights check the number of features.
+		if axis := attrInt(next, "axis", 1); op == "Flatten" && axis != 1 && axis != -3 {
+			return nil, fmt.Errorf("the pooled features go to Flatten %q with axis %d; flattening [batch, channels, 1, 1] to [batch, channels] needs axis 1", next.GetName(), axis)
+		}
 		x = next.GetOutput()[0]
 		if next, err = r.single(x, "the "+op+" after the pooling"); err != nil {
 			return nil, err
@@ -320,31 +318,36 @@ func (r *onnxReader) block(x string, index int) (*block, string, error) {
 // convLayer reads a Conv node's weights and the batch norm that follows it, if any.
 func (r *onnxReader) convLayer(n *protos.NodeProto) (*convLayer, error) {
 	ins := n.GetInput()
-	if len(ins) < 2 {
+	if len(ins) < 2 || ins[1] == "" {
 		return nil, fmt.Errorf("Conv %q has no weights", n.GetName())
 	}
 	w, err := r.tensor(ins[1], 4)
 	if err != nil {
-		return nil, fmt.Errorf("Conv %q: %w", n.GetName(), err)
+		return nil, fmt.Errorf("Conv %q: weights: %w", n.GetName(), err)
 	}
 	l := &convLayer{node: n, w: w, outC: w.dims[0], inC: w.dims[1], k: w.dims[2], stride: 1, out: n.GetOutput()[0]}
 	if s := attrInts(n, "strides"); len(s) > 0 {
 		l.stride = int(s[0])
 	}
 	l.summary = fmt.Sprintf("Conv %q %d×%d stride %d, %d→%d channels", n.GetName(), l.k, w.dims[3], l.stride, l.inC, l.outC)
-	pads := attrInts(n, "pads")
-	if len(pads) == 0 {
-		pads = []int64{0}
+	pads, err := convPads(n, l.k, l.stride)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.summary, err)
+	}
+	if ks := attrInts(n, "kernel_shape"); len(ks) > 0 && !slices.Equal(ks, []int64{int64(w.dims[2]), int64(w.dims[3])}) {
+		return nil, fmt.Errorf("%s has kernel_shape %v for weights of %v", l.summary, ks, w.dims)
 	}
 	if w.dims[2] != w.dims[3] || attrInt(n, "group", 1) != 1 || !allEqual(attrInts(n, "dilations"), 1) ||
-		!allEqual(attrInts(n, "strides"), int64(l.stride)) || !allEqual(pads, int64(l.k/2)) ||
-		(attrString(n, "auto_pad") != "" && attrString(n, "auto_pad") != "NOTSET") {
+		!allEqual(attrInts(n, "strides"), int64(l.stride)) || !allEqual(pads, int64(l.k/2)) {
 		return nil, fmt.Errorf("%s has padding %v, dilations %v, group %d; torchvision's ResNet pads k/2 on every side, no dilation, 1 group",
-			l.summary, attrInts(n, "pads"), attrInts(n, "dilations"), attrInt(n, "group", 1))
+			l.summary, pads, attrInts(n, "dilations"), attrInt(n, "group", 1))
 	}
 	if len(ins) > 2 && ins[2] != "" {
 		if l.bias, err = r.tensor(ins[2], 1); err != nil {
 			return nil, fmt.Errorf("%s: bias: %w", l.summary, err)
+		}
+		if l.bias.dims[0] != l.outC {
+			return nil, fmt.Errorf("%s has a bias of %d values", l.summary, l.bias.dims[0])
 		}
 	}
 	// A following BatchNormalization (files exported without folding).
@@ -353,30 +356,65 @@ func (r *onnxReader) convLayer(n *protos.NodeProto) (*convLayer, error) {
 		if len(bn.GetInput()) != 5 {
 			return nil, fmt.Errorf("BatchNormalization %q has %d inputs, want 5", bn.GetName(), len(bn.GetInput()))
 		}
-		if attrInt(bn, "training_mode", 0) != 0 || len(bn.GetOutput()) > 1 && bn.GetOutput()[1] != "" {
-			return nil, fmt.Errorf("BatchNormalization %q was exported in training mode; export the model in eval mode (model.eval())", bn.GetName())
-		}
-		if l.bias != nil {
-			return nil, fmt.Errorf("%s has a bias and a batch norm; torchvision's convolutions before batch norm have none", l.summary)
+		// Exported in training mode (training_mode=1 since opset 14, or extra outputs: the updated running
+		// statistics and the batch's), the file still holds the running statistics, which are what
+		// inference and fine-tuning start from: they are imported, the training-mode outputs ignored.
+		// Opset 7's spatial=0 (statistics per value, not per channel) is another function.
+		if attrInt(bn, "spatial", 1) != 1 {
+			return nil, fmt.Errorf("BatchNormalization %q has spatial=0 (statistics per position); torchvision's batch norms are per channel", bn.GetName())
 		}
 		p := &bnParams{epsilon: float64(attrFloat(bn, "epsilon", 1e-5))}
 		for i, dst := range []**tensorF32{&p.scale, &p.offset, &p.mean, &p.variance} {
 			if *dst, err = r.tensor(bn.GetInput()[i+1], 1); err != nil {
-				return nil, fmt.Errorf("BatchNormalization %q: %w", bn.GetName(), err)
+				return nil, fmt.Errorf("BatchNormalization %q: %s: %w", bn.GetName(), []string{"scale", "offset", "mean", "variance"}[i], err)
 			}
 			if (*dst).dims[0] != l.outC {
 				return nil, fmt.Errorf("BatchNormalization %q has %d channels after %s", bn.GetName(), (*dst).dims[0], l.summary)
 			}
+		}
+		for _, v := range p.variance.data {
+			if v < 0 {
+				return nil, fmt.Errorf("BatchNormalization %q has a negative running variance %g", bn.GetName(), v)
+			}
+		}
+		if l.bias != nil { // BN(x + b) normalises with mean − b: torchvision has no bias there, others may
+			mean := &tensorF32{dims: p.mean.dims, data: make([]float32, len(p.mean.data))}
+			for i := range mean.data {
+				mean.data[i] = p.mean.data[i] - l.bias.data[i]
+			}
+			p.mean, l.bias = mean, nil
 		}
 		l.bn = p
 		l.out = bn.GetOutput()[0]
 	} else if l.bias == nil {
 		return nil, fmt.Errorf("%s has neither a batch norm nor a bias (a folded batch norm)", l.summary)
 	}
-	if l.bias != nil && l.bias.dims[0] != l.outC {
-		return nil, fmt.Errorf("%s has a bias of %d values", l.summary, l.bias.dims[0])
-	}
 	return l, nil
+}
+
+// convPads returns a Conv's padding [top, left, bottom, right] (or fewer values: the attribute as written),
+// from pads or auto_pad. SAME_UPPER and SAME_LOWER pad k/2 on every side for an odd kernel at stride 1;
+// at stride 2 their padding depends on the input's size, which torchvision's does not.
+func convPads(n *protos.NodeProto, k, stride int) ([]int64, error) {
+	switch ap := attrString(n, "auto_pad"); ap {
+	case "", "NOTSET":
+		if pads := attrInts(n, "pads"); len(pads) > 0 {
+			return pads, nil
+		}
+		return []int64{0}, nil
+	case "VALID":
+		if len(attrInts(n, "pads")) > 0 && !allEqual(attrInts(n, "pads"), 0) {
+			return nil, fmt.Errorf("auto_pad VALID with pads %v", attrInts(n, "pads"))
+		}
+		return []int64{0}, nil
+	case "SAME_UPPER", "SAME_LOWER":
+		if stride != 1 || k%2 != 1 {
+			return nil, fmt.Errorf("auto_pad %s at stride %d pads by the input's size; torchvision's ResNet pads k/2 on every side", ap, stride)
+		}
+		return []int64{int64(k / 2)}, nil
+	default:
+		return nil, fmt.Errorf("unknown auto_pad %q", ap)
+	}
 }
 
 // single returns the one node that reads name.
@@ -395,77 +433,18 @@ func (r *onnxReader) only(name, opType, what string) (*protos.NodeProto, error) 
 		return nil, err
 	}
 	if n.GetOpType() != opType {
-		return nil, fmt.Errorf("%s goes to %s %q; a torchvision ResNet has a %s there", what, n.GetOpType(), n.GetName(), opType)
+		return nil, fmt.Errorf("%s goes to %s %q%s; a torchvision ResNet has a %s there", what, n.GetOpType(), n.GetName(), r.because(n), opType)
 	}
 	return n, nil
 }
 
-// tensor returns the constant called name, float32, with the given rank.
-func (r *onnxReader) tensor(name string, rank int) (*tensorF32, error) {
-	t, ok := r.consts[name]
-	if !ok {
-		return nil, fmt.Errorf("%q is not a constant (weights must be stored in the file: export with export_params=True)", name)
+// because is why n was left in the graph, when newReader could have skipped or folded its kind (", which
+// pads with 1: …"), else "".
+func (r *onnxReader) because(n *protos.NodeProto) string {
+	if why := r.why[n]; why != "" {
+		return ", which " + why
 	}
-	if len(t.GetDims()) != rank {
-		return nil, fmt.Errorf("%q has %d axes, want %d", name, len(t.GetDims()), rank)
-	}
-	out := &tensorF32{}
-	size := 1
-	for _, d := range t.GetDims() {
-		if d <= 0 || d > 1<<20 {
-			return nil, fmt.Errorf("%q has dimensions %v", name, t.GetDims())
-		}
-		out.dims = append(out.dims, int(d))
-		size *= int(d)
-		if size > 1<<28 {
-			return nil, fmt.Errorf("%q has dimensions %v: too large", name, t.GetDims())
-		}
-	}
-	if t.GetDataLocation() == protos.TensorProto_EXTERNAL {
-		return nil, fmt.Errorf("%q is stored in an external data file; gonbgpu reads single-file models (ResNets are < 2 GB: export without external data)", name)
-	}
-	raw := t.GetRawData()
-	switch protos.TensorProto_DataType(t.GetDataType()) {
-	case protos.TensorProto_FLOAT:
-		switch {
-		case len(raw) > 0:
-			if len(raw) != 4*size {
-				return nil, fmt.Errorf("%q has %d bytes of data for %d float32 values (truncated?)", name, len(raw), size)
-			}
-			out.data = make([]float32, size)
-			for i := range out.data {
-				out.data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-			}
-		case len(t.GetFloatData()) == size:
-			out.data = slices.Clone(t.GetFloatData())
-		default:
-			return nil, fmt.Errorf("%q has %d values, want %d (truncated?)", name, len(t.GetFloatData()), size)
-		}
-	case protos.TensorProto_DOUBLE:
-		var vals []float64
-		switch {
-		case len(raw) > 0:
-			if len(raw) != 8*size {
-				return nil, fmt.Errorf("%q has %d bytes of data for %d float64 values (truncated?)", name, len(raw), size)
-			}
-			vals = make([]float64, size)
-			for i := range vals {
-				vals[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
-			}
-		case len(t.GetDoubleData()) == size:
-			vals = t.GetDoubleData()
-		default:
-			return nil, fmt.Errorf("%q has %d values, want %d (truncated?)", name, len(t.GetDoubleData()), size)
-		}
-		out.data = make([]float32, size)
-		for i, v := range vals {
-			out.data[i] = float32(v)
-		}
-	default:
-		return nil, fmt.Errorf("%q is %s; gonbgpu imports float32 weights (export the model in float32)",
-			name, protos.TensorProto_DataType(t.GetDataType()))
-	}
-	return out, nil
+	return ""
 }
 
 // transpose2 transposes a matrix.
@@ -488,12 +467,10 @@ func (r *onnxReader) isGlobalPool(n *protos.NodeProto) bool {
 		return true
 	case "ReduceMean":
 		axes := attrInts(n, "axes")
-		if len(n.GetInput()) > 1 {
-			if t, ok := r.consts[n.GetInput()[1]]; ok && len(t.GetRawData()) == 16 && t.GetDataType() == int32(protos.TensorProto_INT64) {
-				raw := t.GetRawData()
-				axes = []int64{int64(binary.LittleEndian.Uint64(raw)), int64(binary.LittleEndian.Uint64(raw[8:]))}
-			} else if ok {
-				axes = t.GetInt64Data()
+		if len(n.GetInput()) > 1 && n.GetInput()[1] != "" {
+			var err error
+			if axes, err = r.ints(n.GetInput()[1]); err != nil {
+				return false
 			}
 		}
 		return slices.Equal(axes, []int64{2, 3}) || slices.Equal(axes, []int64{-2, -1})
@@ -538,6 +515,12 @@ func attrFloat(n *protos.NodeProto, name string, def float32) float32 {
 }
 
 func attrString(n *protos.NodeProto, name string) string { return string(attr(n, name).GetS()) }
+
+// autoPadNotSet reports whether n's padding is its pads attribute.
+func autoPadNotSet(n *protos.NodeProto) bool {
+	ap := attrString(n, "auto_pad")
+	return ap == "" || ap == "NOTSET"
+}
 
 // allEqual reports whether every value is v (true for none: the attribute's default).
 func allEqual(vals []int64, v int64) bool {

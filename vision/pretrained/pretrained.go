@@ -24,7 +24,9 @@
 // with the batch norms frozen, see resnet.Builder.FrozenBatchNorm), and the classifier (a Gemm whose
 // [classes, features] weights become the head's [features, classes]). The weights are found by the
 // graph's structure, not by their names, which the exporter does not keep; a file that is not a
-// torchvision ResNet-18/34/50 is refused with what did not match.
+// torchvision ResNet-18/34/50 is refused with what did not match. What exporters write around the network
+// (tensors shared through Identity nodes, initializers listed as inputs, the forms of opsets 7 to 18,
+// float16 weights, batch norms in training mode) is read as the same network: see graph.go.
 //
 // The new dataset's classes get a new, randomly initialised classifier (Options.KeepHead keeps the file's
 // when the number of classes is the same); Options.FreezeBackbone trains only that classifier.

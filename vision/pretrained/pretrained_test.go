@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute-onnx/support/protos"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
@@ -104,14 +105,16 @@ func stdDev(a []float32) float64 {
 // TestLogitsMatchONNX: a torchvision-layout ResNet-18/34/50 (narrow, random weights), with its batch norms
 // or with them folded into the convolutions as torch.onnx.export does in eval mode, gives the same logits
 // in gonbgpu's ResNet (pure-Go configuration, and the XLA one: NHWC, native convolutions, GoMLX's batch
-// norm) as the ONNX graph evaluated by onnx-gomlx, within 1e-4.
+// norm) as the ONNX graph evaluated by onnx-gomlx, within 1e-4. Untrained models (batch norms at their
+// initial values) have their equal tensors stored once and shared through Identity nodes, as
+// torch.onnx.export writes them.
 func TestLogitsMatchONNX(t *testing.T) {
 	b := testutil.GoBackend(t)
 	for _, tc := range []struct {
-		model          string
-		folded, matMul bool
-	}{{"resnet18", false, false}, {"resnet18", true, false}, {"resnet18", false, true}, {"resnet34", true, false},
-		{"resnet50", false, false}, {"resnet50", true, false}} {
+		model                     string
+		folded, matMul, untrained bool
+	}{{"resnet18", false, false, false}, {"resnet18", true, false, false}, {"resnet18", false, true, false}, {"resnet34", true, false, false},
+		{"resnet50", false, false, false}, {"resnet50", true, false, false}, {"resnet18", true, false, true}, {"resnet50", false, false, true}} {
 		name := tc.model
 		if tc.folded {
 			name += "-folded"
@@ -119,9 +122,13 @@ func TestLogitsMatchONNX(t *testing.T) {
 		if tc.matMul {
 			name += "-matmul-head"
 		}
+		if tc.untrained {
+			name += "-untrained"
+		}
 		t.Run(name, func(t *testing.T) {
 			const size, classes = 32, 7
-			contents := onnxtest.ResNet(onnxtest.Options{Model: tc.model, Divisor: 16, Folded: tc.folded, Classes: classes, Size: size, Seed: 5, MatMulHead: tc.matMul})
+			contents := onnxtest.ResNet(onnxtest.Options{Model: tc.model, Divisor: 16, Folded: tc.folded, Classes: classes, Size: size, Seed: 5,
+				MatMulHead: tc.matMul, Untrained: tc.untrained})
 			w, err := Parse("generated.onnx", contents)
 			if err != nil {
 				t.Fatal(err)
@@ -265,7 +272,10 @@ func TestBadFiles(t *testing.T) {
 	mlp := onnxtest.MLP()
 	// ResNet-101's layout ([3 4 23 3] bottlenecks) is a ResNet, but not one gonbgpu has.
 	r101 := onnxtest.ResNetBlocks(onnxtest.Options{Model: "resnet50", Divisor: 16, Classes: 4, Size: 32, Seed: 1}, []int{3, 4, 23, 3})
-	fp16 := onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Classes: 4, Size: 32, Seed: 1, FP16: true})
+	int8 := mutate(t, good, func(m *protos.ModelProto) {
+		w := m.Graph.Initializer[0]
+		w.DataType, w.RawData = int32(protos.TensorProto_INT8), w.RawData[:len(w.RawData)/4]
+	})
 	for _, tc := range []struct {
 		name, path string
 		opt        Options
@@ -279,7 +289,7 @@ func TestBadFiles(t *testing.T) {
 		{"truncated-end", write("truncated2.onnx", good[:len(good)-3]), Options{}, "truncated"},
 		{"not-resnet", write("mlp.onnx", mlp), Options{}, "goes to Flatten \"/Flatten_1\"; a torchvision ResNet has a Conv there"},
 		{"resnet101", write("r101.onnx", r101), Options{}, "[3 4 23 3]"},
-		{"fp16", write("half.onnx", fp16), Options{}, "FLOAT16"},
+		{"int8", write("int8.onnx", int8), Options{}, `Conv "/Conv_1": weights: "conv1.weight" is INT8; gonbgpu imports float weights`},
 		{"depth", write("r18.onnx", good), Options{Model: "resnet34", NumClasses: 3}, "holds a resnet18"},
 		{"classes", write("r18b.onnx", good), Options{NumClasses: 3, KeepHead: true}, "4 classes"},
 		{"no-classes", write("r18c.onnx", good), Options{}, "number of classes"},
@@ -308,6 +318,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/3])
 	f.Add(onnxtest.MLP())
+	f.Add(onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 64, Classes: 3, Size: 16, Seed: 1, Folded: true, Untrained: true})) // Identity nodes
+	f.Add(onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 64, Classes: 3, Size: 16, Seed: 1, FP16: true, MatMulHead: true}))
 	f.Add([]byte("\x08\x07\x12\x04test"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := parseONNX(data)

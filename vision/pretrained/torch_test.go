@@ -121,12 +121,10 @@ func TestTorchFixtures(t *testing.T) {
 }
 
 // TestTorchExportNow runs the fixtures' generator with the installed PyTorch (Debian's python3-torchvision,
-// which `gonbgpu setup --tests` installs), so that a newer exporter's output is checked too.
+// which `gonbgpu setup --tests` installs), so that a newer exporter's output is checked too. Without it
+// the test fails: `make test` installs it.
 func TestTorchExportNow(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if exec.Command(python, "-c", "import torch, torchvision").Run() != nil {
-		t.Skip("needs /usr/bin/python3 with torch and torchvision (Debian: apt-get install python3-torchvision)")
-	}
+	python := requirePython(t, "torch, torchvision", "python3-torchvision")
 	dir := t.TempDir()
 	out, err := exec.Command(python, "testdata/make_fixtures.py", dir).CombinedOutput()
 	if err != nil {

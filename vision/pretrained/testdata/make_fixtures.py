@@ -27,8 +27,11 @@ import torchvision
 DIV, CLASSES, SIZE, BATCH = 16, 10, 64, 2
 
 
-def narrow(model):
-    """Replaces every Conv2d, BatchNorm2d and the fc Linear by one DIV times narrower, random."""
+def narrow(model, trained=True):
+    """Replaces every Conv2d, BatchNorm2d and the fc Linear by one DIV times narrower, random. With
+    trained=False the batch norms keep PyTorch's initial values (scale 1, offset 0, mean 0, variance 1),
+    as in a model that was never trained: then every folded bias is zero, and the exporter stores equal
+    tensors once (see make_variants.py)."""
     g = torch.Generator().manual_seed(1)
 
     def slim(c, first=False):
@@ -46,6 +49,9 @@ def narrow(model):
             elif isinstance(child, torch.nn.BatchNorm2d):
                 c = slim(child.num_features)
                 new = torch.nn.BatchNorm2d(c)
+                if not trained:
+                    setattr(mod, child_name, new)
+                    continue
                 with torch.no_grad():
                     new.weight.copy_(0.5 + 0.1 * torch.randn(c, generator=g))
                     new.bias.copy_(0.2 * torch.randn(c, generator=g))
