@@ -1,6 +1,7 @@
 # gonbgpu — a Jupyter kernel for Go with GPU tensors.
 #   make run             install what is needed, then execute every notebook headless into out/
 #   make test            install what is needed, then vet and run every test (and the race target)
+#   make test-xla        the computing packages' tests on XLA's CPU plugin (make test runs it)
 #   make race            the race detector over the CLI and the trainer
 #   make test-browser    run only the browser test (headless Chromium through notebooks/00-setup-check.ipynb)
 #   make install-kernel  install the "Go (gonbgpu)" kernel for this user (JUPYTER_DATA_DIR, --prefix honoured);
@@ -24,7 +25,7 @@ export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m
 
-.PHONY: all check-go build venv deps deps-test install-kernel uninstall-kernel run test race test-browser fuzz vet bench notebooks clean
+.PHONY: all check-go build venv deps deps-test install-kernel uninstall-kernel run test test-xla race test-browser fuzz vet bench notebooks clean
 
 all: build
 
@@ -69,8 +70,17 @@ vet:
 
 test: deps-test vet
 	$(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) test-xla
 	$(MAKE) race
 	$(MAKE) fuzz
+
+# The packages that compute, a second time on XLA's CPU plugin (the first `go test ./...` runs them on the
+# pure-Go backend): the same graphs through StableHLO, XLA's compiler and PJRT, as on a GPU, and their
+# multi-device tests on 4 XLA CPU devices (a test that needs several devices skips on pure Go, saying so).
+# Needs `make venv`'s plugin: without it, each test fails with the plugin's install message.
+XLA_TEST_PKGS := ./vision/... ./bench ./internal/xlacpu
+test-xla: check-go venv
+	GONBGPU_TEST_BACKEND=xla:cpu $(GO) test $(TEST_FLAGS) $(XLA_TEST_PKGS)
 
 # `go test -race` over the trainer and the CLI; the CLI tests then build the gonbgpu binary they run with
 # -race too (cmd/gonbgpu/race_test.go), so train.go's signal handling and the trainer's goroutines in it

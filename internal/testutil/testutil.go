@@ -149,3 +149,15 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// XLACPU returns an XLA CPU backend (4 devices), whatever [TestBackendEnv] says: for the tests that
+// compare the backends with each other. A machine without the pinned plugin fails the test with the
+// install message (`make test` installs it first, with `make venv`).
+func XLACPU(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := configured("xla:cpu")
+	if err != nil {
+		t.Fatalf("XLA CPU backend: %v", err)
+	}
+	return b
+}
