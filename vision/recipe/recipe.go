@@ -541,7 +541,12 @@ func checkStepMemory(plat *platform.Choice, o Options, perDevice int) error {
 	detail := fmt.Sprintf("%s for the parameters, %s for the activations", memlimit.Format(params), memlimit.Format(acts))
 	const hint = "lower --batch, --width or --size, or choose a smaller --model"
 	total := sat(sat(params, acts), inputs)
-	if plat.PureGo() {
+	if plat.PureGo() || platform.IsXLACPU(plat.Backend) {
+		// The CPU backends keep everything in the host's memory: every CPU device its own copy of the
+		// parameters and its share of the activations.
+		if n := int64(max(1, o.Batch/max(1, perDevice))); n > 1 {
+			total = sat(sat(memlimit.Mul(params, n), memlimit.Mul(acts, n)), inputs)
+		}
 		if host := memlimit.Available(); host.Known() && total > host.Bytes {
 			return fmt.Errorf("training %s needs at least %s of memory (%s), more than the %s this process may use: %s",
 				what, memlimit.Format(total), detail, host, hint)
