@@ -15,7 +15,7 @@ var goBackend = testutil.GoBackend
 
 func TestConvBenchFormat(t *testing.T) {
 	var out bytes.Buffer
-	err := ConvBench(&out, goBackend(t), ConvOptions{Shapes: []ConvShape{{2, 6, 4}, {3, 5, 8}}, Warmup: 1, Runs: 1})
+	_, err := ConvBench(&out, goBackend(t), ConvOptions{Shapes: []ConvShape{{2, 6, 4}, {3, 5, 8}}, Warmup: 1, Runs: 1})
 	if err != nil {
 		t.Fatalf("%+v", err)
 	}
@@ -67,7 +67,7 @@ func BenchmarkConv(b *testing.B) {
 		b.Run(fmt.Sprintf("b%d_h%d_c%d", s.B, s.H, s.C), func(b *testing.B) {
 			var out bytes.Buffer
 			for range b.N {
-				if err := ConvBench(&out, backend, ConvOptions{Shapes: []ConvShape{s}, Warmup: 1, Runs: 3}); err != nil {
+				if _, err := ConvBench(&out, backend, ConvOptions{Shapes: []ConvShape{s}, Warmup: 1, Runs: 3}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -41,10 +41,10 @@ type ConvOptions struct {
 
 // ConvBench times a 3×3 convolution's forward pass plus its gradients with respect to the input and the
 // kernel (given the output's gradient, like torch.autograd.grad(y, (x, w), dy)) on backend b, and prints
-// one line per shape:
+// one line per shape, and returns the times in milliseconds, shape by shape:
 //
 //	conv3x3 b=64 h=28 c=16: 12.3 ms fwd+bwd
-func ConvBench(w io.Writer, b compute.Backend, opts ConvOptions) error {
+func ConvBench(w io.Writer, b compute.Backend, opts ConvOptions) ([]float64, error) {
 	if len(opts.Shapes) == 0 {
 		opts.Shapes = ConvShapes
 	}
@@ -58,16 +58,18 @@ func ConvBench(w io.Writer, b compute.Backend, opts ConvOptions) error {
 	if opts.NHWC {
 		layout = conv.NHWC
 	}
+	var out []float64
 	for _, s := range opts.Shapes {
 		ms, err := convFwdBwdMillis(b, s, layout, opts)
 		if err != nil {
-			return fmt.Errorf("conv3x3 b=%d h=%d c=%d: %w", s.B, s.H, s.C, err)
+			return out, fmt.Errorf("conv3x3 b=%d h=%d c=%d: %w", s.B, s.H, s.C, err)
 		}
 		if _, err := fmt.Fprintf(w, "conv3x3 b=%d h=%d c=%d: %.1f ms fwd+bwd\n", s.B, s.H, s.C, ms); err != nil {
-			return err
+			return out, err
 		}
+		out = append(out, ms)
 	}
-	return nil
+	return out, nil
 }
 
 // convFwdBwdMillis returns the median time of one forward+backward run, in milliseconds.

@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/vision/conv"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
@@ -34,6 +35,8 @@ type TrainOptions struct {
 	BatchNorm resnet.BatchNormImpl
 	// ComputeDType runs the convolutions in this dtype (dtypes.BFloat16: mixed precision); default float32.
 	ComputeDType dtypes.DType
+	// ConvImpl selects the convolution (default conv.Auto: lowered on the pure-Go backend, native elsewhere).
+	ConvImpl conv.Impl
 }
 
 // DefaultTrainOptions is what [TrainBench] measures for the options left zero, on a GPU (XLA on CUDA) or
@@ -79,7 +82,7 @@ type TrainResult struct {
 func TrainBench(w io.Writer, b compute.Backend, opts TrainOptions) (TrainResult, error) {
 	opts = opts.withDefaults(DefaultTrainOptions(platform.IsCUDA(b)))
 	builder := resnet.New(opts.Model).Width(opts.Width).Plain(opts.Plain).NumClasses(opts.Classes).
-		BatchNorm(opts.BatchNorm).ComputeDType(opts.ComputeDType)
+		BatchNorm(opts.BatchNorm).ComputeDType(opts.ComputeDType).ConvImpl(opts.ConvImpl)
 	if err := builder.Validate(); err != nil {
 		return TrainResult{}, err
 	}

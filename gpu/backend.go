@@ -114,6 +114,11 @@ func cpuSearchedSummary(s *xlacpu.Search) string {
 // in gonbgpu's libraries that does, since cells and commands alike get their backend here.
 func decide() (decision, error) {
 	env, envSet := os.LookupEnv(BackendEnv)
+	return decideFor(env, envSet)
+}
+
+// decideFor is decide with GOMLX_BACKEND's value given.
+func decideFor(env string, envSet bool) (decision, error) {
 	devices := 0
 	if v := strings.TrimSpace(os.Getenv(CPUDevicesEnv)); v != "" {
 		n, err := strconv.Atoi(v)
@@ -249,6 +254,25 @@ func New() (*platform.Choice, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newChoice(d)
+}
+
+// NewFor is [New] with the backend named as GOMLX_BACKEND names it ("go", "xla:cpu", "xla:cpu,devices=2",
+// "xla:cuda"), whatever the environment says: to put backends side by side in one process (`gonbgpu
+// bench --compare`). Like an explicit GOMLX_BACKEND, a backend that cannot be created is an error.
+func NewFor(backend string) (*platform.Choice, error) {
+	if strings.TrimSpace(backend) == "" {
+		return nil, fmt.Errorf("gonbgpu: no backend named")
+	}
+	d, err := decideFor(backend, true)
+	if err != nil {
+		return nil, err
+	}
+	return newChoice(d)
+}
+
+// newChoice creates the backend of a decision and describes it.
+func newChoice(d decision) (*platform.Choice, error) {
 	b, d, err := create(d)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gonbgpu/gonbgpu/bench"
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/conv"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 
@@ -28,7 +29,10 @@ func runBench(args []string) error {
 	width := fs.Float64("width", cpu.Width, "width multiplier of the trained model")
 	plain := fs.Bool("plain", false, "train the plain twin (no skip connections)")
 	bn := fs.String("bn", "auto", "batch norm: auto, exact (graph ops, exact gradient) or gomlx (norm.BatchNorm)")
+	convImpl := fs.String("conv", "auto", "convolution: auto (lowered on pure Go, native on XLA), native (the backend's) or lowered (shifted copies and one matrix product)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof reads it)")
+	compare := fs.Bool("compare", false, "put the pure-Go backend, XLA on the CPU and PyTorch CPU side by side, from one run: "+
+		"convolutions, the training step, its first step (compilation) and a new cell's latency")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +45,16 @@ func runBench(args []string) error {
 		bnImpl = resnet.BatchNormGoMLX
 	default:
 		return fmt.Errorf("gonbgpu bench: --bn %q: want auto, exact or gomlx", *bn)
+	}
+	var ci conv.Impl
+	switch *convImpl {
+	case "auto":
+	case "native":
+		ci = conv.Native
+	case "lowered":
+		ci = conv.Lowered
+	default:
+		return fmt.Errorf("gonbgpu bench: --conv %q: want auto, native or lowered", *convImpl)
 	}
 	if *width <= 0 || *width > 16 {
 		return fmt.Errorf("gonbgpu bench: --width %v: want a multiplier in (0, 16]", *width)
@@ -56,6 +70,11 @@ func runBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	opts := bench.TrainOptions{Model: *model, Batch: *batch, Size: *size, Channels: *channels, Steps: *steps,
+		Width: *width, Plain: *plain, BatchNorm: bnImpl, ConvImpl: ci}
+	if *compare {
+		return compareBackends(os.Stdout, opts)
+	}
 	choice, err := gpu.Default()
 	if err != nil {
 		return err
@@ -67,12 +86,10 @@ func runBench(args []string) error {
 		if err := bench.MatMulBench(os.Stdout, b, bench.DefaultMatMulSize(b)); err != nil {
 			return err
 		}
-		if err := bench.ConvBench(os.Stdout, b, bench.ConvOptions{}); err != nil {
+		if _, err := bench.ConvBench(os.Stdout, b, bench.ConvOptions{Impl: ci}); err != nil {
 			return err
 		}
 	}
-	opts := bench.TrainOptions{Model: *model, Batch: *batch, Size: *size, Channels: *channels, Steps: *steps,
-		Width: *width, Plain: *plain, BatchNorm: bnImpl}
 	if _, err := bench.TrainBench(os.Stdout, b, opts); err != nil {
 		return err
 	}

@@ -181,3 +181,30 @@ func stderrOf(t *testing.T, env, args []string) string {
 	}
 	return stderr
 }
+
+// TestBenchCompare: `gonbgpu bench --compare` measures pure Go, XLA on the CPU and PyTorch (Debian's,
+// which `make test` installs) in one run, and prints every figure of the table for each, the new cell's
+// latency included.
+func TestBenchCompare(t *testing.T) {
+	stdout, stderr, code := gonbgpu(t, nil, "bench", "--compare", "--width", "0.25", "--batch", "8", "--steps", "1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"[go] train resnet20", "[xla:cpu] train resnet20", "[PyTorch] ", "new cell: go build of the cell"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "not measured") {
+		t.Errorf("a column was not measured:\n%s", stdout)
+	}
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(line, "conv3x3 fwd+bwd") || strings.HasPrefix(line, "resnet20 train step") ||
+			strings.HasPrefix(line, "first step") || strings.HasPrefix(line, "new cell: start") {
+			fields := strings.Fields(line)
+			if n := len(fields); n < 3 || fields[n-1] == "-" && !strings.HasPrefix(line, "new cell") || fields[n-2] == "-" || fields[n-3] == "-" {
+				t.Errorf("a figure is missing: %q", line)
+			}
+		}
+	}
+}

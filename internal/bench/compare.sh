@@ -10,6 +10,6 @@ go build -o /tmp/gonbgpu-bench ./cmd/gonbgpu
 for i in $(seq "${1:-3}"); do
 	echo "# round $i: $(uptime | sed 's/.*load/load/')"
 	/tmp/gonbgpu-bench bench 2>/dev/null | sed 's/$/  [gonbgpu]/'
-	/usr/bin/python3 internal/bench/torch_conv.py --threads 2 | grep -v '^#'
-	/usr/bin/python3 internal/bench/torch_resnet20.py --threads 2 | grep -v '^#'
+	/usr/bin/python3 bench/torch_conv.py --threads 2 | grep -v '^#'
+	/usr/bin/python3 bench/torch_resnet20.py --threads 2 | grep -v '^#'
 done

@@ -2,7 +2,7 @@
 """PyTorch CPU reference for `gonbgpu bench conv`: 3x3 conv, stride 1, same padding, c_in = c_out,
 forward + backward (gradients w.r.t. input and weight), median of several runs after a warm-up.
 
-Run with Debian's torch: /usr/bin/python3 internal/bench/torch_conv.py [--threads 2] [--runs 10]
+Run with Debian's torch: /usr/bin/python3 bench/torch_conv.py [--threads 2] [--runs 10]
 Prints one line per shape and memory format, in the same format as gonbgpu's Go benchmark.
 """
 import argparse
