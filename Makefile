@@ -95,9 +95,11 @@ test-xla: check-go venv
 # resume. Their code paths are raced by the others all the same: TestTrainSIGINT stops a run mid-epoch by
 # a signal, checkpoints and exits, and TestTrainFolderSkipBad, TestTrainInitFrom and TestTrainPretrained
 # train whole epochs (evaluation, checkpoint, history). Every other test, and any new one, is raced.
+# TestBenchCompare times the pure-Go convolutions and training step (a race-built binary runs them some 20x
+# slower: minutes of timing loops, and no goroutines of ours beyond the trainer's, raced elsewhere).
 # `make race` takes 4 minutes on 2 cores from an empty build cache (half of it building with -race).
 RACE_GCFLAGS := -gcflags=github.com/gomlx/compute/...=-d=checkptr=0
-RACE_SKIP := ^(TestTrainSIGTERMAndResume|TestTrainSIGKILLLosesAtMostAnEpoch|TestTrainDivergence|TestTrainResumeOtherBatch)$$
+RACE_SKIP := ^(TestTrainSIGTERMAndResume|TestTrainSIGKILLLosesAtMostAnEpoch|TestTrainDivergence|TestTrainResumeOtherBatch|TestBenchCompare)$$
 race: check-go
 	$(GO) test -race $(RACE_GCFLAGS) $(TEST_FLAGS) ./vision/trainer
 	$(GO) test -race $(RACE_GCFLAGS) $(TEST_FLAGS) -skip '$(RACE_SKIP)' ./cmd/gonbgpu
