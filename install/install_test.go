@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
 // checkout is this repository's root (the module root above this package).
@@ -105,7 +106,7 @@ func TestInstallKernelspec(t *testing.T) {
 	if !strings.Contains(out, "  warning     the Jupyter folder "+data) {
 		t.Errorf("no warning that the Jupyter folder %s is temporary:\n%s", data, out)
 	}
-	for _, step := range []string{"jupyter", "location", "tools", "gopls", "modules", "cuda", "kernelspec", "check"} {
+	for _, step := range []string{"jupyter", "location", "tools", "gopls", "modules", "cuda", "xla:cpu", "kernelspec", "check"} {
 		if !strings.Contains(out, "  "+step+" ") {
 			t.Errorf("no %q step line in:\n%s", step, out)
 		}
@@ -123,6 +124,11 @@ func TestInstallKernelspec(t *testing.T) {
 	}
 	if w, ok := s.Flag("go_work"); !ok || w != checkout(t) {
 		t.Errorf("-go_work=%q, want %q", w, checkout(t))
+	}
+	// XLA's CPU plugin (the checkout's .venv, `make venv`) is checked and recorded, so cells use it wherever
+	// Jupyter starts.
+	if p := s.Env[xlacpu.PluginEnv]; !strings.HasPrefix(p, filepath.Join(checkout(t), ".venv")) || !strings.HasSuffix(p, ".so") {
+		t.Errorf("%s=%q: want the checkout's .venv plugin recorded\n%s", xlacpu.PluginEnv, p, out)
 	}
 	if !strings.HasPrefix(s.Env["GOPROXY"], "file://") || !strings.Contains(s.Env["GOPROXY"], "/cache/download") {
 		t.Errorf("GOPROXY=%q", s.Env["GOPROXY"])
