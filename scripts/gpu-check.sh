@@ -144,7 +144,7 @@ run() {
     ((n < 1)) && n=1
     if [[ -d "$D/fashion-mnist" ]]; then
       # The data-parallel path on every GPU (one is enough to catch a broken path), a short run.
-      part "data-parallel-${n}gpu" 90 bash -c "'$B/gonbgpu' train --data '$D/fashion-mnist' --model resnet20 --width 0.5 --gpus 0 \
+      part "data-parallel-${n}gpu" 90 bash -c "'$B/gonbgpu' train --data '$D/fashion-mnist' --model resnet20 --width 0.5 --devices 0 \
         --batch $((128 * n)) --epochs 1 --limit-train 8192 --out /tmp/gc-dp-run 2>&1 | tee /tmp/gc-dp.txt; exit \${PIPESTATUS[0]}"
       # The accuracy run this budget affords: ResNet-20 on all of Fashion-MNIST, 3 epochs.
       part accuracy 150 bash -c "'$B/gonbgpu' train --data '$D/fashion-mnist' --model resnet20 --batch 256 --epochs 3 \

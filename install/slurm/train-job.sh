@@ -39,7 +39,7 @@ args=(train --dataset "$DATASET" --model "$MODEL" --epochs "$EPOCHS" --batch "$B
 [[ -n "${DATA:-}" ]] && args+=(--data "$DATA")
 [[ -n "${LR:-}" ]] && args+=(--lr "$LR")
 # The GPUs of this job: SLURM sets CUDA_VISIBLE_DEVICES; gonbgpu trains on all of them.
-[[ -n "${GPUS:-}" ]] && args+=(--gpus "$GPUS")
+[[ -n "${GPUS:-}" ]] && args+=(--devices "$GPUS")
 # shellcheck disable=SC2206
 [[ -n "${EXTRA_ARGS:-}" ]] && args+=($EXTRA_ARGS)
 
