@@ -345,7 +345,7 @@ func sameDataOrder(path string, st *state, cfg Config, steps int) error {
 	}
 	if st.StepsPerEpoch > 0 && steps > 0 && st.StepsPerEpoch != steps {
 		return fmt.Errorf("--resume: checkpoint %s was trained with %d steps per epoch, this run has %d: the training "+
-			"data or the global batch differ, so resuming would repeat or skip images (the number of devices may change: a global batch is the same images on any)",
+			"data, the global batch, or the last partial batch (kept on one device, dropped on several, which need equal shares) differ, so resuming would repeat or skip images",
 			path, st.StepsPerEpoch, steps)
 	}
 	return nil
