@@ -41,7 +41,7 @@ func TimeGraph(b compute.Backend, dev compute.DeviceNum, fn func(x *graph.Node) 
 	}
 	run := func() (time.Duration, error) {
 		start := time.Now()
-		out, err := exec.ExecOnDevice(dev, x)
+		out, _, err := exec.CallWithGraphOnDevice(dev, x) // not ExecOnDevice: GoMLX v0.28.16's ignores dev
 		if err != nil {
 			return 0, err
 		}
@@ -113,13 +113,13 @@ func TimeTransfer(b compute.Backend, dev compute.DeviceNum, bytes int64, reps in
 		}
 		h2d = append(h2d, time.Since(start))
 		// A result lives only on the device: reading it is a device-to-host copy.
-		out, err := copyExec.ExecOnDevice(dev, host)
+		out, _, err := copyExec.CallWithGraphOnDevice(dev, host)
 		if err != nil {
 			return res, err
 		}
 		host.MustFinalizeAll()
 		// Make sure the computation finished before timing the copy: read one element on the device.
-		p, err := probe.ExecOnDevice(dev, out[0])
+		p, _, err := probe.CallWithGraphOnDevice(dev, out[0])
 		if err != nil {
 			return res, err
 		}
