@@ -19,7 +19,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -274,4 +276,57 @@ func (k *Kernel) Run(t testing.TB, code string, o RunOptions) *Reply {
 		t.Fatalf("the cell did not finish within %s:\n%s\n%s\nkernel log:\n%s", o.Timeout, code, r.String(), k.Log(60))
 	}
 	return &r
+}
+
+// Proc is a running process.
+type Proc struct {
+	PID  int
+	Comm string // its command name (gonbgpu-kernel, gonb, gopls, …)
+	Exe  string
+}
+
+func (p Proc) String() string { return fmt.Sprintf("%s (pid %d, %s)", p.Comm, p.PID, p.Exe) }
+
+// Processes lists the live processes whose executable lies under dir: for a kernelspec's folder, every
+// process of its kernels (gonbgpu-kernel, GoNB, gopls and gopls's telemetry child are built into its
+// bin folder; a cell's program is ended by the kernel's reaper, see internal/reaper).
+func Processes(dir string) []Proc {
+	dir = filepath.Clean(dir) + string(filepath.Separator)
+	entries, _ := os.ReadDir("/proc")
+	var out []Proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)) // fails for zombies
+		if err != nil || !strings.HasPrefix(exe, dir) {
+			continue
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		out = append(out, Proc{PID: pid, Comm: strings.TrimSpace(string(comm)), Exe: exe})
+	}
+	return out
+}
+
+// NoProcessesLeft waits up to d (a hang guard: minutes) for every process under dir to end, and fails
+// the test, naming them, if some are still running; it kills those, so that a failing test leaves
+// nothing behind either. It looks again every 100 ms.
+func NoProcessesLeft(t testing.TB, dir string, d time.Duration) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for {
+		left := Processes(dir)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			for _, p := range left {
+				_ = syscall.Kill(p.PID, syscall.SIGKILL)
+			}
+			t.Errorf("%d process(es) of the kernel still running %s after it ended (now killed): %v", len(left), d, left)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
