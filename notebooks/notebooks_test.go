@@ -34,6 +34,8 @@ var checks = map[string]check{
 			"square(12) = 144",
 			`class="gonbgpu-tensor"`, "x·xᵀ: float32[2,2] on", // the tensor table rendered
 			`class="gonbgpu-devices"`, "Memory used / total", // the device table rendered
+			`class="gonbgpu-images"`, `<img src="data:image/png;base64,`, // the picture grid, inline PNGs
+			`class="gonbgpu-figure"`, "<svg", // the plot, SVG
 		)
 		// The backend line: once per kernel session, as the text says, not once per cell.
 		if n := strings.Count(text, "gonbgpu: backend "); n != 1 {

@@ -2,8 +2,9 @@
 //
 // [Install] puts the kernelspec into a temporary Jupyter data dir (as `make install-kernel` would, but
 // private to the test). [Start] launches the kernel through jupyter_client's KernelManager, driven by a
-// small Python helper (session.py, run with /usr/bin/python3, Debian's interpreter with jupyter_client),
-// so the kernelspec, its interrupt mode and the message protocol are exactly what a notebook server uses.
+// small Python helper (session.py, run with the checkout's .venv, where `make venv` installs the pinned
+// jupyter_client), so the kernelspec, its interrupt mode and the message protocol are exactly what a
+// notebook server uses.
 // [Kernel.Run] executes one cell and returns its outputs, optionally interrupting it.
 package kerneltest
 
@@ -18,7 +19,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,9 +31,25 @@ import (
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
-// Python is the interpreter that has jupyter_client and nbclient (Debian's). Another python3 on PATH may
-// lack them.
-const Python = "/usr/bin/python3"
+// Python returns the checkout's virtual environment's interpreter (.venv/bin/python), which has Jupyter
+// as install/python/requirements.txt pins it (jupyter_client, nbclient, papermill, jupyter_kernel_test,
+// JupyterLab, Notebook). It fails the test if the environment is missing: `make venv` (which `make test`
+// runs first) makes it.
+func Python(t testing.TB) string {
+	t.Helper()
+	py := filepath.Join(Checkout(), ".venv", "bin", "python")
+	if err := exec.Command(py, "-c", "import jupyter_client, nbclient, papermill, jupyter_kernel_test").Run(); err != nil {
+		t.Fatalf("%s cannot import Jupyter (%v): make the checkout's Python environment with `make venv` "+
+			"(`make test` does), from install/python/requirements.txt", py, err)
+	}
+	return py
+}
+
+// VenvBin returns the path of a command the virtual environment installs (jupyter, papermill, …).
+func VenvBin(t testing.TB, name string) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(Python(t)), name)
+}
 
 //go:embed session.py
 var sessionPy []byte
@@ -77,9 +96,7 @@ type Kernel struct {
 // when the test ends.
 func Start(t testing.TB, dataDir string) *Kernel {
 	t.Helper()
-	if _, err := os.Stat(Python); err != nil {
-		t.Fatalf("%s is missing: `make test` installs Debian's Jupyter (apt-get install %s)", Python, strings.Join(install.JupyterPackages, " "))
-	}
+	py := Python(t)
 	tmp := t.TempDir()
 	script := filepath.Join(tmp, "session.py")
 	if err := os.WriteFile(script, sessionPy, 0o644); err != nil {
@@ -90,7 +107,7 @@ func Start(t testing.TB, dataDir string) *Kernel {
 		t.Fatal(err)
 	}
 	k := &Kernel{lines: make(chan string, 16), log: &testutil.SyncBuffer{}, Dir: work}
-	k.cmd = exec.Command(Python, script, kernelspec.Name, work)
+	k.cmd = exec.Command(py, script, kernelspec.Name, work)
 	k.cmd.Env = Env(dataDir)
 	k.cmd.Stderr = k.log
 	stdout, err := k.cmd.StdoutPipe()
@@ -101,7 +118,7 @@ func Start(t testing.TB, dataDir string) *Kernel {
 		t.Fatal(err)
 	}
 	if err := k.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", Python, err)
+		t.Fatalf("starting %s: %v", py, err)
 	}
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -178,11 +195,12 @@ type RunOptions struct {
 
 // Output is one output of a cell.
 type Output struct {
-	Type     string `json:"type"` // "stream", "display_data", "execute_result" or "error"
-	Name     string `json:"name"` // "stdout"/"stderr" for streams, the exception name for errors
-	Text     string `json:"text"` // stream text, text/plain data, or the error's value
-	HTML     string `json:"html"`
-	Markdown string `json:"markdown"`
+	Type      string `json:"type"` // "stream", "display_data", "execute_result" or "error"
+	Name      string `json:"name"` // "stdout"/"stderr" for streams, the exception name for errors
+	Text      string `json:"text"` // stream text, text/plain data, or the error's value
+	HTML      string `json:"html"`
+	Markdown  string `json:"markdown"`
+	Traceback string `json:"traceback"` // an error's traceback, its lines joined by newlines
 }
 
 // Reply is what a cell produced.
@@ -204,6 +222,17 @@ func (r *Reply) Stream(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// Errors returns the error outputs.
+func (r *Reply) Errors() []Output {
+	var out []Output
+	for _, o := range r.Outputs {
+		if o.Type == "error" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // HTML returns the concatenated HTML of the rich outputs.
@@ -247,4 +276,57 @@ func (k *Kernel) Run(t testing.TB, code string, o RunOptions) *Reply {
 		t.Fatalf("the cell did not finish within %s:\n%s\n%s\nkernel log:\n%s", o.Timeout, code, r.String(), k.Log(60))
 	}
 	return &r
+}
+
+// Proc is a running process.
+type Proc struct {
+	PID  int
+	Comm string // its command name (gonbgpu-kernel, gonb, gopls, …)
+	Exe  string
+}
+
+func (p Proc) String() string { return fmt.Sprintf("%s (pid %d, %s)", p.Comm, p.PID, p.Exe) }
+
+// Processes lists the live processes whose executable lies under dir: for a kernelspec's folder, every
+// process of its kernels (gonbgpu-kernel, GoNB, gopls and gopls's telemetry child are built into its
+// bin folder; a cell's program is ended by the kernel's reaper, see internal/reaper).
+func Processes(dir string) []Proc {
+	dir = filepath.Clean(dir) + string(filepath.Separator)
+	entries, _ := os.ReadDir("/proc")
+	var out []Proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)) // fails for zombies
+		if err != nil || !strings.HasPrefix(exe, dir) {
+			continue
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		out = append(out, Proc{PID: pid, Comm: strings.TrimSpace(string(comm)), Exe: exe})
+	}
+	return out
+}
+
+// NoProcessesLeft waits up to d (a hang guard: minutes) for every process under dir to end, and fails
+// the test, naming them, if some are still running; it kills those, so that a failing test leaves
+// nothing behind either. It looks again every 100 ms.
+func NoProcessesLeft(t testing.TB, dir string, d time.Duration) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for {
+		left := Processes(dir)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			for _, p := range left {
+				_ = syscall.Kill(p.PID, syscall.SIGKILL)
+			}
+			t.Errorf("%d process(es) of the kernel still running %s after it ended (now killed): %v", len(left), d, left)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

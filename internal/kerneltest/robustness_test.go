@@ -127,28 +127,40 @@ fmt.Println("allocating", shape)`, kerneltest.RunOptions{})
 	})
 }
 
-// checkPanic asserts that a panicking cell shows the panic message first, on stderr, with a short trace
-// of the panicking goroutine only, rather than pages of runtime frames.
+// checkPanic asserts that a panicking cell ends with status "error" and one error output, not pieces of
+// stderr (the kernel's launcher folds them, internal/kernelproxy): the panic message first, then a short
+// trace of the panicking goroutine only rather than pages of runtime frames, then "exit status 2".
 func checkPanic(t *testing.T, r *kerneltest.Reply, message string, maxLines int) {
 	t.Helper()
-	stderr := strings.TrimSpace(r.Stream("stderr"))
-	first, _, _ := strings.Cut(stderr, "\n")
+	errs := r.Errors()
+	if r.Status != "error" || len(errs) != 1 {
+		t.Fatalf("a panicking cell should end with status \"error\" and one error output, got status %q and %d:\n%s", r.Status, len(errs), r)
+	}
+	if stderr := r.Stream("stderr"); stderr != "" {
+		t.Errorf("the panic went to stderr too:\n%s", r)
+	}
+	e := errs[0]
+	if e.Name != "panic" || !strings.Contains(e.Text, message) {
+		t.Errorf("the error should be ename \"panic\", evalue %q…, got %q, %q", message, e.Name, e.Text)
+	}
+	trace := strings.TrimSpace(e.Traceback)
+	first, _, _ := strings.Cut(trace, "\n")
 	if !strings.HasPrefix(first, "panic: ") || !strings.Contains(first, message) {
-		t.Errorf("the first line of stderr should be the panic message %q, got %q:\n%s", message, first, r)
+		t.Errorf("the first line of the traceback should be the panic message %q, got %q:\n%s", message, first, r)
 	}
 	// GoNB marks main.go's lines with "[[ Cell [n] Line m ]]" only when the runtime's trace reaches it
 	// in one piece, which depends on timing: the trace must name main.go's line either way.
-	if !strings.Contains(stderr, "main.go:") {
-		t.Errorf("the trace does not point at the cell's program:\n%s", stderr)
+	if !strings.Contains(trace, "main.go:") {
+		t.Errorf("the trace does not point at the cell's program:\n%s", trace)
 	}
-	if n := strings.Count(stderr, "\n") + 1; n > maxLines {
-		t.Errorf("the panic output has %d lines, want at most %d (runtime noise):\n%s", n, maxLines, stderr)
+	if n := strings.Count(trace, "\n") + 1; n > maxLines {
+		t.Errorf("the panic output has %d lines, want at most %d (runtime noise):\n%s", n, maxLines, trace)
 	}
-	if strings.Count(stderr, "goroutine ") > 1 {
-		t.Errorf("the panic output lists several goroutines:\n%s", stderr)
+	if strings.Count(trace, "goroutine ") > 1 {
+		t.Errorf("the panic output lists several goroutines:\n%s", trace)
 	}
-	if !strings.Contains(stderr, "exit status 2") {
-		t.Errorf("stderr does not say the cell's program failed:\n%s", stderr)
+	if !strings.Contains(trace, "exit status 2") {
+		t.Errorf("the traceback does not say the cell's program failed:\n%s", trace)
 	}
 }
 

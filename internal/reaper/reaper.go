@@ -45,6 +45,13 @@ type Options struct {
 
 	// Log, if set, receives one line per process ended.
 	Log io.Writer
+
+	// Stop, when closed, stops the kernel: SIGTERM (GoNB then stops gopls and exits), SIGKILL after
+	// KillAfter if it is still running, and everything left below it after that, as when it exits.
+	Stop <-chan struct{}
+
+	// KillAfter is how long the kernel has between Stop's SIGTERM and SIGKILL; default 5 s.
+	KillAfter time.Duration
 }
 
 // Run runs argv (the kernel) as a child and returns its exit code once it and everything it left behind
@@ -59,12 +66,21 @@ func Run(argv []string, o Options) (int, error) {
 	if o.Grace <= 0 {
 		o.Grace = time.Second
 	}
+	if o.KillAfter <= 0 {
+		o.KillAfter = 5 * time.Second
+	}
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
 		return 1, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %v", errno)
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
+	// Writing a line to a standard error whose reader has gone (a Jupyter that was killed) must not kill
+	// the reaper before it has ended what is below it: SIGPIPE is caught (not ignored, which children
+	// would inherit), and the write just fails.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
 
 	// Pdeathsig fires when the thread that started the child ends, not the process: keep this goroutine
 	// on its thread for as long as the kernel runs.
@@ -82,12 +98,26 @@ func Run(argv []string, o Options) (int, error) {
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
 	code := -1
+	stop := o.Stop
+	var killAt <-chan time.Time
 	for code < 0 {
 		select {
 		case s := <-sigs:
 			if s != syscall.SIGCHLD {
 				_ = cmd.Process.Signal(s)
 			}
+		case <-stop:
+			stop = nil
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "gonbgpu kernel: stopping the kernel (process %d): SIGTERM\n", cmd.Process.Pid)
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			killAt = time.After(o.KillAfter)
+		case <-killAt:
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "gonbgpu kernel: the kernel (process %d) outlived SIGTERM by %s: SIGKILL\n", cmd.Process.Pid, o.KillAfter)
+			}
+			_ = cmd.Process.Kill()
 		case <-tick.C:
 		}
 		code = r.reap()
