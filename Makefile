@@ -3,12 +3,14 @@
 #   make test            install what is needed, then vet and run every test (and the race target)
 #   make test-xla        the computing packages' tests on XLA's CPU plugin (make test runs it)
 #   make race            the race detector over the CLI and the trainer
-#   make test-browser    run only the browser test (headless Chromium through notebooks/00-setup-check.ipynb)
+#   make test-browser    run only the browser tests: JupyterLab 4, Notebook 7 (pinned, from .venv) and Debian's
+#                        Notebook 6.4, in headless Chromium, through notebooks/00-setup-check.ipynb
 #   make install-kernel  install the "Go (gonbgpu)" kernel for this user (JUPYTER_DATA_DIR, --prefix honoured);
 #                        needs only Go and Jupyter on PATH: no root, no apt, no dataset
 #   make bench           print benchmark figures on the auto-chosen backend
 #   make venv            the checkout's Python environment (.venv): install/python/requirements.txt,
-#                        pinned by hash (XLA's CPU PJRT plugin, …); never a system Python
+#                        pinned by hash (Jupyter, JupyterLab 4, Notebook 7, papermill, jupyter_kernel_test,
+#                        XLA's CPU PJRT plugin, …); never a system Python
 
 SHELL := /bin/bash
 GO ?= go
@@ -38,7 +40,9 @@ build: check-go
 
 # The checkout's own virtual environment, made with the python3 on PATH (PYTHON=… picks another) and
 # filled from install/python/requirements.txt with `pip install --require-hashes`; remade when that file
-# changes. gonbgpu finds the packages in it by itself (the XLA CPU plugin: see README, "Backends").
+# changes. gonbgpu finds the packages in it by itself (the XLA CPU plugin: see README, "Backends"). The
+# tests that run Jupyter use it (internal/kerneltest's Python, the JupyterLab 4 and Notebook 7 browser
+# tests) and fail, saying so, without it; `make test` and `make test-browser` make it first.
 PYTHON ?= python3
 VENV := .venv
 PY_REQUIREMENTS := install/python/requirements.txt
@@ -121,8 +125,11 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$$budget -fuzzminimizetime=200x $$pkg; \
 	done
 
-# Opens notebooks/00-setup-check.ipynb in Debian's headless Chromium on a local Jupyter Notebook server,
-# runs every cell from the Cell menu, checks the page and saves out/browser-00-setup-check.png.
+# Opens notebooks/00-setup-check.ipynb in Debian's headless Chromium in three front ends on local servers:
+# JupyterLab 4 and Notebook 7 from .venv (pick the kernel, Run All Cells, check the device table, the PNG
+# picture grid and the SVG plot, interrupt a sleeping cell and restart the kernel from the toolbar;
+# screenshots and the server's log in out/browser-jupyterlab-*, out/browser-notebook7-*) and Debian's
+# Notebook 6.4 (out/browser-00-setup-check.png). About 2.5 minutes on 2 cores.
 test-browser: deps-test
 	$(GO) test -count=1 -timeout 15m -v -run 'TestBrowser' ./internal/browsertest/
 

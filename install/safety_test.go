@@ -197,7 +197,8 @@ func TestHelpForSystem(t *testing.T) {
 			t.Errorf("GoHelp on a cluster lacks %q:\n%s", want, GoHelp(cluster))
 		}
 	}
-	for _, want := range []string{"module avail", "conda install -c conda-forge notebook", "pip install --user notebook"} {
+	for _, want := range []string{"module avail", "conda create -n gonbgpu", "pip install --require-hashes -r install/python/requirements.txt",
+		"pip install --user --require-hashes -r install/python/requirements.txt"} {
 		if !strings.Contains(JupyterHelp(cluster), want) {
 			t.Errorf("JupyterHelp on a cluster lacks %q:\n%s", want, JupyterHelp(cluster))
 		}

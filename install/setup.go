@@ -150,17 +150,21 @@ func GoHelp(s System) string {
 	return b.String()
 }
 
-// JupyterHelp says how to get Jupyter (notebook, nbclient, nbconvert, numpy) on this kind of system.
+// JupyterHelp says how to get Jupyter (notebook, nbclient, nbconvert, numpy) on this kind of system: the
+// checkout's install/python/requirements.txt, every package pinned by hash, with pip --user or into a
+// conda environment.
 func JupyterHelp(s System) string {
 	var b strings.Builder
-	b.WriteString("Install Jupyter (notebook, nbclient, nbconvert, numpy), then run the command again:\n")
+	b.WriteString("Install Jupyter (JupyterLab, Notebook, nbclient, nbconvert, numpy: install/python/requirements.txt in the\n" +
+		"gonbgpu checkout, every package pinned), then run the command again:\n")
 	if s.Modules {
 		b.WriteString("    module avail python anaconda                 # a cluster's Python or Anaconda module, then one of:\n")
 	}
 	if s.Conda {
-		b.WriteString("    conda install -c conda-forge notebook nbclient nbconvert numpy\n")
+		b.WriteString("    conda create -n gonbgpu -c conda-forge python=3.11 pip && conda activate gonbgpu\n")
+		b.WriteString("    python3 -m pip install --require-hashes -r install/python/requirements.txt   # into that conda environment\n")
 	}
-	b.WriteString("    python3 -m pip install --user notebook nbclient nbconvert numpy   # no root needed\n")
+	b.WriteString("    python3 -m pip install --user --require-hashes -r install/python/requirements.txt   # no root needed\n")
 	b.WriteString("    export PATH=$HOME/.local/bin:$PATH           # where pip --user puts jupyter\n")
 	if s.Debian {
 		fmt.Fprintf(&b, "    apt-get install %s   # Debian/Ubuntu, as root\n", strings.Join(JupyterPackages, " "))

@@ -5,7 +5,7 @@
 set -eu
 PY=${1:-python3} VENV=${2:-.venv} REQ=${3:-install/python/requirements.txt}
 help() {
-	echo "Get a Python 3.9 or newer with venv and pip, then run make again:" >&2
+	echo "Get a Python 3.11 or newer with venv and pip (requirements.txt is resolved for 3.11), then run make again:" >&2
 	if [ -n "${MODULESHOME:-}${LMOD_CMD:-}" ]; then
 		echo "    module avail python && module load python/3.11   # a cluster's Python module" >&2
 	fi
@@ -19,8 +19,8 @@ if ! command -v "$PY" >/dev/null 2>&1; then
 	echo "make venv: $PY is not on PATH." >&2
 	help
 fi
-if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
-	echo "make venv: $(command -v "$PY") is $("$PY" --version 2>&1): older than 3.9." >&2
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+	echo "make venv: $(command -v "$PY") is $("$PY" --version 2>&1): older than 3.11." >&2
 	help
 fi
 if [ ! -x "$VENV/bin/python" ]; then

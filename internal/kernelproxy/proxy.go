@@ -24,6 +24,9 @@
 //   - answers the heartbeat itself, for as long as it runs (GoNB's heartbeat is a goroutine of its own
 //     that answers whatever the kernel does; the proxy ends when GoNB does).
 //
+// GONBGPU_KERNEL_DEBUG=1 in the kernel's environment logs every message relayed or answered (type, id,
+// parent) on the kernel's standard error.
+//
 // This is sound for ZeroMQ's patterns: shell, control and stdin are ROUTER sockets on both sides, and the
 // proxy's DEALER keeps the client's routing identity in the frames it passes on, as zmq_proxy does, so
 // GoNB's replies find their way back; GoNB asks for input on stdin with the identities of the
@@ -37,7 +40,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,12 +74,13 @@ type Proxy struct {
 	fold *folder
 
 	mu       sync.Mutex
-	control  map[string]bool     // msg_ids of requests that came on the control channel
-	idle     map[string]*pending // busy requests relayed to GoNB, until their reply is relayed
+	routes   map[string]*route   // requests relayed to GoNB, by msg_id, until their replies are relayed
+	idle     map[string]*pending // busy requests relayed to GoNB, by msg_id, until their replies are relayed
 	folded   map[string]map[string]any
 	busy     int               // requests in idle whose GoNB's idle has not come
 	comms    map[string]string // open comm id → target name
 	wg       sync.WaitGroup
+	debug    bool // GONBGPU_KERNEL_DEBUG set: log every message relayed
 	closeErr error
 }
 
@@ -84,9 +90,10 @@ type Proxy struct {
 func Start(ctx context.Context, front, back *ConnInfo, log io.Writer) (*Proxy, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &Proxy{ctx: ctx, cancel: cancel, log: log, s: signer{[]byte(front.Key)}, sess: newID(),
-		hist: newHistory(), control: map[string]bool{}, idle: map[string]*pending{},
+		hist: newHistory(), routes: map[string]*route{}, idle: map[string]*pending{},
 		folded: map[string]map[string]any{}, comms: map[string]string{}, sendMu: map[zmq4.Socket]*sync.Mutex{}}
 	p.fold = newFolder(p.s)
+	p.debug = os.Getenv("GONBGPU_KERNEL_DEBUG") != ""
 	p.fShell, p.fControl, p.fStdin = zmq4.NewRouter(ctx), zmq4.NewRouter(ctx), zmq4.NewRouter(ctx)
 	p.fIOPub, p.fHB = zmq4.NewPub(ctx), zmq4.NewRep(ctx)
 	for _, b := range []struct {
@@ -133,10 +140,16 @@ func Start(ctx context.Context, front, back *ConnInfo, log io.Writer) (*Proxy, e
 	return p, nil
 }
 
-// pending is a busy request relayed to GoNB: ch is closed once GoNB's idle for it is published.
+// route counts the requests with one msg_id relayed from each channel and not yet answered. A client may
+// send the same message on both (jupyter_server's "nudge" sends one kernel_info_request on shell and
+// control), and GoNB's replies name only the msg_id: the first reply goes to shell, the next to control.
+type route struct{ shell, control int }
+
+// pending follows the busy requests relayed with one msg_id: the k-th reply is relayed once GoNB's k-th
+// idle for that msg_id is out. changed is closed (and replaced) at each idle.
 type pending struct {
-	ch   chan struct{}
-	idle bool
+	requests, idles, replies int
+	changed                  chan struct{}
 }
 
 // Close stops relaying and closes every socket.
@@ -163,6 +176,18 @@ func (p *Proxy) run(f func()) {
 func (p *Proxy) logf(format string, args ...any) {
 	if p.log != nil && p.ctx.Err() == nil {
 		fmt.Fprintf(p.log, "gonbgpu kernel: "+format+"\n", args...)
+	}
+}
+
+// trace logs a message, with GONBGPU_KERNEL_DEBUG set.
+func (p *Proxy) trace(what string, frames [][]byte) {
+	if !p.debug {
+		return
+	}
+	if m, err := parse(frames); err == nil {
+		p.logf("%s %s %.8s (parent %s %.8s)", what, m.msgType, m.msgID, m.parentTyp, m.parentID)
+	} else {
+		p.logf("%s: %d frames, %v", what, len(frames), err)
 	}
 }
 
@@ -203,6 +228,7 @@ func (p *Proxy) requests(front, back zmq4.Socket, control bool) {
 		if err != nil {
 			return
 		}
+		p.trace(map[bool]string{false: "shell →", true: "control →"}[control], zm.Frames)
 		m, err := parse(zm.Frames)
 		if err != nil || !p.s.verify(m) {
 			p.send(back, zm.Frames) // GoNB logs and drops what is not a valid message, as before
@@ -225,11 +251,25 @@ func (p *Proxy) requests(front, back zmq4.Socket, control bool) {
 			p.trackComm(m)
 		}
 		p.mu.Lock()
-		if control {
-			p.control[m.msgID] = true
+		if strings.HasSuffix(m.msgType, "_request") && len(p.routes) < 100000 {
+			r := p.routes[m.msgID]
+			if r == nil {
+				r = &route{}
+				p.routes[m.msgID] = r
+			}
+			if control {
+				r.control++
+			} else {
+				r.shell++
+			}
 		}
-		if slices.Contains(busyRequests, m.msgType) {
-			p.idle[m.msgID] = &pending{ch: make(chan struct{})}
+		if slices.Contains(busyRequests, m.msgType) && len(p.idle) < 100000 {
+			w := p.idle[m.msgID]
+			if w == nil {
+				w = &pending{changed: make(chan struct{})}
+				p.idle[m.msgID] = w
+			}
+			w.requests++
 			p.busy++
 		}
 		p.mu.Unlock()
@@ -281,6 +321,7 @@ func (p *Proxy) answer(front zmq4.Socket, m *message) {
 	}
 	r, err := p.s.reply(p.sess, m, replyType(m.msgType), content)
 	if err == nil {
+		p.trace("answered ←", r.frames())
 		p.send(front, r.frames())
 	}
 	if status {
@@ -331,32 +372,71 @@ func (p *Proxy) replies(back zmq4.Socket) {
 			p.send(p.fShell, zm.Frames)
 			continue
 		}
-		p.mu.Lock()
-		toControl := p.control[m.parentID]
-		delete(p.control, m.parentID)
-		idle := p.idle[m.parentID]
-		p.mu.Unlock()
-		if idle != nil {
-			select {
-			case <-idle.ch:
-			case <-time.After(replyWait):
-			case <-p.ctx.Done():
-				return
-			}
-			p.mu.Lock()
-			if idle.idle { // else its idle may still come, and must still count
-				delete(p.idle, m.parentID)
-			}
-			p.mu.Unlock()
+		if !p.awaitIdle(m) {
+			return
 		}
+		toControl := false
+		p.mu.Lock()
+		if r := p.routes[m.parentID]; r != nil {
+			if r.shell > 0 {
+				r.shell--
+			} else if r.control > 0 {
+				r.control--
+				toControl = true
+			}
+			if r.shell == 0 && r.control == 0 {
+				delete(p.routes, m.parentID)
+			}
+		}
+		p.mu.Unlock()
 		frames := zm.Frames
 		if m.msgType == "execute_reply" {
 			frames = p.executeReply(m, frames)
 		}
 		if toControl {
+			p.trace("control ←", frames)
 			p.send(p.fControl, frames)
 		} else {
+			p.trace("shell ←", frames)
 			p.send(p.fShell, frames)
+		}
+	}
+}
+
+// awaitIdle waits, for a reply to a busy request, until GoNB's idle for that request is out (at most
+// replyWait). It returns false if the proxy is closing.
+func (p *Proxy) awaitIdle(m *message) bool {
+	deadline := time.NewTimer(replyWait)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		w := p.idle[m.parentID]
+		if w == nil {
+			p.mu.Unlock()
+			return true
+		}
+		if w.idles > w.replies {
+			w.replies++
+			if w.replies >= w.requests && w.idles >= w.requests {
+				delete(p.idle, m.parentID)
+			}
+			p.mu.Unlock()
+			return true
+		}
+		ch := w.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			p.logf("no idle from GoNB for %s %.8s within %s: relaying its reply", m.parentTyp, m.parentID, replyWait)
+			p.mu.Lock()
+			if w.replies++; w.replies >= w.requests && w.idles >= w.requests {
+				delete(p.idle, m.parentID)
+			}
+			p.mu.Unlock()
+			return true
+		case <-p.ctx.Done():
+			return false
 		}
 	}
 }
@@ -412,6 +492,7 @@ func (p *Proxy) iopub() {
 					p.mu.Unlock()
 				}
 			}
+			p.trace("iopub ←", out.frames())
 			p.send(p.fIOPub, out.frames())
 			if out.msgType == "status" && out.parentID != "" {
 				var c struct {
@@ -419,10 +500,14 @@ func (p *Proxy) iopub() {
 				}
 				if json.Unmarshal(out.content, &c) == nil && c.State == "idle" {
 					p.mu.Lock()
-					if w := p.idle[out.parentID]; w != nil && !w.idle {
-						w.idle = true
+					if w := p.idle[out.parentID]; w != nil && w.idles < w.requests {
+						w.idles++
 						p.busy--
-						close(w.ch)
+						close(w.changed)
+						w.changed = make(chan struct{})
+						if w.replies >= w.requests && w.idles >= w.requests {
+							delete(p.idle, out.parentID)
+						}
 					}
 					p.mu.Unlock()
 				}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +27,14 @@ func TestMain(m *testing.M) {
 	case "reaper":
 		os.Setenv("REAPER_TEST_ROLE", "kernel") // for the child Run starts: the same binary
 		self, _ := os.Executable()
-		code, err := Run([]string{self}, Options{Poll: 50 * time.Millisecond, Grace: 300 * time.Millisecond, Log: os.Stderr})
+		o := Options{Poll: 50 * time.Millisecond, Grace: 300 * time.Millisecond, Log: os.Stderr}
+		if os.Getenv("REAPER_TEST_STOP") != "" { // Stop is closed by a SIGUSR1 from the test
+			stop, usr1 := make(chan struct{}), make(chan os.Signal, 1)
+			signal.Notify(usr1, syscall.SIGUSR1)
+			go func() { <-usr1; close(stop) }()
+			o.Stop, o.KillAfter = stop, 500*time.Millisecond
+		}
+		code, err := Run([]string{self}, o)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
@@ -47,6 +55,10 @@ const hangGuard = 2 * time.Minute
 // (not in "stop", whose cell runs on). The kernel then lives on, idle, until the test stops it or closes
 // its standard input.
 func kernel(scenario string) {
+	if scenario == "stubborn" { // a kernel that ignores SIGTERM, with a cell running
+		signal.Ignore(syscall.SIGTERM)
+		scenario = "stop"
+	}
 	cell := exec.Command("sh", "-c", "sleep 600 >/dev/null & echo $!; "+
 		map[string]string{"exit": "exit 0", "interrupt": "wait", "stop": "wait"}[scenario])
 	out, err := cell.StdoutPipe()
@@ -100,9 +112,15 @@ type reaperRun struct {
 
 func startReaper(t *testing.T, scenario string) *reaperRun {
 	t.Helper()
+	return startReaperEnv(t, scenario)
+}
+
+// startReaperEnv is startReaper with more variables in the reaper's environment.
+func startReaperEnv(t *testing.T, scenario string, env ...string) *reaperRun {
+	t.Helper()
 	self, _ := os.Executable()
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), "REAPER_TEST_ROLE=reaper", "REAPER_TEST_SCENARIO="+scenario)
+	cmd.Env = append(append(os.Environ(), "REAPER_TEST_ROLE=reaper", "REAPER_TEST_SCENARIO="+scenario), env...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
@@ -226,6 +244,31 @@ func TestKernelStopEndsEverything(t *testing.T) {
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("exit code %d, want %d (the kernel's, killed by SIGTERM)", code, 128+int(syscall.SIGTERM))
+	}
+	if !ended(pidfd, 0) {
+		t.Fatalf("process %d outlived the kernel", pid)
+	}
+}
+
+// TestStopKillsAStubbornKernel: when Stop is closed (the launcher is gone), the kernel gets SIGTERM, and
+// SIGKILL after KillAfter if it ignores SIGTERM; its running cell and the cell's children end too, and the
+// reaper exits with the kernel's status.
+func TestStopKillsAStubbornKernel(t *testing.T) {
+	r := startReaperEnv(t, "stubborn", "REAPER_TEST_STOP=1")
+	pid, pidfd := r.leftover(t)
+	r.stillRunning(t)
+	if err := r.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatalf("the reaper did not exit after Stop, in %s", hangGuard)
+	}
+	if code := r.cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGKILL) {
+		t.Errorf("exit code %d, want %d (the kernel's, killed by SIGKILL)", code, 128+int(syscall.SIGKILL))
 	}
 	if !ended(pidfd, 0) {
 		t.Fatalf("process %d outlived the kernel", pid)

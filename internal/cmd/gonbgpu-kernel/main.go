@@ -75,7 +75,7 @@ func launch(args []string) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	dir, err := os.MkdirTemp("", "gonbgpu-kernel-")
+	dir, err := privateDir()
 	if err != nil {
 		return 1, err
 	}
@@ -150,6 +150,20 @@ func launch(args []string) (int, error) {
 		code = 128 + int(ws.Signal())
 	}
 	return code, nil
+}
+
+// privateDir makes the folder of GoNB's connection file and sockets, readable by this user only. A Unix
+// socket's path holds at most 107 bytes: a long $TMPDIR (a batch job's) gives way to /tmp.
+func privateDir() (string, error) {
+	for _, base := range []string{os.TempDir(), "/tmp"} {
+		if len(base) > 64 {
+			continue
+		}
+		if d, err := os.MkdirTemp(base, "gonbgpu-kernel-"); err == nil {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("no folder for GoNB's sockets: $TMPDIR (%s) is too long for a Unix socket's path, and /tmp is not writable", os.TempDir())
 }
 
 // watchParent returns a channel closed when the process that started this one has ended, if it was a
