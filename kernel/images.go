@@ -9,6 +9,9 @@ import (
 	"image/color"
 	"image/png"
 	"strings"
+
+	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
 // Picture is one image of a grid, with its caption. Mark draws it with an orange frame (say, a
@@ -115,4 +118,35 @@ func ShowImages(title string, pics []Picture, cols, zoom int) error {
 	}
 	fmt.Print(text)
 	return nil
+}
+
+// ShowImage displays one image as a PNG output (MIME image/png, with alt as its text/plain twin) in a
+// notebook, and prints alt elsewhere. Like Display it waits until GoNB has taken the output: a cell that
+// calls gonbui.DisplayPng as its last step can lose the picture on a busy machine (GoNB closes the pipe
+// from the cell when the cell's process ends, whatever it still holds).
+func ShowImage(img image.Image, alt string) error {
+	if !InNotebook() {
+		fmt.Println(alt)
+		return nil
+	}
+	data, err := pngBytes(img)
+	if err != nil {
+		return err
+	}
+	gonbui.SendData(&protocol.DisplayData{Data: map[protocol.MIMEType]any{
+		protocol.MIMEImagePNG: data, protocol.MIMETextPlain: alt}})
+	gonbui.Sync()
+	return nil
+}
+
+// pngBytes encodes img as PNG.
+func pngBytes(img image.Image) ([]byte, error) {
+	if img == nil || img.Bounds().Empty() {
+		return nil, fmt.Errorf("kernel: an empty image has no PNG")
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return nil, fmt.Errorf("kernel: encoding a %v image as PNG: %w", img.Bounds(), err)
+	}
+	return b.Bytes(), nil
 }

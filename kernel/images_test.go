@@ -51,3 +51,24 @@ func TestFromPixelsErrors(t *testing.T) {
 		t.Errorf("2 channels accepted")
 	}
 }
+
+func TestPNGBytes(t *testing.T) {
+	grey, err := FromPixels([]uint8{7, 200}, 1, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := pngBytes(grey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil || img.Bounds().Dx() != 2 {
+		t.Fatalf("decoded %v, %v", img, err)
+	}
+	if g, _, _, _ := img.At(1, 0).RGBA(); g>>8 != 200 {
+		t.Errorf("pixel (1,0) is %d, want 200", g>>8)
+	}
+	if _, err := pngBytes(nil); err == nil || !strings.Contains(err.Error(), "empty image") {
+		t.Errorf("a nil image: %v", err)
+	}
+}
