@@ -109,9 +109,10 @@ func runTrain(args []string) error {
 		}
 		o.Out = filepath.Join("runs", model+"-"+strings.ToLower(o.Dataset))
 	}
+	flags := optionFlags(fs, &o)
 	run, err := recipe.Prepare(choice, o)
 	if err != nil {
-		return err
+		return withFlags(err, flags)
 	}
 	for _, l := range run.Lines {
 		fmt.Println(l)
@@ -135,7 +136,7 @@ func runTrain(args []string) error {
 			got, len(h.Epochs), run.Options.Out)}
 	}
 	if err != nil {
-		return err
+		return withFlags(err, flags)
 	}
 	last := h.Last()
 	best := 0.0

@@ -3,9 +3,13 @@
 package archtest
 
 import (
+	"go/ast"
 	"go/build"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -124,5 +128,49 @@ func TestOneCLI(t *testing.T) {
 	}
 	if !slices.Equal(mains, []string{"cmd/gonbgpu"}) {
 		t.Fatalf("commands outside internal/: %v, want only cmd/gonbgpu", mains)
+	}
+}
+
+// cliFlag is a command-line flag written in a message: --batch, --init-from. SLURM's own options (--gres)
+// are what a message tells a user to ask SLURM for, and stay.
+var cliFlag = regexp.MustCompile(`(^|[^-\w])--([a-z][a-z-]*)`)
+
+// TestVisionNamesOptionsNotFlags: the vision libraries are called from notebooks as much as from the CLI,
+// so their messages name the option a caller set (Options.Batch, Config.Resume), never a flag of
+// gonbgpu's command line, which a notebook user never typed; cmd/gonbgpu maps the names to its flags
+// when it prints. Only string literals count: doc comments may say which flag sets a field.
+func TestVisionNamesOptionsNotFlags(t *testing.T) {
+	rels := packages(t, "vision")
+	checked := 0
+	for _, rel := range rels {
+		files, _ := filepath.Glob(filepath.Join(root(t), rel, "*.go"))
+		for _, file := range files {
+			if strings.HasSuffix(file, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			ast.Inspect(f, func(n ast.Node) bool {
+				if v, ok := n.(*ast.ValueSpec); ok && len(v.Names) == 1 && v.Names[0].Name == "legacySettings" {
+					return false // the flags old checkpoints recorded, read under today's names
+				}
+				lit, ok := n.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				for _, m := range cliFlag.FindAllStringSubmatch(lit.Value, -1) {
+					if !strings.HasPrefix(m[2], "gres") {
+						t.Errorf("%s: a message names the flag --%s: name the option field instead (%s)", strings.TrimPrefix(file, root(t)+"/"), m[2], lit.Value)
+					}
+				}
+				return true
+			})
+		}
+	}
+	if checked < 30 {
+		t.Fatalf("read only %d files under vision/: the walk is broken", checked)
 	}
 }

@@ -35,15 +35,15 @@ type initSource struct {
 
 // loadInitFrom reads the newest checkpoint of the run folder o.InitFrom and checks that its variables
 // fit the model mb builds for h×w×c images: the same variables, the classifier aside, with the same
-// shapes. Errors name --init-from and the folder; a mismatch names the first variable that differs.
+// shapes. Errors name Options.InitFrom and the folder; a mismatch names the first variable that differs.
 func loadInitFrom(b compute.Backend, o Options, mb *resnet.Builder, h, w, c int) (*initSource, error) {
 	vars, ckpt, hist, err := trainer.ModelVariables(o.InitFrom)
 	if err != nil {
-		return nil, fmt.Errorf("--init-from %s: %w", o.InitFrom, err)
+		return nil, fmt.Errorf("Options.InitFrom %s: %w", o.InitFrom, err)
 	}
 	want, err := variableShapes(b, mb, h, w, c)
 	if err != nil {
-		return nil, fmt.Errorf("--init-from %s: %w", o.InitFrom, err)
+		return nil, fmt.Errorf("Options.InitFrom %s: %w", o.InitFrom, err)
 	}
 	var diffs []string
 	for _, path := range slices.Sorted(maps.Keys(want)) {
@@ -68,8 +68,8 @@ func loadInitFrom(b compute.Backend, o Options, mb *resnet.Builder, h, w, c int)
 		if len(diffs) > 1 {
 			more = fmt.Sprintf(" (and %d more difference(s))", len(diffs)-1)
 		}
-		return nil, fmt.Errorf("--init-from %s: its checkpoint %s holds a %s, which does not fit this run's %s on %d×%d×%d images: "+
-			"%s%s; give --model, --width and --plain as the source run had them, and images with as many channels",
+		return nil, fmt.Errorf("Options.InitFrom %s: its checkpoint %s holds a %s, which does not fit this run's %s on %d×%d×%d images: "+
+			"%s%s; give Options.Model, Options.Width and Options.Plain as the source run had them, and images with as many channels",
 			o.InitFrom, ckpt, hist.Model, modelName(o), h, w, c, diffs[0], more)
 	}
 	src := &initSource{ckpt: ckpt, model: hist.Model, vars: map[string]*tensors.Tensor{}}
@@ -110,12 +110,12 @@ func (s *initSource) apply(store *model.Store) error {
 		value := s.vars[path]
 		if v := store.GetVariable(path); v != nil {
 			if err := v.SetValue(value); err != nil {
-				return fmt.Errorf("--init-from: setting %s from %s: %w", path, s.ckpt, err)
+				return fmt.Errorf("Options.InitFrom: setting %s from %s: %w", path, s.ckpt, err)
 			}
 			continue
 		}
 		if _, err := store.CreateVariable(path, value); err != nil {
-			return fmt.Errorf("--init-from: creating %s from %s: %w", path, s.ckpt, err)
+			return fmt.Errorf("Options.InitFrom: creating %s from %s: %w", path, s.ckpt, err)
 		}
 	}
 	return nil

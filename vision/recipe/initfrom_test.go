@@ -117,7 +117,7 @@ func TestInitFrom(t *testing.T) {
 }
 
 // TestInitFromErrors: a folder without a checkpoint, another architecture, conflicting options: one error
-// naming --init-from and the folder.
+// naming Options.InitFrom and the folder.
 func TestInitFromErrors(t *testing.T) {
 	dir := twoClassFolder(t, 4)
 	src := sourceRun(t, dir)
@@ -129,14 +129,14 @@ func TestInitFromErrors(t *testing.T) {
 		return o
 	}
 	cases := map[string]Options{
-		"--init-from " + empty + ": no checkpoint in " + filepath.Join(empty, "checkpoints"): o(func(o *Options) { o.InitFrom = empty }),
-		"--init-from " + src + ": its checkpoint":                                            o(func(o *Options) { o.Width = 0.5 }),
+		"Options.InitFrom " + empty + ": no checkpoint in " + filepath.Join(empty, "checkpoints"): o(func(o *Options) { o.InitFrom = empty }),
+		"Options.InitFrom " + src + ": its checkpoint":                                            o(func(o *Options) { o.Width = 0.5 }),
 		"resnet20-w0.25, which does not fit this run's resnet32-w0.25":                       o(func(o *Options) { o.Model = "resnet32" }),
 		"resnet20-w0.25, which does not fit this run's resnet20-plain-w0.25":                 o(func(o *Options) { o.Plain = true }),
 		"resnet20-w0.25, which does not fit this run's resnet18-w0.25":                       o(func(o *Options) { o.Model = "resnet18" }),
 		"both give the starting weights":                                                     o(func(o *Options) { o.Pretrained = "x.onnx" }),
-		"is also --out":                                                                      o(func(o *Options) { o.Out = src }),
-		"needs --pretrained FILE.onnx or --init-from RUN_DIR":                                o(func(o *Options) { o.InitFrom = ""; o.FreezeBackbone = true }),
+		"is also Options.Out":                                                                      o(func(o *Options) { o.Out = src }),
+		"needs Options.Pretrained FILE.onnx or Options.InitFrom RUN_DIR":                                o(func(o *Options) { o.InitFrom = ""; o.FreezeBackbone = true }),
 	}
 	for want, opts := range cases {
 		_, err := Prepare(testutil.Choice(t), opts)

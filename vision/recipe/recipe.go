@@ -90,7 +90,7 @@ type Options struct {
 	// fine-tune instead of training from scratch. The model comes from the file (Model, when set, must
 	// match it), with a new classifier for the dataset's classes and ImageNet's normalisation.
 	Pretrained string
-	// InitFrom is the --out folder of another run (the source task) whose newest checkpoint's weights this
+	// InitFrom is the output folder (Out) of another run (the source task) whose newest checkpoint's weights this
 	// run starts from, with a new classifier for this dataset's classes: transfer learning from a model you
 	// trained yourself. The model (Model, Width, Plain) must be the source run's; a resumed run continues
 	// from its own checkpoint instead.
@@ -200,8 +200,8 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 		return nil, err
 	}
 	if trainLoader.NumBatches()/p.N() == 0 {
-		return nil, fmt.Errorf("--batch %d is more than the %d training images can fill (%d per device, the last partial batch "+
-			"dropped): lower --batch", o.Batch, trainSet.N, p.PerDevice)
+		return nil, fmt.Errorf("Options.Batch %d is more than the %d training images can fill (%d per device, the last partial batch "+
+			"dropped): lower Options.Batch", o.Batch, trainSet.N, p.PerDevice)
 	}
 	r.TrainLoader, r.TestLoader = trainLoader, testLoader
 	d, err := trainer.Distribute(b, trainer.Data{Train: trainLoader, Test: testLoader, Classes: trainSet.Classes}, p)
@@ -248,7 +248,7 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 		DataOrder: dataOrder(o, trainSet)}
 	t, err := trainer.New(c, cfg, mb.ModelFn(), d)
 	if err != nil {
-		return nil, err
+		return nil, &renamedError{InOptions(err.Error()), err}
 	}
 	r.Trainer = t
 	if pm != nil && !o.FromScratch && !resumed(t.Store()) {
@@ -321,7 +321,7 @@ func modelName(o Options) string {
 	return n
 }
 
-// maxLR bounds --lr: no schedule of these models trains above it (the default for SGD, 0.1×batch/128,
+// maxLR bounds Options.LR: no schedule of these models trains above it (the default for SGD, 0.1×batch/128,
 // reaches it only at a batch of 128000), so a larger value is a typo or an experiment in divergence.
 const maxLR = 100
 
@@ -336,12 +336,12 @@ func (o *Options) checkFloats() error {
 		hiIn     bool // hi is allowed
 		whyRange string
 	}{
-		{"--lr", o.LR, 0, maxLR, true, true, "0 for the optimizer's default"},
-		{"--momentum", o.Momentum, 0, 1, true, false, "0 for the optimizer's default; 1 and above never converge"},
-		{"--weight-decay", o.WeightDecay, 0, 1, true, false, "0 for the optimizer's default"},
-		{"--label-smoothing", o.LabelSmoothing, 0, 1, true, false, "0 for none"},
-		{"--val-fraction", o.ValFraction, 0, 1, true, false, fmt.Sprintf("the fraction of a folder's images held out; 0 for the default %g", Defaults().ValFraction)},
-		{"--width", o.Width, 0, math.Inf(1), true, false, fmt.Sprintf("the multiplier of every layer's channels; 0 for the default %g", Defaults().Width)},
+		{"Options.LR", o.LR, 0, maxLR, true, true, "0 for the optimizer's default"},
+		{"Options.Momentum", o.Momentum, 0, 1, true, false, "0 for the optimizer's default; 1 and above never converge"},
+		{"Options.WeightDecay", o.WeightDecay, 0, 1, true, false, "0 for the optimizer's default"},
+		{"Options.LabelSmoothing", o.LabelSmoothing, 0, 1, true, false, "0 for none"},
+		{"Options.ValFraction", o.ValFraction, 0, 1, true, false, fmt.Sprintf("the fraction of a folder's images held out; 0 for the default %g", Defaults().ValFraction)},
+		{"Options.Width", o.Width, 0, math.Inf(1), true, false, fmt.Sprintf("the multiplier of every layer's channels; 0 for the default %g", Defaults().Width)},
 	} {
 		bad := math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < f.lo || f.v > f.hi || (!f.loIn && f.v == f.lo) || (!f.hiIn && f.v == f.hi)
 		if bad {
@@ -384,25 +384,25 @@ func (o *Options) defaults(c *platform.Choice) error {
 		return fmt.Errorf("unknown dataset %q: want one of %v", o.Dataset, Datasets)
 	}
 	if o.Pretrained == "" && (o.PretrainedSize != 0 || o.FromScratch) {
-		return fmt.Errorf("--pretrained-size and FromScratch need --pretrained FILE.onnx")
+		return fmt.Errorf("Options.PretrainedSize and Options.FromScratch need Options.Pretrained FILE.onnx")
 	}
 	if o.FreezeBackbone && o.Pretrained == "" && o.InitFrom == "" {
-		return fmt.Errorf("--freeze-backbone trains only a new head on pretrained weights: it needs --pretrained FILE.onnx or --init-from RUN_DIR")
+		return fmt.Errorf("Options.FreezeBackbone trains only a new head on pretrained weights: it needs Options.Pretrained FILE.onnx or Options.InitFrom RUN_DIR")
 	}
 	if o.InitFrom != "" && o.Pretrained != "" {
-		return fmt.Errorf("--init-from %s and --pretrained %s both give the starting weights: choose one", o.InitFrom, o.Pretrained)
+		return fmt.Errorf("Options.InitFrom %s and Options.Pretrained %s both give the starting weights: choose one", o.InitFrom, o.Pretrained)
 	}
 	if o.InitFrom != "" && o.Out != "" && sameFolder(o.InitFrom, o.Out) {
-		return fmt.Errorf("--init-from %s is also --out: the new run would replace the checkpoints it starts from; give another --out", o.InitFrom)
+		return fmt.Errorf("Options.InitFrom %s is also Options.Out: the new run would replace the checkpoints it starts from; give another Options.Out", o.InitFrom)
 	}
 	if o.FromScratch && o.FreezeBackbone {
-		return fmt.Errorf("FromScratch trains every layer: it does not go with --freeze-backbone")
+		return fmt.Errorf("Options.FromScratch trains every layer: it does not go with Options.FreezeBackbone")
 	}
 	if o.Pretrained != "" && (o.Width != 0 && o.Width != 1 || o.Plain) {
-		return fmt.Errorf("--width and --plain do not apply to --pretrained %s: the architecture comes from the file", o.Pretrained)
+		return fmt.Errorf("Options.Width and Options.Plain do not apply to Options.Pretrained %s: the architecture comes from the file", o.Pretrained)
 	}
 	if o.PretrainedSize < 0 {
-		return fmt.Errorf("--pretrained-size must be positive, got %d", o.PretrainedSize)
+		return fmt.Errorf("Options.PretrainedSize must be positive, got %d", o.PretrainedSize)
 	}
 	if o.Model == "" && o.Pretrained == "" {
 		o.Model = resnet.DefaultModel(c.Backend)
@@ -452,21 +452,21 @@ func (o *Options) defaults(c *platform.Choice) error {
 	}
 	orDefault(&o.ImageSize, d.ImageSize)
 	if o.ImageSize < 0 {
-		return fmt.Errorf("--size must be positive, got %d", o.ImageSize)
+		return fmt.Errorf("Options.ImageSize must be positive, got %d", o.ImageSize)
 	}
 	orDefault(&o.ValFraction, d.ValFraction)
 	if !(o.ValFraction > 0 && o.ValFraction < 1) {
-		return fmt.Errorf("--val-fraction must be in (0, 1), got %v", o.ValFraction)
+		return fmt.Errorf("Options.ValFraction must be in (0, 1), got %v", o.ValFraction)
 	}
 	orDefault(&o.Seed, d.Seed)
 	if o.Resume && o.Out == "" {
-		return fmt.Errorf("--resume needs --out: the folder whose checkpoint to continue from")
+		return fmt.Errorf("Options.Resume needs Options.Out: the folder whose checkpoint to continue from")
 	}
 	return nil
 }
 
 // load reads the dataset's train and test sets, and says where they came from. The datasets package
-// datasets knows are located there, the one place: --data, else $GONBGPU_DATA (or the cache), else
+// datasets knows are located there, the one place: Options.Data, else $GONBGPU_DATA (or the cache), else
 // Debian's copy, else (Fashion-MNIST only) a verified download.
 func load(o Options) (train, test *data.Set, how string, err error) {
 	switch o.Dataset {
@@ -474,7 +474,7 @@ func load(o Options) (train, test *data.Set, how string, err error) {
 		return data.Load(o.Dataset, o.Data)
 	default: // folder
 		if o.Data == "" {
-			return nil, nil, "", fmt.Errorf("--dataset folder needs --data DIR: a folder with one sub-folder of images per class")
+			return nil, nil, "", fmt.Errorf("Options.Dataset \"folder\" needs Options.Data DIR: a folder with one sub-folder of images per class")
 		}
 		all, report, err := data.Folder(o.Data, data.FolderOptions{Size: o.ImageSize, SkipBad: o.SkipBad})
 		if err != nil {
@@ -532,14 +532,14 @@ func checkStepMemory(plat *platform.Choice, o Options, perDevice int) error {
 	inputs := memlimit.Mul(int64(h), int64(w), int64(c), int64(perDevice), 4, 2) // the batch trained on and the next
 	what := fmt.Sprintf("%s (width %g) on %d×%d×%d images", o.Model, o.Width, h, w, c)
 	if o.Dataset == "folder" {
-		what = fmt.Sprintf("--size %d with %s (width %g)", o.ImageSize, o.Model, o.Width)
+		what = fmt.Sprintf("Options.ImageSize %d with %s (width %g)", o.ImageSize, o.Model, o.Width)
 	}
-	what += fmt.Sprintf(" at --batch %d", o.Batch)
+	what += fmt.Sprintf(" at Options.Batch %d", o.Batch)
 	if perDevice != o.Batch {
 		what += fmt.Sprintf(" (%d per device)", perDevice)
 	}
 	detail := fmt.Sprintf("%s for the parameters, %s for the activations", memlimit.Format(params), memlimit.Format(acts))
-	const hint = "lower --batch, --width or --size, or choose a smaller --model"
+	const hint = "lower Options.Batch, Options.Width or Options.ImageSize, or choose a smaller Options.Model"
 	total := sat(sat(params, acts), inputs)
 	if plat.PureGo() || platform.IsXLACPU(plat.Backend) {
 		// The CPU backends keep everything in the host's memory: every CPU device its own copy of the
@@ -570,7 +570,7 @@ func checkStepMemory(plat *platform.Choice, o Options, perDevice int) error {
 // pretrained run's network is torchvision's (a stride-4 stem, the input resized inside the model, the
 // backbone maybe frozen), far lighter at a given image size than the small-stem net of the same name; its
 // depth, when not given, is at least ResNet-18's, and the size the file was exported with is not known yet,
-// so without --pretrained-size only the parameters count: the figure stays a lower bound.
+// so without Options.PretrainedSize only the parameters count: the figure stays a lower bound.
 func footprintBuilder(o Options) *resnet.Builder {
 	if o.Pretrained == "" {
 		return resnet.New(o.Model).Width(o.Width).Plain(o.Plain)
@@ -597,24 +597,24 @@ func sat(a, b int64) int64 {
 // dataOrder lists what the order and content of the training batches depend on, besides the batch size
 // and the seed the trainer records itself: a resumed run must match each (see trainer.Config.DataOrder).
 // The last entry identifies the training set itself (count, size, labels), for what the flags cannot
-// say: --data pointing at other files.
+// say: Options.Data pointing at other files.
 func dataOrder(o Options, train *data.Set) []trainer.Setting {
 	s := []trainer.Setting{
-		{Name: "--dataset", Value: o.Dataset},
-		{Name: "--limit-train", Value: fmt.Sprint(o.LimitTrain)},
-		{Name: "--limit-test", Value: fmt.Sprint(o.LimitTest)},
-		{Name: "--no-augment", Value: fmt.Sprint(o.NoAugment)},
+		{Name: "Options.Dataset", Value: o.Dataset},
+		{Name: "Options.LimitTrain", Value: fmt.Sprint(o.LimitTrain)},
+		{Name: "Options.LimitTest", Value: fmt.Sprint(o.LimitTest)},
+		{Name: "Options.NoAugment", Value: fmt.Sprint(o.NoAugment)},
 	}
 	if o.Dataset == "folder" {
-		s = append(s, trainer.Setting{Name: "--size", Value: fmt.Sprint(o.ImageSize)},
-			trainer.Setting{Name: "--val-fraction", Value: fmt.Sprint(o.ValFraction)},
-			trainer.Setting{Name: "--skip-bad", Value: fmt.Sprint(o.SkipBad)})
+		s = append(s, trainer.Setting{Name: "Options.ImageSize", Value: fmt.Sprint(o.ImageSize)},
+			trainer.Setting{Name: "Options.ValFraction", Value: fmt.Sprint(o.ValFraction)},
+			trainer.Setting{Name: "Options.SkipBad", Value: fmt.Sprint(o.SkipBad)})
 	}
 	labels := crc32.NewIEEE()
 	for _, l := range train.Labels {
 		labels.Write([]byte{byte(l), byte(l >> 8), byte(l >> 16), byte(l >> 24)})
 	}
-	return append(s, trainer.Setting{Name: "--data", Value: fmt.Sprintf("%d training images of %d×%d×%d (labels crc32 %08x)",
+	return append(s, trainer.Setting{Name: "Options.Data", Value: fmt.Sprintf("%d training images of %d×%d×%d (labels crc32 %08x)",
 		train.N, train.H, train.W, train.C, labels.Sum32())})
 }
 
@@ -623,13 +623,34 @@ func checkSplit(o Options, train, test *data.Set) error {
 	total := train.N + test.N
 	switch {
 	case train.N == 0 && o.Dataset == "folder":
-		return fmt.Errorf("--val-fraction %v holds out all %d images of %s: no training images left; lower it", o.ValFraction, total, o.Data)
+		return fmt.Errorf("Options.ValFraction %v holds out all %d images of %s: no training images left; lower it", o.ValFraction, total, o.Data)
 	case test.N == 0 && o.Dataset == "folder":
-		return fmt.Errorf("--val-fraction %v holds out none of the %d images of %s (rounded per class): no test images; raise it", o.ValFraction, total, o.Data)
+		return fmt.Errorf("Options.ValFraction %v holds out none of the %d images of %s (rounded per class): no test images; raise it", o.ValFraction, total, o.Data)
 	case train.N == 0:
-		return fmt.Errorf("no training images (--limit-train %d)", o.LimitTrain)
+		return fmt.Errorf("no training images (Options.LimitTrain %d)", o.LimitTrain)
 	case test.N == 0:
-		return fmt.Errorf("no test images (--limit-test %d)", o.LimitTest)
+		return fmt.Errorf("no test images (Options.LimitTest %d)", o.LimitTest)
 	}
 	return nil
 }
+
+// configOptions maps the trainer.Config fields that Prepare sets from Options to those Options: the
+// trainer's errors name its Config, and a recipe's user set Options.
+var configOptions = strings.NewReplacer("Config.BatchSize", "Options.Batch", "Config.OutDir", "Options.Out",
+	"Config.Resume", "Options.Resume", "Config.Seed", "Options.Seed", "Config.Epochs", "Options.Epochs",
+	"Config.LR", "Options.LR", "Config.Momentum", "Options.Momentum", "Config.WeightDecay", "Options.WeightDecay",
+	"Config.Optimizer", "Options.Optimizer", "Config.Schedule", "Options.Schedule",
+	"Config.LabelSmoothing", "Options.LabelSmoothing")
+
+// InOptions rewrites the trainer.Config fields named in a message of the trainer (an error of Prepare's
+// Trainer.Run, a history's Changed lines) as the Options fields Prepare set them from.
+func InOptions(msg string) string { return configOptions.Replace(msg) }
+
+// renamedError is an error whose message names other fields than the error it wraps.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }

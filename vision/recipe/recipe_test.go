@@ -95,8 +95,8 @@ func TestOptionErrors(t *testing.T) {
 		"unknown dataset":            {Dataset: "imagenet"},
 		"unknown model":              {Model: "vgg16"},
 		"gonbgpu data fetch cifar10": {Dataset: "cifar10"},
-		"folder needs":               {Dataset: "folder"},
-		"--resume needs":             {Resume: true},
+		`"folder" needs`:             {Dataset: "folder"},
+		"Options.Resume needs":       {Resume: true},
 		"unknown optimizer":          {Optimizer: "lbfgs"},
 		"unknown schedule":           {Schedule: "linear"},
 		"no such":                    {Dataset: "cifar10", Data: "/nonexistent/cifar"},
@@ -153,7 +153,7 @@ func values(store *model.Store) map[string][]float32 {
 }
 
 // TestPretrained fine-tunes an imported ResNet-18 (narrow, random weights) on a folder: the run starts from
-// the file's weights with a new 2-class head and ImageNet's normalisation, --freeze-backbone trains only the
+// the file's weights with a new 2-class head and ImageNet's normalisation, Options.FreezeBackbone trains only the
 // head, and without it the backbone trains too; a resumed run keeps its checkpoint's weights.
 func TestPretrained(t *testing.T) {
 	dir := twoClassFolder(t, 10)
@@ -244,11 +244,11 @@ func TestPretrainedOptionErrors(t *testing.T) {
 	}
 	folder := func(o Options) Options { o.Dataset, o.Data, o.Epochs, o.Batch = "folder", dir, 1, 4; return o }
 	for want, o := range map[string]Options{
-		"needs --pretrained FILE.onnx":     folder(Options{FreezeBackbone: true}),
-		"do not apply to --pretrained":     folder(Options{Pretrained: file, Width: 0.5}),
-		"holds a resnet18":                 folder(Options{Pretrained: file, Model: "resnet50"}),
-		bad + ": not a torchvision ResNet": folder(Options{Pretrained: bad}),
-		"no such file":                     folder(Options{Pretrained: file + ".missing"}),
+		"needs Options.Pretrained FILE.onnx": folder(Options{FreezeBackbone: true}),
+		"do not apply to Options.Pretrained": folder(Options{Pretrained: file, Width: 0.5}),
+		"holds a resnet18":                   folder(Options{Pretrained: file, Model: "resnet50"}),
+		bad + ": not a torchvision ResNet":   folder(Options{Pretrained: bad}),
+		"no such file":                       folder(Options{Pretrained: file + ".missing"}),
 	} {
 		_, err := Prepare(testutil.Choice(t), o)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -289,7 +289,7 @@ func TestPretrainedFromScratch(t *testing.T) {
 		t.Errorf("batch-norm averages were not updated: frozen batch norms from scratch")
 	}
 	if _, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, Pretrained: file, FromScratch: true, FreezeBackbone: true}); err == nil ||
-		!strings.Contains(err.Error(), "does not go with --freeze-backbone") {
+		!strings.Contains(err.Error(), "does not go with Options.FreezeBackbone") {
 		t.Errorf("FromScratch with FreezeBackbone: %v", err)
 	}
 }

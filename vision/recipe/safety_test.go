@@ -12,7 +12,7 @@ import (
 )
 
 // TestFloatOptionErrors: every floating-point option is checked for finiteness and range, with an
-// error naming the flag; the old code let NaN through (and --val-fraction NaN panicked in data.Split).
+// error naming the flag; the old code let NaN through (and Options.ValFraction NaN panicked in data.Split).
 func TestFloatOptionErrors(t *testing.T) {
 	dir := twoClassFolder(t, 10)
 	nan, inf := math.NaN(), math.Inf(1)
@@ -20,24 +20,24 @@ func TestFloatOptionErrors(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{Options{Dataset: "folder", Data: dir, ValFraction: nan}, "--val-fraction must be a finite number in [0, 1)"},
-		{Options{Dataset: "folder", Data: dir, ValFraction: 1}, "--val-fraction"},
-		{Options{Dataset: "folder", Data: dir, ValFraction: -0.5}, "--val-fraction"},
-		{Options{LR: 1e300}, "--lr must be a finite number in [0, 100]"},
-		{Options{LR: inf}, "--lr"},
-		{Options{LR: -0.1}, "--lr"},
-		{Options{LR: nan}, "--lr"},
-		{Options{Momentum: nan}, "--momentum must be a finite number in [0, 1)"},
-		{Options{Momentum: 1}, "--momentum"},
-		{Options{Momentum: -1}, "--momentum"},
-		{Options{WeightDecay: inf}, "--weight-decay must be a finite number in [0, 1)"},
-		{Options{WeightDecay: nan}, "--weight-decay"},
-		{Options{LabelSmoothing: 2}, "--label-smoothing must be a finite number in [0, 1)"},
-		{Options{LabelSmoothing: nan}, "--label-smoothing"},
-		{Options{Width: nan}, "--width"},
-		{Options{Width: inf}, "--width"},
-		{Options{Width: -1}, "--width"},
-		{Options{Optimizer: "adam", Momentum: nan}, "--momentum"},
+		{Options{Dataset: "folder", Data: dir, ValFraction: nan}, "Options.ValFraction must be a finite number in [0, 1)"},
+		{Options{Dataset: "folder", Data: dir, ValFraction: 1}, "Options.ValFraction"},
+		{Options{Dataset: "folder", Data: dir, ValFraction: -0.5}, "Options.ValFraction"},
+		{Options{LR: 1e300}, "Options.LR must be a finite number in [0, 100]"},
+		{Options{LR: inf}, "Options.LR"},
+		{Options{LR: -0.1}, "Options.LR"},
+		{Options{LR: nan}, "Options.LR"},
+		{Options{Momentum: nan}, "Options.Momentum must be a finite number in [0, 1)"},
+		{Options{Momentum: 1}, "Options.Momentum"},
+		{Options{Momentum: -1}, "Options.Momentum"},
+		{Options{WeightDecay: inf}, "Options.WeightDecay must be a finite number in [0, 1)"},
+		{Options{WeightDecay: nan}, "Options.WeightDecay"},
+		{Options{LabelSmoothing: 2}, "Options.LabelSmoothing must be a finite number in [0, 1)"},
+		{Options{LabelSmoothing: nan}, "Options.LabelSmoothing"},
+		{Options{Width: nan}, "Options.Width"},
+		{Options{Width: inf}, "Options.Width"},
+		{Options{Width: -1}, "Options.Width"},
+		{Options{Optimizer: "adam", Momentum: nan}, "Options.Momentum"},
 	}
 	for _, c := range cases {
 		var err error
@@ -55,7 +55,7 @@ func TestFloatOptionErrors(t *testing.T) {
 	}
 }
 
-// TestEmptySplits: a --val-fraction that leaves no training or no test images, or a --batch the training
+// TestEmptySplits: a Options.ValFraction that leaves no training or no test images, or a Options.Batch the training
 // images cannot fill, is refused before training, naming the flag (the old code trained an epoch, then
 // failed in evaluation, or said "the training dataset must report its number of batches").
 func TestEmptySplits(t *testing.T) {
@@ -64,9 +64,9 @@ func TestEmptySplits(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.001}, "--val-fraction 0.001 holds out none of the 20 images"},
-		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.999}, "--val-fraction 0.999 holds out all 20 images"},
-		{Options{LimitTrain: 1}, "--batch 4 is more than the 1 training images can fill"},
+		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.001}, "Options.ValFraction 0.001 holds out none of the 20 images"},
+		{Options{Dataset: "folder", Data: dir, ImageSize: 8, ValFraction: 0.999}, "Options.ValFraction 0.999 holds out all 20 images"},
+		{Options{LimitTrain: 1}, "Options.Batch 4 is more than the 1 training images can fill"},
 	} {
 		c.o.Model, c.o.Width, c.o.Batch = "resnet20", 0.25, 4
 		_, err := Prepare(testutil.Choice(t), c.o)
@@ -76,7 +76,7 @@ func TestEmptySplits(t *testing.T) {
 	}
 }
 
-// TestSizesCheckedAgainstMemory: --size, --width and --batch that cannot fit are refused at once, before
+// TestSizesCheckedAgainstMemory: Options.ImageSize, Options.Width and Options.Batch that cannot fit are refused at once, before
 // any data is read, with the figure (the old code died in the runtime's fatal out-of-memory).
 func TestSizesCheckedAgainstMemory(t *testing.T) {
 	dir := twoClassFolder(t, 10)
@@ -87,9 +87,9 @@ func TestSizesCheckedAgainstMemory(t *testing.T) {
 		o    Options
 		want []string
 	}{
-		{Options{Dataset: "folder", Data: missing, ImageSize: 20000, Model: "resnet20"}, []string{"--size 20000", "at --batch 128 needs at least", "TiB of memory", "for the activations", "lower --batch, --width or --size"}},
-		{Options{Data: missing, Model: "resnet20", Width: 500}, []string{"resnet20 (width 500) on 28×28×1 images at --batch 128 needs at least", "GiB for the parameters"}},
-		{Options{Data: missing, Model: "resnet20", Batch: 1 << 30}, []string{"--batch 1073741824", "needs at least"}},
+		{Options{Dataset: "folder", Data: missing, ImageSize: 20000, Model: "resnet20"}, []string{"Options.ImageSize 20000", "at Options.Batch 128 needs at least", "TiB of memory", "for the activations", "lower Options.Batch, Options.Width or Options.ImageSize"}},
+		{Options{Data: missing, Model: "resnet20", Width: 500}, []string{"resnet20 (width 500) on 28×28×1 images at Options.Batch 128 needs at least", "GiB for the parameters"}},
+		{Options{Data: missing, Model: "resnet20", Batch: 1 << 30}, []string{"Options.Batch 1073741824", "needs at least"}},
 	}
 	for _, c := range cases {
 		_, err := Prepare(testutil.Choice(t), c.o)
@@ -108,8 +108,8 @@ func TestSizesCheckedAgainstMemory(t *testing.T) {
 	}
 }
 
-// TestResumeChecksDataOrder: a run interrupted mid-epoch, resumed with another --batch, --val-fraction,
-// --no-augment or --size, is refused naming that flag; unchanged, it resumes.
+// TestResumeChecksDataOrder: a run interrupted mid-epoch, resumed with another Options.Batch, Options.ValFraction,
+// Options.NoAugment or Options.ImageSize, is refused naming that flag; unchanged, it resumes.
 func TestResumeChecksDataOrder(t *testing.T) {
 	dir := twoClassFolder(t, 10)
 	out := t.TempDir()
@@ -133,11 +133,11 @@ func TestResumeChecksDataOrder(t *testing.T) {
 		change func(*Options)
 		want   string
 	}{
-		{func(o *Options) { o.Batch = 8 }, "--batch differs"},
-		{func(o *Options) { o.ValFraction = 0.5 }, "--val-fraction differs"},
-		{func(o *Options) { o.NoAugment = true }, "--no-augment differs"},
-		{func(o *Options) { o.Seed = 3 }, "--seed differs"},
-		{func(o *Options) { o.LimitTrain = 8 }, "--limit-train differs"},
+		{func(o *Options) { o.Batch = 8 }, "Options.Batch differs"},
+		{func(o *Options) { o.ValFraction = 0.5 }, "Options.ValFraction differs"},
+		{func(o *Options) { o.NoAugment = true }, "Options.NoAugment differs"},
+		{func(o *Options) { o.Seed = 3 }, "Options.Seed differs"},
+		{func(o *Options) { o.LimitTrain = 8 }, "Options.LimitTrain differs"},
 	} {
 		o := base
 		o.Resume = true
@@ -176,6 +176,6 @@ func TestPretrainedFootprint(t *testing.T) {
 		t.Errorf("frozen backbone: %+v, fine-tuned %+v", frozen, pre)
 	}
 	if unknown := footprintBuilder(Options{Pretrained: "r.onnx"}).Footprint(224, 224, 3); unknown.Activations*100 > pre.Activations {
-		t.Errorf("without --pretrained-size the file's input size is unknown: only a lower bound may count, got %+v", unknown)
+		t.Errorf("without Options.PretrainedSize the file's input size is unknown: only a lower bound may count, got %+v", unknown)
 	}
 }

@@ -53,7 +53,7 @@ func Load(dirs ...string) ([]Run, error) {
 		h, err := trainer.LoadHistory(path)
 		if err != nil {
 			if os.IsNotExist(err) {
-				return nil, fmt.Errorf("run %s has no history.json (is it a training run's --out folder?)", d)
+				return nil, fmt.Errorf("run %s has no history.json (is it the output folder of a training run?)", d)
 			}
 			return nil, err
 		}

@@ -53,7 +53,7 @@ type Environment struct {
 	Host     string            `json:"host"`
 	GoMaxPro int               `json:"gomaxprocs"`
 	SLURM    map[string]string `json:"slurm,omitempty"`
-	// Changed lists the settings this run changed from the checkpoint it resumed, e.g. "--lr 10 → 1"
+	// Changed lists the settings this run changed from the checkpoint it resumed, e.g. "Config.LR 10 → 1"
 	// (History.Config holds the latest).
 	Changed []string `json:"changed,omitempty"`
 }

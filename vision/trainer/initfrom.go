@@ -11,7 +11,7 @@ import (
 )
 
 // ModelVariables reads the model's variables (those under /model: weights, batch-norm statistics) from
-// the newest complete checkpoint of the run whose --out folder is outDir, for starting another run from
+// the newest complete checkpoint of the run whose output folder is outDir, for starting another run from
 // them (transfer learning; see recipe.Options.InitFrom). It returns the checkpoint's folder and the run's
 // history as that checkpoint recorded it (its model and dataset). The optimizer's state, the global step
 // and the metrics are left out: a new run starts those afresh.
@@ -22,7 +22,7 @@ func ModelVariables(outDir string) (vars map[string]*tensors.Tensor, ckpt string
 		return nil, "", nil, err
 	}
 	if path == "" {
-		return nil, "", nil, fmt.Errorf("no checkpoint in %s (a run writes one after every epoch when given --out)", dir)
+		return nil, "", nil, fmt.Errorf("no checkpoint in %s (a run writes one after every epoch when it has an output folder, Config.OutDir)", dir)
 	}
 	store := model.NewStore()
 	if _, err := checkpoint.Load(store).Dir(path).Immediate().Done(); err != nil {

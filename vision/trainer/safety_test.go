@@ -63,7 +63,7 @@ func TestHistoryNonFinite(t *testing.T) {
 
 // TestDivergenceStopsAndResumes: a batch that makes the loss NaN in epoch 2 stops the run at that very
 // step, with a DivergedError that names it; history.json records the divergence and the epoch before
-// it; the checkpoint of epoch 1 stays the latest; and --resume (without the bad batch) finishes the run,
+// it; the checkpoint of epoch 1 stays the latest; and Config.Resume (without the bad batch) finishes the run,
 // keeping the record. The old code trained on with NaN weights and lost the history.
 func TestDivergenceStopsAndResumes(t *testing.T) {
 	out := t.TempDir()
@@ -79,7 +79,7 @@ func TestDivergenceStopsAndResumes(t *testing.T) {
 		t.Errorf("divergence %+v", d.Divergence)
 	}
 	msg := err.Error()
-	for _, want := range []string{"epoch 2, step 3", "step 9 of the run", "--lr, now 0.1", ckpt, "--resume"} {
+	for _, want := range []string{"epoch 2, step 3", "step 9 of the run", "Config.LR, now 0.1", ckpt, "Config.Resume"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
@@ -108,7 +108,7 @@ func TestDivergenceStopsAndResumes(t *testing.T) {
 	if len(h.Epochs) != 3 || len(h.Divergences) != 1 {
 		t.Fatalf("resumed: %d epochs, divergences %+v", len(h.Epochs), h.Divergences)
 	}
-	if last := h.Env[len(h.Env)-1]; h.Config.LR != 0.05 || len(last.Changed) != 1 || last.Changed[0] != "--lr 0.1 → 0.05" {
+	if last := h.Env[len(h.Env)-1]; h.Config.LR != 0.05 || len(last.Changed) != 1 || last.Changed[0] != "Config.LR 0.1 → 0.05" {
 		t.Errorf("the history should say the learning rate changed on resume: config lr %v, changes %q", h.Config.LR, last.Changed)
 	}
 	for _, e := range h.Epochs {
@@ -119,7 +119,7 @@ func TestDivergenceStopsAndResumes(t *testing.T) {
 }
 
 // TestDivergenceInFirstEpoch: with no checkpoint yet, the history is still written; a new run in the same
-// folder is refused (it would replace that history), and --resume starts over, keeping the record.
+// folder is refused (it would replace that history), and Config.Resume starts over, keeping the record.
 func TestDivergenceInFirstEpoch(t *testing.T) {
 	out := t.TempDir()
 	data := testData()
@@ -129,7 +129,7 @@ func TestDivergenceInFirstEpoch(t *testing.T) {
 	if !errors.As(err, &d) || d.Step != 1 || d.Checkpoint != "" || !strings.Contains(err.Error(), "no checkpoint") {
 		t.Fatalf("want a divergence at step 1 without checkpoint, got %v", err)
 	}
-	if _, err := New(testutil.Choice(t), testConfig(out, 2), linear, testData()); err == nil || !strings.Contains(err.Error(), "--resume") {
+	if _, err := New(testutil.Choice(t), testConfig(out, 2), linear, testData()); err == nil || !strings.Contains(err.Error(), "Config.Resume") {
 		t.Fatalf("a new run over the diverged run's history: %v", err)
 	}
 	cfg := testConfig(out, 2)
@@ -175,9 +175,9 @@ func TestResumeRefusesOtherBatchOrSeed(t *testing.T) {
 		change func(*Config, *blobs)
 		want   []string
 	}{
-		{func(c *Config, b *blobs) { c.BatchSize, b.bs = 32, 32 }, []string{"--batch differs", "--batch 16", "--batch 32", "resume with --batch 16"}},
-		{func(c *Config, b *blobs) { c.BatchSize, b.bs = 8, 8 }, []string{"--batch differs", "--batch 8"}},
-		{func(c *Config, b *blobs) { c.Seed, b.seed = 7, 7 }, []string{"--seed differs", "--seed 1", "--seed 7"}},
+		{func(c *Config, b *blobs) { c.BatchSize, b.bs = 32, 32 }, []string{"Config.BatchSize differs", "Config.BatchSize 16", "Config.BatchSize 32", "resume with Config.BatchSize 16"}},
+		{func(c *Config, b *blobs) { c.BatchSize, b.bs = 8, 8 }, []string{"Config.BatchSize differs", "Config.BatchSize 8"}},
+		{func(c *Config, b *blobs) { c.Seed, b.seed = 7, 7 }, []string{"Config.Seed differs", "Config.Seed 1", "Config.Seed 7"}},
 	} {
 		cfg := testConfig(out, 3)
 		cfg.Resume = true
@@ -214,16 +214,16 @@ func TestResumeRefusesOtherBatchOrSeed(t *testing.T) {
 func TestResumeRefusesOtherDataOrder(t *testing.T) {
 	out := t.TempDir()
 	cfg := testConfig(out, 3)
-	cfg.DataOrder = []Setting{{"--limit-train", "96"}, {"--no-augment", "false"}}
+	cfg.DataOrder = []Setting{{"Options.LimitTrain", "96"}, {"Options.NoAugment", "false"}}
 	interruptAt(t, cfg, testData(), 1, 3)
 	for _, c := range []struct {
 		order []Setting
 		n     int
 		want  string
 	}{
-		{[]Setting{{"--limit-train", "48"}, {"--no-augment", "false"}}, 96, "--limit-train differs"},
-		{[]Setting{{"--limit-train", "96"}, {"--no-augment", "true"}}, 96, "--no-augment differs"},
-		{[]Setting{{"--limit-train", "96"}}, 96, "--no-augment false, which this run does not set"},
+		{[]Setting{{"Options.LimitTrain", "48"}, {"Options.NoAugment", "false"}}, 96, "Options.LimitTrain differs"},
+		{[]Setting{{"Options.LimitTrain", "96"}, {"Options.NoAugment", "true"}}, 96, "Options.NoAugment differs"},
+		{[]Setting{{"Options.LimitTrain", "96"}}, 96, "Options.NoAugment false, which this run does not set"},
 		{cfg.DataOrder, 64, "trained with 6 steps per epoch, this run has 4"},
 	} {
 		rc := testConfig(out, 3)
@@ -239,6 +239,43 @@ func TestResumeRefusesOtherDataOrder(t *testing.T) {
 	rc.Resume, rc.DataOrder = true, cfg.DataOrder
 	if _, _, err := run(t, rc, testData()); err != nil {
 		t.Fatalf("the same settings must resume: %v", err)
+	}
+}
+
+// TestResumeReadsOldSettingNames: checkpoints written before settings were named by their fields
+// recorded the command line's flags (--batch, --seed, --limit-train); resuming one reads them under
+// today's names, and still refuses a setting that differs.
+func TestResumeReadsOldSettingNames(t *testing.T) {
+	out := t.TempDir()
+	cfg := testConfig(out, 3)
+	cfg.DataOrder = []Setting{{"Options.LimitTrain", "96"}}
+	interruptAt(t, cfg, testData(), 1, 3)
+	states, _ := filepath.Glob(filepath.Join(out, "checkpoints", "*", "state.json"))
+	if len(states) == 0 {
+		t.Fatal("no checkpoint written")
+	}
+	old := strings.NewReplacer(`"Config.BatchSize"`, `"--batch"`, `"Config.Seed"`, `"--seed"`, `"Options.LimitTrain"`, `"--limit-train"`)
+	for _, p := range states {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), `"Config.BatchSize"`) {
+			t.Fatalf("%s does not record Config.BatchSize:\n%s", p, data)
+		}
+		if err := os.WriteFile(p, []byte(old.Replace(string(data))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := testConfig(out, 3)
+	rc.Resume, rc.DataOrder = true, []Setting{{"Options.LimitTrain", "48"}}
+	if _, err := New(testutil.Choice(t), rc, linear, testData()); err == nil || !strings.Contains(err.Error(), "Options.LimitTrain differs") {
+		t.Errorf("an old checkpoint's --limit-train 96 against Options.LimitTrain 48: want a refusal naming Options.LimitTrain, got %v", err)
+	}
+	rc = testConfig(out, 3)
+	rc.Resume, rc.DataOrder = true, cfg.DataOrder
+	if _, _, err := run(t, rc, testData()); err != nil {
+		t.Fatalf("an old checkpoint with the same settings must resume: %v", err)
 	}
 }
 

@@ -38,7 +38,7 @@ import (
 
 // ErrInterrupted is returned by Run when its context was cancelled (SIGTERM, Ctrl-C): a checkpoint was
 // written first, and Run with Resume continues from it.
-var ErrInterrupted = errors.New("training interrupted; a checkpoint was written, resume with --resume")
+var ErrInterrupted = errors.New("training interrupted; a checkpoint was written: run again with Config.Resume to continue")
 
 // DivergedError is returned by Run when the training loss became NaN or infinite: the run stopped at
 // that step, wrote its history (with the divergence) and kept the last good checkpoint, from which Resume
@@ -53,17 +53,19 @@ func (e *DivergedError) Error() string {
 	if e.Variable != "" {
 		what = fmt.Sprintf("variable %s holds NaN or infinite values", e.Variable)
 	}
-	kept := "no epoch had completed, so there is no checkpoint: run again with --resume to start over"
+	kept := "no epoch had completed, so there is no checkpoint: run again with Config.Resume to start over"
 	if e.Checkpoint != "" {
-		kept = fmt.Sprintf("the last good checkpoint, %s, is kept: run again with --resume to continue from it", e.Checkpoint)
+		kept = fmt.Sprintf("the last good checkpoint, %s, is kept: run again with Config.Resume to continue from it", e.Checkpoint)
 	} else if e.OutDir == "" {
 		kept = "nothing was saved (no output folder)"
 	}
 	return fmt.Sprintf("training diverged: %s at epoch %d, step %d (step %d of the run); %s, "+
-		"with a lower learning rate (--lr, now %.3g; try %.3g)", what, e.Epoch, e.Step, e.GlobalStep, kept, e.LR, e.LR/10)
+		"with a lower learning rate (Config.LR, now %.3g; try %.3g)", what, e.Epoch, e.Step, e.GlobalStep, kept, e.LR, e.LR/10)
 }
 
-// Setting is one named value a run depends on, as the user gave it (the flag's name, e.g. "--batch").
+// Setting is one named value a run depends on, named as the library that takes it names it: a Config
+// field (Config.BatchSize) or a caller's option (vision/recipe's Options.LimitTrain). A command line maps
+// those names to its flags when it shows an error.
 type Setting struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
@@ -219,7 +221,7 @@ func New(c *platform.Choice, cfg Config, modelFn ModelFn, data Data) (*Trainer, 
 		seed = 1
 	}
 	t.store.SetParam(model.ParamInitialSeed, seed)
-	cfg.DataOrder = append([]Setting{{"--batch", fmt.Sprint(cfg.BatchSize)}, {"--seed", fmt.Sprint(seed)}}, cfg.DataOrder...)
+	cfg.DataOrder = append([]Setting{{"Config.BatchSize", fmt.Sprint(cfg.BatchSize)}, {"Config.Seed", fmt.Sprint(seed)}}, cfg.DataOrder...)
 	t.cfg.DataOrder = cfg.DataOrder
 	t.st = &state{History: &History{Model: cfg.Model, Dataset: cfg.Dataset, Classes: data.Classes, Config: cfg, Started: time.Now()}}
 
@@ -235,7 +237,7 @@ func New(c *platform.Choice, cfg Config, modelFn ModelFn, data Data) (*Trainer, 
 			}
 			if st != nil {
 				if st.History.Model != cfg.Model || st.History.Dataset != cfg.Dataset {
-					return nil, fmt.Errorf("--resume: checkpoint %s trained %s on %s, not %s on %s",
+					return nil, fmt.Errorf("Config.Resume: checkpoint %s trained %s on %s, not %s on %s",
 						path, st.History.Model, st.History.Dataset, cfg.Model, cfg.Dataset)
 				}
 				if err := sameDataOrder(path, st, cfg, stepsPerEpoch(data.Train)); err != nil {
@@ -262,10 +264,10 @@ func New(c *platform.Choice, cfg Config, modelFn ModelFn, data Data) (*Trainer, 
 			}
 			t.keepDivergences()
 		} else if names, _ := checkpoints(ckdir); len(names) > 0 {
-			return nil, fmt.Errorf("%s already holds checkpoints: pass --resume to continue that run, or choose another --out", ckdir)
+			return nil, fmt.Errorf("%s already holds checkpoints: set Config.Resume to continue that run, or choose another Config.OutDir", ckdir)
 		} else if _, err := os.Stat(filepath.Join(cfg.OutDir, "history.json")); err == nil {
-			return nil, fmt.Errorf("%s already holds the history.json of another run: pass --resume to continue that run "+
-				"(keeping its history), or choose another --out", cfg.OutDir)
+			return nil, fmt.Errorf("%s already holds the history.json of another run: set Config.Resume to continue that run "+
+				"(keeping its history), or choose another Config.OutDir", cfg.OutDir)
 		}
 		s, err := newSaver(t.store, ckdir, cfg.KeepCheckpoints)
 		if err != nil {
@@ -319,49 +321,66 @@ func stepsPerEpoch(ds train.Dataset) int {
 func sameDataOrder(path string, st *state, cfg Config, steps int) error {
 	recorded := map[string]string{}
 	for _, s := range st.History.Config.DataOrder {
-		recorded[s.Name] = s.Value
+		recorded[settingName(s.Name)] = s.Value
 	}
 	// Checkpoints written before DataOrder existed still know their batch size and seed.
 	if len(recorded) == 0 {
-		recorded["--batch"] = fmt.Sprint(st.History.Config.BatchSize)
-		recorded["--seed"] = fmt.Sprint(st.History.Config.Seed)
+		recorded["Config.BatchSize"] = fmt.Sprint(st.History.Config.BatchSize)
+		recorded["Config.Seed"] = fmt.Sprint(st.History.Config.Seed)
 	}
 	for _, s := range cfg.DataOrder {
-		if was, ok := recorded[s.Name]; ok && was != s.Value {
-			return fmt.Errorf("--resume: %s differs: checkpoint %s was trained with %s %s, this run has %s %s; the "+
+		if was, ok := recorded[settingName(s.Name)]; ok && was != s.Value {
+			return fmt.Errorf("Config.Resume: %s differs: checkpoint %s was trained with %s %s, this run has %s %s; the "+
 				"order of the training images depends on it, so resuming would repeat or skip images: resume with %s %s, "+
-				"or start a new run with another --out", s.Name, path, s.Name, quoteEmpty(was), s.Name, quoteEmpty(s.Value), s.Name, quoteEmpty(was))
+				"or start a new run with another Config.OutDir", s.Name, path, s.Name, quoteEmpty(was), s.Name, quoteEmpty(s.Value), s.Name, quoteEmpty(was))
 		}
 	}
 	for name, was := range recorded {
 		found := false
 		for _, s := range cfg.DataOrder {
-			found = found || s.Name == name
+			found = found || settingName(s.Name) == name
 		}
 		if !found {
-			return fmt.Errorf("--resume: checkpoint %s was trained with %s %s, which this run does not set; resume with "+
-				"the same settings, or start a new run with another --out", path, name, quoteEmpty(was))
+			return fmt.Errorf("Config.Resume: checkpoint %s was trained with %s %s, which this run does not set; resume with "+
+				"the same settings, or start a new run with another Config.OutDir", path, name, quoteEmpty(was))
 		}
 	}
 	if st.StepsPerEpoch > 0 && steps > 0 && st.StepsPerEpoch != steps {
-		return fmt.Errorf("--resume: checkpoint %s was trained with %d steps per epoch, this run has %d: the training "+
+		return fmt.Errorf("Config.Resume: checkpoint %s was trained with %d steps per epoch, this run has %d: the training "+
 			"data, the global batch, or the last partial batch (kept on one device, dropped on several, which need equal shares) differ, so resuming would repeat or skip images",
 			path, st.StepsPerEpoch, steps)
 	}
 	return nil
 }
 
-// configChanges lists the settings of now that differ from was, e.g. "--lr 10 → 1".
+// legacySettings are the names under which histories written before 2026-12-05 recorded their data-order
+// settings: the command line's flags. Resuming such a run reads them under today's names.
+var legacySettings = map[string]string{
+	"--batch": "Config.BatchSize", "--seed": "Config.Seed", "--dataset": "Options.Dataset",
+	"--limit-train": "Options.LimitTrain", "--limit-test": "Options.LimitTest", "--no-augment": "Options.NoAugment",
+	"--size": "Options.ImageSize", "--val-fraction": "Options.ValFraction", "--skip-bad": "Options.SkipBad",
+	"--data": "Options.Data",
+}
+
+// settingName is a recorded setting's name as this version names it.
+func settingName(recorded string) string {
+	if now, ok := legacySettings[recorded]; ok {
+		return now
+	}
+	return recorded
+}
+
+// configChanges lists the settings of now that differ from was, e.g. "Config.LR 10 → 1".
 func configChanges(was, now Config) []string {
 	var out []string
 	for _, c := range []struct {
 		flag     string
 		was, now any
 	}{
-		{"--epochs", was.Epochs, now.Epochs}, {"--optimizer", was.Optimizer, now.Optimizer}, {"--lr", was.LR, now.LR},
-		{"--momentum", was.Momentum, now.Momentum}, {"--weight-decay", was.WeightDecay, now.WeightDecay},
-		{"nesterov", was.Nesterov, now.Nesterov}, {"--schedule", was.Schedule, now.Schedule},
-		{"warm-up epochs", was.WarmupEpochs, now.WarmupEpochs}, {"--label-smoothing", was.LabelSmoothing, now.LabelSmoothing},
+		{"Config.Epochs", was.Epochs, now.Epochs}, {"Config.Optimizer", was.Optimizer, now.Optimizer}, {"Config.LR", was.LR, now.LR},
+		{"Config.Momentum", was.Momentum, now.Momentum}, {"Config.WeightDecay", was.WeightDecay, now.WeightDecay},
+		{"Config.Nesterov", was.Nesterov, now.Nesterov}, {"Config.Schedule", was.Schedule, now.Schedule},
+		{"Config.WarmupEpochs", was.WarmupEpochs, now.WarmupEpochs}, {"Config.LabelSmoothing", was.LabelSmoothing, now.LabelSmoothing},
 	} {
 		if fmt.Sprint(c.was) != fmt.Sprint(c.now) {
 			out = append(out, fmt.Sprintf("%s %v → %v", c.flag, c.was, c.now))

@@ -190,7 +190,7 @@ func TestTrainLearnsAndWritesHistory(t *testing.T) {
 	}
 }
 
-// TestResumeAddsEpochs: train 2 epochs, then ask for 4 with --resume; the result must equal a straight
+// TestResumeAddsEpochs: train 2 epochs, then ask for 4 with Config.Resume; the result must equal a straight
 // 4-epoch run (same weights, so the same losses), with epochs numbered 1..4 and none repeated.
 func TestResumeAddsEpochs(t *testing.T) {
 	// A constant schedule: a cosine one depends on the total number of epochs, which changes here.
@@ -289,8 +289,8 @@ func TestRefusesToOverwriteCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := New(testutil.Choice(t), testConfig(out, 2), linear, testData())
-	if err == nil || !strings.Contains(err.Error(), "--resume") {
-		t.Fatalf("want an error pointing at --resume, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "Config.Resume") {
+		t.Fatalf("want an error pointing at Config.Resume, got %v", err)
 	}
 }
 
