@@ -180,6 +180,8 @@ type Trainer struct {
 	// testLoss and testAcc are the evaluation's means over real images (padded multi-device batches carry
 	// a mask): GoMLX's own mean loss weighs every batch by its full size.
 	testLoss, testAcc metric.Interface
+	// at says where each figure comes in the values GoMLX's steps return (see metricPositions).
+	at metricPositions
 
 	// Log receives the per-epoch lines and notices (default os.Stdout).
 	Log io.Writer
@@ -305,7 +307,57 @@ func New(c *platform.Choice, cfg Config, modelFn ModelFn, data Data) (*Trainer, 
 	t.gt = train.NewTrainer(backend, t.store, wrapped, CrossEntropy(cfg.LabelSmoothing), opt,
 		[]metric.Interface{t.trainLoss, t.trainAcc},
 		[]metric.Interface{t.testLoss, t.testAcc, t.conf})
+	if t.at, err = t.metricPositions(); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// metricPositions says where each figure the trainer reads comes in the values of GoMLX's train and eval
+// steps, which follow its TrainMetrics and EvalMetrics: GoMLX puts metrics of its own before ours (a batch
+// loss and its moving average; WithMainLossMetric inserts one more), so fixed positions would read
+// another metric as soon as that list changes.
+type metricPositions struct {
+	batchLoss, trainLoss, trainAcc int // in a train step's values
+	testLoss, testAcc              int // in Eval's
+}
+
+func (t *Trainer) metricPositions() (metricPositions, error) {
+	find := func(list []metric.Interface, what string, is func(metric.Interface) bool) (int, error) {
+		for i, m := range list {
+			if is(m) {
+				return i, nil
+			}
+		}
+		names := make([]string, len(list))
+		for i, m := range list {
+			names[i] = m.Name()
+		}
+		return 0, fmt.Errorf("trainer: GoMLX's trainer reports no %s (its metrics: %s)", what, strings.Join(names, ", "))
+	}
+	same := func(want metric.Interface) func(metric.Interface) bool {
+		return func(m metric.Interface) bool { return m == want }
+	}
+	var p metricPositions
+	var errs []error
+	tm, em := t.gt.TrainMetrics(), t.gt.EvalMetrics()
+	for _, f := range []struct {
+		at   *int
+		list []metric.Interface
+		what string
+		is   func(metric.Interface) bool
+	}{
+		{&p.batchLoss, tm, "batch loss", func(m metric.Interface) bool { return m.ShortName() == "loss" }},
+		{&p.trainLoss, tm, "training loss", same(t.trainLoss)},
+		{&p.trainAcc, tm, "training accuracy", same(t.trainAcc)},
+		{&p.testLoss, em, "test loss", same(t.testLoss)},
+		{&p.testAcc, em, "test accuracy", same(t.testAcc)},
+	} {
+		i, err := find(f.list, f.what, f.is)
+		*f.at = i
+		errs = append(errs, err)
+	}
+	return p, errors.Join(errs...)
 }
 
 // stepsPerEpoch is the number of training steps of one epoch, 0 if the dataset does not say.
@@ -469,7 +521,7 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 					fmt.Sprintf("training with batch size %d", t.cfg.BatchSize))
 			}
 			if h.CompileSeconds == 0 {
-				_ = metrics[0].Value() // wait for the first step, to time compilation
+				_ = metrics[t.at.batchLoss].Value() // wait for the first step, to time compilation
 				h.CompileSeconds = time.Since(stepStart).Seconds()
 			}
 			// The previous step's loss is checked now that this one is queued: reading it then rarely
@@ -489,11 +541,11 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			images += n
 			loss := -1.0
 			if done%20 == 0 || done == steps {
-				loss = tensorutil.Float64(metrics[2]) // epoch mean loss so far; reading it waits for the step
+				loss = tensorutil.Float64(metrics[t.at.trainLoss]) // epoch mean loss so far; reading it waits for the step
 			}
 			if t.cfg.LogEvery > 0 && done%t.cfg.LogEvery == 0 {
 				h.Steps = append(h.Steps, StepRecord{Step: epoch*steps + done, Epoch: float64(epoch) + float64(done)/float64(steps),
-					Loss: tensorutil.Float64(metrics[0]), Accuracy: tensorutil.Float64(metrics[3])})
+					Loss: tensorutil.Float64(metrics[t.at.batchLoss]), Accuracy: tensorutil.Float64(metrics[t.at.trainAcc])})
 			}
 			t.Progress.Step(done, loss)
 			if ctx.Err() != nil && done < steps {
@@ -522,7 +574,7 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			return h, fmt.Errorf("epoch %d: the training dataset yielded no batches", epoch+1)
 		}
 		rec := Epoch{Epoch: epoch + 1, Seconds: elapsed, Images: images, Steps: done,
-			TrainLoss: tensorutil.Float64(last[2]), TrainAcc: tensorutil.Float64(last[3]), Interrupted: resumedAt > 0}
+			TrainLoss: tensorutil.Float64(last[t.at.trainLoss]), TrainAcc: tensorutil.Float64(last[t.at.trainAcc]), Interrupted: resumedAt > 0}
 		if elapsed > 0 {
 			rec.ImagesPerSec = float64(images) / elapsed
 		}
@@ -536,7 +588,7 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			return h, fmt.Errorf("epoch %d: evaluation: %w", epoch+1, err)
 		}
 		rec.EvalSeconds = time.Since(evalStart).Seconds()
-		rec.TestLoss, rec.TestAcc = evalFigures(res)
+		rec.TestLoss, rec.TestAcc = t.evalFigures(res)
 		h.Confusion = t.conf.read(t.store)
 		rec.FinishedAt = time.Now()
 		h.Epochs = append(h.Epochs, rec)
@@ -565,7 +617,7 @@ func (t *Trainer) checkFinite(metrics []*tensors.Tensor, epoch, step, steps int)
 	if metrics == nil {
 		return nil
 	}
-	loss := tensorutil.Float64(metrics[0])
+	loss := tensorutil.Float64(metrics[t.at.batchLoss])
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 		return nil
 	}
@@ -759,12 +811,11 @@ func (t *Trainer) Evaluate(ds train.Dataset) (loss, acc float64, confusion [][]i
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	loss, acc = evalFigures(res)
+	loss, acc = t.evalFigures(res)
 	return loss, acc, t.conf.read(t.store), nil
 }
 
-// evalFigures reads the test loss and accuracy from GoMLX's Eval results: [its mean loss, then the
-// evaluation metrics in order (testLoss, testAcc, confusion)].
-func evalFigures(res []*tensors.Tensor) (loss, acc float64) {
-	return tensorutil.Float64(res[1]), tensorutil.Float64(res[2])
+// evalFigures reads the test loss and accuracy from GoMLX's Eval results.
+func (t *Trainer) evalFigures(res []*tensors.Tensor) (loss, acc float64) {
+	return tensorutil.Float64(res[t.at.testLoss]), tensorutil.Float64(res[t.at.testAcc])
 }

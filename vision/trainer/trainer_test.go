@@ -420,3 +420,35 @@ func TestTermProgressLoss(t *testing.T) {
 	}
 	p.Done()
 }
+
+// TestFiguresReadByMetric: the history's figures are read where GoMLX's trainer puts each metric, not at
+// fixed positions: with GoMLX's extra "no-reg" loss metrics inserted among them (WithMainLossMetric), a
+// run records the same losses and accuracies as without.
+func TestFiguresReadByMetric(t *testing.T) {
+	figures := func(extra bool) []Epoch {
+		tr, err := New(testutil.Choice(t), testConfig("", 2), linear, testData())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if extra {
+			tr.gt.WithMainLossMetric()
+			if tr.at, err = tr.metricPositions(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tr.Log, tr.Progress = &bytes.Buffer{}, NoProgress{}
+		h, err := tr.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Epochs
+	}
+	plain, extra := figures(false), figures(true)
+	for i := range plain {
+		p, e := plain[i], extra[i]
+		if p.TrainLoss != e.TrainLoss || p.TrainAcc != e.TrainAcc || p.TestLoss != e.TestLoss || p.TestAcc != e.TestAcc {
+			t.Errorf("epoch %d: train loss %v, acc %v, test loss %v, acc %v; with GoMLX's extra metrics %v, %v, %v, %v",
+				i+1, p.TrainLoss, p.TrainAcc, p.TestLoss, p.TestAcc, e.TrainLoss, e.TrainAcc, e.TestLoss, e.TestAcc)
+		}
+	}
+}
