@@ -5,29 +5,11 @@ import (
 	"html"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
-
-// ShowDevices displays the backend chosen (and why) and the table of devices: HTML in a notebook, the
-// nvidia-smi-like text table elsewhere. It creates the backend if no cell code has yet.
-func ShowDevices() {
-	choice, err := gpu.Default()
-	if err != nil {
-		ShowError(err)
-		return
-	}
-	devs := gpu.Devices(choice.Backend) // as they are now: a cell may have filled a GPU since
-	title := fmt.Sprintf("backend %s (%d device(s)): %s", choice.Name, choice.Backend.NumDevices(), choice.Reason)
-	if InNotebook() {
-		DisplayHTML(DevicesHTML(title, devs))
-		return
-	}
-	fmt.Print(platform.FormatTable(title, devs))
-}
 
 // DevicesHTML renders the device table as HTML under a title line.
 func DevicesHTML(title string, devs []platform.Device) string {
