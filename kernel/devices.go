@@ -7,7 +7,6 @@ import (
 
 	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 	"github.com/gonbgpu/gonbgpu/platform"
-	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
@@ -61,9 +60,7 @@ func ShowHTML(h string) {
 // prints it as is elsewhere.
 func ShowMarkdown(md string) {
 	if InNotebook() {
-		gonbui.SendData(&protocol.DisplayData{Data: map[protocol.MIMEType]any{
-			protocol.MIMETextMarkdown: md, protocol.MIMETextPlain: md}})
-		gonbui.Sync()
+		show(map[protocol.MIMEType]any{protocol.MIMETextMarkdown: md, protocol.MIMETextPlain: md}, "")
 		return
 	}
 	fmt.Println(md)

@@ -14,10 +14,16 @@ import (
 // cell program often ends right after displaying its result, and on a busy machine GoNB could otherwise
 // lose what was still in the pipe between them (gonbui.Sync is GoNB's remedy).
 func Display(html, text string) {
+	show(mimeData(html, text), "")
+}
+
+// show sends one output (under display id, if not empty) and waits until GoNB has taken it: every
+// display function of this package and of kernel/plot ends here.
+func show(data map[protocol.MIMEType]any, id string) {
 	if !gonbui.IsNotebook {
 		return
 	}
-	gonbui.SendData(&protocol.DisplayData{Data: mimeData(html, text)})
+	gonbui.SendData(&protocol.DisplayData{Data: data, DisplayID: id})
 	gonbui.Sync()
 }
 
@@ -25,11 +31,7 @@ func Display(html, text string) {
 // first time: a figure or a table redrawn in place while a computation runs. The id must be unique in
 // the notebook; make one with NewDisplayID. The last update is what the saved notebook keeps.
 func Update(id, html, text string) {
-	if !gonbui.IsNotebook {
-		return
-	}
-	gonbui.SendData(&protocol.DisplayData{Data: mimeData(html, text), DisplayID: id})
-	gonbui.Sync()
+	show(mimeData(html, text), id)
 }
 
 // NewDisplayID returns a display id for Update, unique in this notebook.

@@ -10,7 +10,6 @@ import (
 	"image/png"
 	"strings"
 
-	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
@@ -133,9 +132,7 @@ func ShowImage(img image.Image, alt string) error {
 	if err != nil {
 		return err
 	}
-	gonbui.SendData(&protocol.DisplayData{Data: map[protocol.MIMEType]any{
-		protocol.MIMEImagePNG: data, protocol.MIMETextPlain: alt}})
-	gonbui.Sync()
+	show(map[protocol.MIMEType]any{protocol.MIMEImagePNG: data, protocol.MIMETextPlain: alt}, "")
 	return nil
 }
 

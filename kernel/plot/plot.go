@@ -16,8 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/janpfeifer/gonb/gonbui"
-	"github.com/janpfeifer/gonb/gonbui/protocol"
+	"github.com/gonbgpu/gonbgpu/kernel"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -270,17 +269,15 @@ func (f *Figure) show(id string) error {
 	if err != nil {
 		return err
 	}
-	if gonbui.IsNotebook {
+	if kernel.InNotebook() {
 		// Inline SVG inside HTML, as GoNB does, because Jupyter's HTML export drops image/svg+xml outputs;
 		// the text twin is for viewers that show no HTML.
-		gonbui.SendData(&protocol.DisplayData{
-			Data: map[protocol.MIMEType]any{
-				protocol.MIMETextHTML:  `<div class="gonbgpu-figure">` + string(data) + `</div>`,
-				protocol.MIMETextPlain: f.Text(),
-			},
-			DisplayID: id,
-		})
-		gonbui.Sync() // the cell may end right after; see kernel.Display
+		html := `<div class="gonbgpu-figure">` + string(data) + `</div>`
+		if id == "" {
+			kernel.Display(html, f.Text())
+		} else {
+			kernel.Update(id, html, f.Text())
+		}
 		return nil
 	}
 	name := strings.Map(func(r rune) rune {
