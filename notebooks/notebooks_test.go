@@ -57,6 +57,17 @@ var checks = map[string]check{
 		if total < 40 || equal < 30 || differ < 5 {
 			t.Errorf("too few numpy checks ran: %d (%d equal, %d differences)", total, equal, differ)
 		}
+		// float64's cost is the GPU's: about 2× on the data-centre GPUs students get (P100 to H100), 30–60×
+		// only on consumer ones. A chapter that says "30 to 60 times slower on a GPU" is wrong on Discovery.
+		var prose strings.Builder
+		for _, c := range nb.Cells {
+			if c.CellType == "markdown" {
+				prose.WriteString(string(c.Source) + " ")
+			}
+		}
+		if !regexp.MustCompile(`P100, V100, A100, H100\) have half as many float64 units`).MatchString(strings.Join(strings.Fields(prose.String()), " ")) {
+			t.Errorf("chapter 1 must say float64 is about 2× slower on data-centre GPUs (P100, V100, A100, H100), 30–60× only on consumer GPUs")
+		}
 		if strings.Contains(text, "✗") {
 			t.Errorf("a check came out wrong (✗ in the output)")
 		}
