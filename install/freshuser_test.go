@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/internal/ipynb"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 )
 
 // TestFreshUserInstall is issue 12's "done when": an ordinary user (created for the test when it runs as
@@ -126,14 +126,14 @@ bin/gonbgpu notebooks --out "$HOME/out" notebooks/00-setup-check.ipynb
 		empty := filepath.Join(home, "empty")
 		os.Mkdir(empty, 0o755)
 		hide := ""
-		if _, err := os.Stat(datasets.DebianFashionMNISTDir); err == nil {
-			hide = "mount --bind " + empty + " " + datasets.DebianFashionMNISTDir + " && " +
-				"test -z \"$(ls -A " + datasets.DebianFashionMNISTDir + ")\" && "
+		if _, err := os.Stat(catalog.DebianFashionMNISTDir); err == nil {
+			hide = "mount --bind " + empty + " " + catalog.DebianFashionMNISTDir + " && " +
+				"test -z \"$(ls -A " + catalog.DebianFashionMNISTDir + ")\" && "
 		}
 		cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
 			hide+"exec setpriv --reuid="+strconv.Itoa(uid)+" --regid="+strconv.Itoa(gid)+" --clear-groups bash -c \"$0\"", script)
 	} else {
-		t.Logf("running as %s, who cannot hide %s: it stays visible (the install never looks at it)", name, datasets.DebianFashionMNISTDir)
+		t.Logf("running as %s, who cannot hide %s: it stays visible (the install never looks at it)", name, catalog.DebianFashionMNISTDir)
 		cmd = exec.Command("bash", "-c", script)
 	}
 	cmd.Dir = home

@@ -20,8 +20,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/gonbgpu/gonbgpu/datasets"
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 )
 
 // Options configure an install or uninstall.
@@ -123,10 +123,10 @@ func Install(o Options) (*Result, error) {
 	}
 	// Where `gonbgpu data fetch` put the datasets (say on /scratch): recorded, so that cells find them
 	// however Jupyter was started (Open OnDemand does not read ~/.bashrc).
-	if d := os.Getenv(datasets.DirEnv); d != "" {
+	if d := os.Getenv(catalog.DirEnv); d != "" {
 		if abs, err := filepath.Abs(d); err == nil {
-			env[datasets.DirEnv] = abs
-			o.step("data", "%s=%s recorded for cells", datasets.DirEnv, abs)
+			env[catalog.DirEnv] = abs
+			o.step("data", "%s=%s recorded for cells", catalog.DirEnv, abs)
 		}
 	}
 	s := &kernelspec.Spec{
@@ -183,8 +183,8 @@ func checkSpecPaths(goCmd, checkout, kdir string) error {
 		"clone gonbgpu into a folder without it"); err != nil {
 		return err
 	}
-	if d := os.Getenv(datasets.DirEnv); d != "" {
-		if err := check("$"+datasets.DirEnv, d, "$\n\x00", "choose a datasets folder without it"); err != nil {
+	if d := os.Getenv(catalog.DirEnv); d != "" {
+		if err := check("$"+catalog.DirEnv, d, "$\n\x00", "choose a datasets folder without it"); err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/datasets"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 )
 
 // Requirement is a system package `make run` and `make test` need, with how to tell it is present.
@@ -34,7 +34,10 @@ func pythonModule(mod string) func() bool {
 }
 
 // fashionMNISTFound: fetched into $GONBGPU_DATA (or the cache), or Debian's package.
-func fashionMNISTFound() bool { _, _, err := datasets.Locate("fashion-mnist", ""); return err == nil }
+func fashionMNISTFound() bool {
+	_, _, err := catalog.Locate("fashion-mnist", "", catalog.FromEnvironment())
+	return err == nil
+}
 
 func fileExists(path string) func() bool {
 	return func() bool { return exec.Command("test", "-e", path).Run() == nil }
@@ -103,7 +106,7 @@ func setup(w io.Writer, reqs []Requirement) error {
 	fmt.Fprintf(&b, "%s", JupyterHelp(sys))
 	for _, r := range missing {
 		if r.Debian == "dataset-fashion-mnist" {
-			fmt.Fprintf(&b, "The dataset, on a machine with internet access (a login node):\n    gonbgpu data fetch fashion-mnist   # into $%s, default %s\n", datasets.DirEnv, datasets.Dir())
+			fmt.Fprintf(&b, "The dataset, on a machine with internet access (a login node):\n    gonbgpu data fetch fashion-mnist   # into $%s, default %s\n", catalog.DirEnv, catalog.DefaultDir())
 		}
 	}
 	return fmt.Errorf("%s", strings.TrimRight(b.String(), "\n"))

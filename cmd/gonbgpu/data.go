@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/gonbgpu/gonbgpu/datasets"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 )
 
 func init() {
@@ -16,7 +16,7 @@ func init() {
 }
 
 func runData(args []string) error {
-	names := strings.Join(datasets.Names(), "|")
+	names := strings.Join(catalog.Names(), "|")
 	fs := newFlags("data", "fetch "+names+" [--mirror URL] [--dir DIR]",
 		"gonbgpu data fetch fashion-mnist\nGONBGPU_DATA=/scratch/$USER/datasets gonbgpu data fetch cifar10   # on a login node")
 	mirror := fs.String("mirror", "", "download from this base `URL` (a site's copy) instead of the canonical one; files are verified all the same")
@@ -46,7 +46,12 @@ func runData(args []string) error {
 	name := pos[0]
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	got, err := datasets.Fetch(ctx, name, datasets.FetchOptions{Dir: *dir, Mirror: *mirror, Progress: os.Stderr})
+	o := catalog.FromEnvironment()
+	if *dir != "" {
+		o.Dir, o.DirOrigin = *dir, "--dir"
+	}
+	o.Mirror, o.Progress = *mirror, os.Stderr
+	got, err := catalog.Fetch(ctx, name, o)
 	if err != nil {
 		return fmt.Errorf("gonbgpu data fetch %s: %w", name, err)
 	}

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/gonbgpu/gonbgpu/datasets"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 )
 
 func sha256Hex(data []byte) string {
@@ -23,27 +23,27 @@ func sha256Hex(data []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// fashionServer serves a small gzipped Fashion-MNIST on 127.0.0.1 and points package datasets at it:
-// for the test, Specs["fashion-mnist"] is a copy of the real spec with this server's URL, the SHA-256
+// fashionServer serves a small gzipped Fashion-MNIST on 127.0.0.1 and returns the catalog options that
+// point at it: their Specs["fashion-mnist"] is a copy of the real spec with this server's URL, the SHA-256
 // digests of the small files (stored and decompressed, pinned as the real ones are), and a Debian folder
 // that is not there. The files named in corrupt are served as a well-formed gzip of altered content, which
-// only the digests can tell. $GONBGPU_DATA and $GONBGPU_CACHE_DIR are empty folders of their own. It
-// returns the request counter and the served files' content.
-func fashionServer(t *testing.T, corrupt ...string) (requests *atomic.Int32, pinned map[string]string) {
+// only the digests can tell. The datasets folder (named "$GONBGPU_DATA" in messages) and
+// $GONBGPU_CACHE_DIR are empty folders of their own. It returns the request counter and the options.
+func fashionServer(t *testing.T, corrupt ...string) (requests *atomic.Int32, o *catalog.Options) {
 	t.Helper()
 	src := t.TempDir()
 	writeFashion(t, src, 5, 2, true)
-	real := datasets.Specs["fashion-mnist"]
+	specs := catalog.Builtin()
+	real := specs["fashion-mnist"]
 	spec := *real
 	spec.Files = nil
 	files := map[string][]byte{}
-	pinned = map[string]string{}
 	for _, f := range real.Files {
 		data, err := os.ReadFile(filepath.Join(src, f.Name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.SHA256, pinned[f.Name] = sha256Hex(data), sha256Hex(data)
+		f.SHA256 = sha256Hex(data)
 		content, err := readAll(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
@@ -73,13 +73,9 @@ func fashionServer(t *testing.T, corrupt ...string) (requests *atomic.Int32, pin
 	}
 	spec.URL = server.URL + "/mirror"
 	spec.Debian = filepath.Join(t.TempDir(), "not-installed")
-	datasets.Specs["fashion-mnist"] = &spec
-	oldLog := DownloadLog
-	DownloadLog = io.Discard
-	t.Cleanup(func() { datasets.Specs["fashion-mnist"], DownloadLog = real, oldLog })
-	t.Setenv(datasets.DirEnv, t.TempDir())
+	specs["fashion-mnist"] = &spec
 	t.Setenv("GONBGPU_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
-	return requests, pinned
+	return requests, &catalog.Options{Dir: t.TempDir(), DirOrigin: "$" + catalog.DirEnv, Specs: specs, Progress: io.Discard}
 }
 
 // readAll decompresses a gzip stream.
@@ -104,18 +100,18 @@ func tempFiles(dir string) []string {
 }
 
 func TestLocateFashionMNISTDataDir(t *testing.T) {
-	requests, _ := fashionServer(t)
+	requests, o := fashionServer(t)
 	dir := t.TempDir()
 	writeFashion(t, dir, 2, 2, false) // unpacked files are taken as well as gzipped ones
-	got, how, err := LocateFashionMNIST(dir)
-	if err != nil || got != dir || how != "from --data "+dir {
+	got, how, err := LocateWith("fashion-mnist", dir, *o)
+	if err != nil || got != dir || how != "from "+dir {
 		t.Fatalf("LocateFashionMNIST(%s) = %q, %q, %v", dir, got, how, err)
 	}
 	// An explicit directory lacking files is an error naming it, not a fallback to another copy.
 	empty := t.TempDir()
-	_, _, err = LocateFashionMNIST(empty)
-	wantErr(t, err, "--data "+empty, "train-images-idx3-ubyte[.gz]", "t10k-labels-idx1-ubyte[.gz]")
-	_, _, err = LocateFashionMNIST(filepath.Join(empty, "nothing"))
+	_, _, err = LocateWith("fashion-mnist", empty, *o)
+	wantErr(t, err, "data folder "+empty, "train-images-idx3-ubyte[.gz]", "t10k-labels-idx1-ubyte[.gz]")
+	_, _, err = LocateWith("fashion-mnist", filepath.Join(empty, "nothing"), *o)
 	wantErr(t, err, filepath.Join(empty, "nothing"), "no such file or directory")
 	if requests.Load() != 0 {
 		t.Errorf("%d download requests despite --data", requests.Load())
@@ -124,11 +120,11 @@ func TestLocateFashionMNISTDataDir(t *testing.T) {
 
 // TestLocateFashionMNISTDebian: with nothing fetched, Debian's copy is used and nothing is downloaded.
 func TestLocateFashionMNISTDebian(t *testing.T) {
-	requests, _ := fashionServer(t)
+	requests, o := fashionServer(t)
 	debian := t.TempDir()
-	datasets.Specs["fashion-mnist"].Debian = debian
+	o.Specs["fashion-mnist"].Debian = debian
 	writeFashion(t, debian, 2, 2, true)
-	got, how, err := LocateFashionMNIST("")
+	got, how, err := LocateWith("fashion-mnist", "", *o)
 	if err != nil || got != debian || how != "from Debian's dataset-fashion-mnist at "+debian {
 		t.Fatalf("LocateFashionMNIST() = %q, %q, %v", got, how, err)
 	}
@@ -140,13 +136,13 @@ func TestLocateFashionMNISTDebian(t *testing.T) {
 // TestLocateFashionMNISTFetched: what `gonbgpu data fetch` wrote into $GONBGPU_DATA wins over Debian's
 // copy, and nothing is downloaded.
 func TestLocateFashionMNISTFetched(t *testing.T) {
-	requests, _ := fashionServer(t)
+	requests, o := fashionServer(t)
 	debian := t.TempDir()
-	datasets.Specs["fashion-mnist"].Debian = debian
+	o.Specs["fashion-mnist"].Debian = debian
 	writeFashion(t, debian, 2, 2, true)
-	fetched := filepath.Join(os.Getenv(datasets.DirEnv), "fashion-mnist")
+	fetched := filepath.Join(o.Dir, "fashion-mnist")
 	writeFashion(t, fetched, 3, 2, true)
-	train, _, how, err := Load("fashion-mnist", "")
+	train, _, how, err := Load("fashion-mnist", "", *o)
 	if err != nil || train.N != 3 || how != "from "+fetched+" in $GONBGPU_DATA" {
 		t.Fatalf("Load() = %v, %q, %v; want the 3 images of %s", train, how, err, fetched)
 	}
@@ -159,20 +155,20 @@ func TestLocateFashionMNISTFetched(t *testing.T) {
 // the cache without it), verified, with no temporary file left; the next run finds it there.
 func TestLocateFashionMNISTDownload(t *testing.T) {
 	for _, env := range []bool{true, false} {
-		requests, _ := fashionServer(t)
-		want := filepath.Join(os.Getenv(datasets.DirEnv), "fashion-mnist")
+		requests, o := fashionServer(t)
+		want := filepath.Join(o.Dir, "fashion-mnist")
 		if !env {
-			t.Setenv(datasets.DirEnv, "")
+			o.Dir, o.DirOrigin = "", ""
 			want = filepath.Join(os.Getenv("GONBGPU_CACHE_DIR"), "datasets", "fashion-mnist")
 		}
 		var log bytes.Buffer
-		DownloadLog = &log
-		train, test, how, err := Load("fashion-mnist", "")
+		o.Progress = &log
+		train, test, how, err := Load("fashion-mnist", "", *o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if train.N != 5 || test.N != 2 || how != "downloaded to "+want+" and verified" {
-			t.Fatalf("$%s set: %v; Load() = %v, %v, %q; want downloaded to %s", datasets.DirEnv, env, train, test, how, want)
+			t.Fatalf("$%s set: %v; Load() = %v, %v, %q; want downloaded to %s", catalog.DirEnv, env, train, test, how, want)
 		}
 		if !strings.Contains(log.String(), "downloading it into "+want) {
 			t.Errorf("the download log does not say why and where:\n%s", log.String())
@@ -185,7 +181,7 @@ func TestLocateFashionMNISTDownload(t *testing.T) {
 			t.Errorf("%s holds %d entries, want the 4 files (no temporary files)", want, len(entries))
 		}
 		// A second run finds it there.
-		if dir, how, err := LocateFashionMNIST(""); err != nil || dir != want || !strings.HasPrefix(how, "from "+want) || requests.Load() != 4 {
+		if dir, how, err := LocateWith("fashion-mnist", "", *o); err != nil || dir != want || !strings.HasPrefix(how, "from "+want) || requests.Load() != 4 {
 			t.Errorf("second LocateFashionMNIST: %q, %q, %v, %d requests", dir, how, err, requests.Load())
 		}
 	}
@@ -195,17 +191,17 @@ func TestLocateFashionMNISTDownload(t *testing.T) {
 // SHA-256, in one line naming it, both digests and what to do; files verified before it are kept.
 func TestDownloadChecksumMismatch(t *testing.T) {
 	const victim = "train-labels-idx1-ubyte.gz"
-	fashionServer(t, victim)
-	want := datasets.Specs["fashion-mnist"].Files[1]
+	_, o := fashionServer(t, victim)
+	want := o.Specs["fashion-mnist"].Files[1]
 	if want.Name != victim {
 		t.Fatal("Specs changed order")
 	}
-	_, _, err := LocateFashionMNIST("")
-	wantErr(t, err, victim, "SHA-256 mismatch", want.ContentSHA256, "nothing was kept", "gonbgpu data fetch fashion-mnist", "--data DIR")
+	_, _, err := LocateWith("fashion-mnist", "", *o)
+	wantErr(t, err, victim, "SHA-256 mismatch", want.ContentSHA256, "nothing was kept", "gonbgpu data fetch fashion-mnist", "Options.Data DIR")
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("error is not one line: %q", err)
 	}
-	dir := filepath.Join(os.Getenv(datasets.DirEnv), "fashion-mnist")
+	dir := filepath.Join(o.Dir, "fashion-mnist")
 	entries, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range entries {
@@ -218,16 +214,29 @@ func TestDownloadChecksumMismatch(t *testing.T) {
 }
 
 func TestDownloadErrors(t *testing.T) {
-	fashionServer(t)
-	datasets.Specs["fashion-mnist"].URL += "/wrong"
-	_, _, err := LocateFashionMNIST("")
+	_, o := fashionServer(t)
+	o.Specs["fashion-mnist"].URL += "/wrong"
+	_, _, err := LocateWith("fashion-mnist", "", *o)
 	wantErr(t, err, "404", "wrong/train-images-idx3-ubyte.gz", "dataset-fashion-mnist", "gonbgpu data fetch fashion-mnist")
 
 	// CIFAR-10 (170 MB) is never downloaded on use: the error says how to fetch it.
-	requests, _ := fashionServer(t)
-	_, _, _, err = Load("cifar10", "")
-	wantErr(t, err, "cifar10 is not in "+filepath.Join(os.Getenv(datasets.DirEnv), "cifar10"), "gonbgpu data fetch cifar10", "--data DIR")
+	requests, o := fashionServer(t)
+	_, _, _, err = Load("cifar10", "", *o)
+	wantErr(t, err, "cifar10 is not in "+filepath.Join(o.Dir, "cifar10"), "gonbgpu data fetch cifar10", "Options.Data DIR")
 	if requests.Load() != 0 {
 		t.Errorf("%d requests for cifar10", requests.Load())
+	}
+}
+
+// TestLocateReadsTheEnvironment: the cell helpers (Locate, LocateFashionMNIST) take the datasets folder
+// from $GONBGPU_DATA, which the kernelspec records: a copy fetched there is found before Debian's.
+func TestLocateReadsTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(catalog.DirEnv, dir)
+	fetched := filepath.Join(dir, "fashion-mnist")
+	writeFashion(t, fetched, 3, 2, true)
+	got, how, err := LocateFashionMNIST("")
+	if err != nil || got != fetched || how != "from "+fetched+" in $"+catalog.DirEnv {
+		t.Fatalf("LocateFashionMNIST() with $%s=%s: %q, %q, %v", catalog.DirEnv, dir, got, how, err)
 	}
 }

@@ -131,12 +131,12 @@ func TestInitFromErrors(t *testing.T) {
 	cases := map[string]Options{
 		"Options.InitFrom " + empty + ": no checkpoint in " + filepath.Join(empty, "checkpoints"): o(func(o *Options) { o.InitFrom = empty }),
 		"Options.InitFrom " + src + ": its checkpoint":                                            o(func(o *Options) { o.Width = 0.5 }),
-		"resnet20-w0.25, which does not fit this run's resnet32-w0.25":                       o(func(o *Options) { o.Model = "resnet32" }),
-		"resnet20-w0.25, which does not fit this run's resnet20-plain-w0.25":                 o(func(o *Options) { o.Plain = true }),
-		"resnet20-w0.25, which does not fit this run's resnet18-w0.25":                       o(func(o *Options) { o.Model = "resnet18" }),
-		"both give the starting weights":                                                     o(func(o *Options) { o.Pretrained = "x.onnx" }),
-		"is also Options.Out":                                                                      o(func(o *Options) { o.Out = src }),
-		"needs Options.Pretrained FILE.onnx or Options.InitFrom RUN_DIR":                                o(func(o *Options) { o.InitFrom = ""; o.FreezeBackbone = true }),
+		"resnet20-w0.25, which does not fit this run's resnet32-w0.25":                            o(func(o *Options) { o.Model = "resnet32" }),
+		"resnet20-w0.25, which does not fit this run's resnet20-plain-w0.25":                      o(func(o *Options) { o.Plain = true }),
+		"resnet20-w0.25, which does not fit this run's resnet18-w0.25":                            o(func(o *Options) { o.Model = "resnet18" }),
+		"both give the starting weights":                                                          o(func(o *Options) { o.Pretrained = "x.onnx" }),
+		"is also Options.Out":                                                                     o(func(o *Options) { o.Out = src }),
+		"needs Options.Pretrained FILE.onnx or Options.InitFrom RUN_DIR":                          o(func(o *Options) { o.InitFrom = ""; o.FreezeBackbone = true }),
 	}
 	for want, opts := range cases {
 		_, err := Prepare(testutil.Choice(t), opts)

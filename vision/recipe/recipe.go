@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/augment"
 	"github.com/gonbgpu/gonbgpu/vision/data"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 	"github.com/gonbgpu/gonbgpu/vision/gradnorm"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
 	"github.com/gonbgpu/gonbgpu/vision/parallel"
@@ -37,6 +39,11 @@ type Options struct {
 	// Data is the dataset folder. Fashion-MNIST defaults to Debian's dataset-fashion-mnist, then a
 	// download; CIFAR-10 (its binary batches) and folders (one sub-folder per class) need it.
 	Data string
+	// Datasets says where the catalog's datasets folder is and where download progress goes, for
+	// Fashion-MNIST and CIFAR-10 without Data. nil: the running program's environment, as a notebook
+	// cell wants it (catalog.FromEnvironment: $GONBGPU_DATA, which the kernelspec records, else gonbgpu's
+	// cache), with progress on standard error.
+	Datasets *catalog.Options
 	// ImageSize is the side images of a folder are resized to.
 	ImageSize int
 	// ValFraction of a folder's images are held out for testing.
@@ -465,13 +472,19 @@ func (o *Options) defaults(c *platform.Choice) error {
 	return nil
 }
 
-// load reads the dataset's train and test sets, and says where they came from. The datasets package
-// datasets knows are located there, the one place: Options.Data, else $GONBGPU_DATA (or the cache), else
+// load reads the dataset's train and test sets, and says where they came from. The catalog's datasets
+// are located there, the one place: Options.Data, else the datasets folder (Options.Datasets), else
 // Debian's copy, else (Fashion-MNIST only) a verified download.
 func load(o Options) (train, test *data.Set, how string, err error) {
 	switch o.Dataset {
 	case "fashion-mnist", "cifar10":
-		return data.Load(o.Dataset, o.Data)
+		where := o.Datasets
+		if where == nil {
+			env := catalog.FromEnvironment()
+			env.Progress = os.Stderr
+			where = &env
+		}
+		return data.Load(o.Dataset, o.Data, *where)
 	default: // folder
 		if o.Data == "" {
 			return nil, nil, "", fmt.Errorf("Options.Dataset \"folder\" needs Options.Data DIR: a folder with one sub-folder of images per class")

@@ -1,4 +1,4 @@
-package datasets
+package catalog
 
 import (
 	"archive/tar"
@@ -20,22 +20,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// FetchOptions configure [Fetch].
-type FetchOptions struct {
-	// Dir is the datasets folder; the dataset goes into Dir/NAME. Default [Dir]().
-	Dir string
-
-	// Mirror replaces the canonical base URL (a site's own copy); files keep their names.
-	Mirror string
-
-	// Progress receives a progress bar per download and one line per file; nil: silent.
-	Progress io.Writer
-
-	// Client makes the requests; default one with connection and header timeouts (a stalled server
-	// ends in an error, not a hang).
-	Client *http.Client
-}
-
 var defaultClient = &http.Client{Transport: &http.Transport{
 	Proxy:                 http.ProxyFromEnvironment,
 	TLSHandshakeTimeout:   30 * time.Second,
@@ -54,25 +38,20 @@ func (e *MismatchError) Error() string {
 	return fmt.Sprintf("%s: SHA-256 mismatch (%s): got %s, want %s; nothing was kept", e.File, e.What, e.Got, e.Want)
 }
 
-// Fetch downloads the dataset name into Dir/name, verifying every file, and returns that folder. Files
+// Fetch downloads the dataset name into o.Dir/name, verifying every file, and returns that folder. Files
 // already there are verified, not downloaded again; a file there that does not verify is reported, not
 // replaced (it may be someone's).
-func Fetch(ctx context.Context, name string, o FetchOptions) (string, error) {
-	s, err := lookup(name)
+func Fetch(ctx context.Context, name string, o Options) (string, error) {
+	o = o.withDefaults()
+	s, err := lookup(name, o)
 	if err != nil {
 		return "", err
-	}
-	if o.Dir == "" {
-		o.Dir = Dir()
-	}
-	if o.Client == nil {
-		o.Client = defaultClient
 	}
 	base := s.URL
 	if o.Mirror != "" {
 		u, err := url.Parse(o.Mirror)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", fmt.Errorf("--mirror %q: not an http(s) URL", o.Mirror)
+			return "", fmt.Errorf("mirror %q: not an http(s) URL", o.Mirror)
 		}
 		base = o.Mirror
 	}
@@ -107,7 +86,7 @@ func Fetch(ctx context.Context, name string, o FetchOptions) (string, error) {
 	return dir, nil
 }
 
-func say(o *FetchOptions, format string, args ...any) {
+func say(o *Options, format string, args ...any) {
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, format, args...)
 	}
@@ -115,7 +94,7 @@ func say(o *FetchOptions, format string, args ...any) {
 
 // download streams rawURL into a temporary file beside dst (at most maxSize bytes), runs verify on it,
 // and renames it to dst only if verify accepts it. On any failure the temporary file is removed.
-func download(ctx context.Context, o *FetchOptions, rawURL, dst string, maxSize int64, verify func(tmp string) error) (err error) {
+func download(ctx context.Context, o *Options, rawURL, dst string, maxSize int64, verify func(tmp string) error) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part-*")
 	if err != nil {
 		return fmt.Errorf("%s: %w", dst, err)
@@ -244,7 +223,7 @@ func verifyPresent(p string, f File) error {
 // fetchArchive downloads s.Archive, verifies it whole, then extracts the expected files into a temporary
 // folder and renames them into dir one by one: only the names in s.Files, only regular files, only the
 // sizes they must have. The tarball itself is not kept.
-func fetchArchive(ctx context.Context, s *Spec, base, dir string, o *FetchOptions) (err error) {
+func fetchArchive(ctx context.Context, s *Spec, base, dir string, o *Options) (err error) {
 	if len(s.missing(dir)) == 0 {
 		for _, f := range s.Files {
 			if err := verifyPresent(filepath.Join(dir, f.Name), f); err != nil {

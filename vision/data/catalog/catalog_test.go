@@ -1,4 +1,4 @@
-package datasets
+package catalog
 
 import (
 	"archive/tar"
@@ -22,7 +22,7 @@ import (
 func debianFiles(t *testing.T) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
-	for _, f := range Specs["fashion-mnist"].Files {
+	for _, f := range builtin["fashion-mnist"].Files {
 		data, err := os.ReadFile(filepath.Join(DebianFashionMNISTDir, f.Name))
 		if err != nil {
 			t.Fatalf("%v: the fetch tests serve Debian's copy of Fashion-MNIST (apt-get install dataset-fashion-mnist; `make test` does)", err)
@@ -95,7 +95,7 @@ func TestFetchFashionMNIST(t *testing.T) {
 	url, hits := mirror(t, files)
 	dir := t.TempDir()
 	var log bytes.Buffer
-	got, err := Fetch(context.Background(), "fashion-mnist", FetchOptions{Dir: dir, Mirror: url, Progress: &log})
+	got, err := Fetch(context.Background(), "fashion-mnist", Options{Dir: dir, Mirror: url, Progress: &log})
 	if err != nil {
 		t.Fatalf("fetch: %v\n%s", err, log.String())
 	}
@@ -122,15 +122,14 @@ func TestFetchFashionMNIST(t *testing.T) {
 		t.Errorf("no progress report:\n%s", log.String())
 	}
 	// Again: everything is there and verified; nothing is downloaded.
-	if _, err := Fetch(context.Background(), "fashion-mnist", FetchOptions{Dir: dir, Mirror: url}); err != nil {
+	if _, err := Fetch(context.Background(), "fashion-mnist", Options{Dir: dir, Mirror: url}); err != nil {
 		t.Fatal(err)
 	}
 	if n := hits.Load(); n != 4 {
 		t.Errorf("a second fetch made %d more requests", n-4)
 	}
 	// And readers find it there first.
-	t.Setenv(DirEnv, dir)
-	if d, how, err := Locate("fashion-mnist", ""); err != nil || d != got || !strings.Contains(how, got) {
+	if d, how, err := Locate("fashion-mnist", "", Options{Dir: dir}); err != nil || d != got || !strings.Contains(how, got) {
 		t.Errorf("Locate: %q %q %v, want %s", d, how, err, got)
 	}
 }
@@ -146,7 +145,7 @@ func TestFetchRefusesCorruptCopies(t *testing.T) {
 	labels := gunzip(t, files[victim])
 	labels[100] = (labels[100] + 1) % 10
 	regz := gz(t, labels)
-	pinned := Specs["fashion-mnist"].Files[1]
+	pinned := builtin["fashion-mnist"].Files[1]
 	if pinned.Name != victim {
 		t.Fatal("Specs changed order")
 	}
@@ -172,7 +171,7 @@ func TestFetchRefusesCorruptCopies(t *testing.T) {
 			}
 			url, _ := mirror(t, served)
 			dir := t.TempDir()
-			_, err := Fetch(context.Background(), "fashion-mnist", FetchOptions{Dir: dir, Mirror: url})
+			_, err := Fetch(context.Background(), "fashion-mnist", Options{Dir: dir, Mirror: url})
 			if err == nil {
 				t.Fatal("a corrupted copy was accepted")
 			}
@@ -203,7 +202,7 @@ func TestFetchKeepsForeignFiles(t *testing.T) {
 	mine := filepath.Join(dir, "fashion-mnist", "t10k-labels-idx1-ubyte.gz")
 	os.MkdirAll(filepath.Dir(mine), 0o755)
 	os.WriteFile(mine, []byte("my notes"), 0o644)
-	_, err := Fetch(context.Background(), "fashion-mnist", FetchOptions{Dir: dir, Mirror: url})
+	_, err := Fetch(context.Background(), "fashion-mnist", Options{Dir: dir, Mirror: url})
 	var mm *MismatchError
 	if !errors.As(err, &mm) && (err == nil || !strings.Contains(err.Error(), mine)) {
 		t.Fatalf("want a refusal naming %s, got %v", mine, err)
@@ -250,8 +249,8 @@ func tarball(t *testing.T, entries []entry) []byte {
 // replaced, the code path unchanged): a good one unpacks to exactly the expected files; hostile ones
 // (path traversal, links, devices, wrong sizes, missing members) are refused with nothing left behind.
 func TestFetchArchiveSafely(t *testing.T) {
-	real := Specs["cifar10"]
-	t.Cleanup(func() { Specs["cifar10"] = real })
+	real := builtin["cifar10"]
+	var specs map[string]*Spec // real's, with cifar10 replaced by spec
 	batch := bytes.Repeat([]byte{7}, 3073*2)
 	good := []entry{{"cifar-10-batches-bin/", tar.TypeDir, nil, ""}}
 	for _, f := range real.Files {
@@ -272,7 +271,8 @@ func TestFetchArchiveSafely(t *testing.T) {
 			s.Files = append(s.Files, f)
 		}
 		s.ArchiveSHA256 = hexSHA(archive)
-		Specs["cifar10"] = &s
+		specs = Builtin()
+		specs["cifar10"] = &s
 	}
 
 	t.Run("good", func(t *testing.T) {
@@ -280,7 +280,7 @@ func TestFetchArchiveSafely(t *testing.T) {
 		spec(archive)
 		url, _ := mirror(t, map[string][]byte{real.Archive: archive})
 		dir := t.TempDir()
-		got, err := Fetch(context.Background(), "cifar10", FetchOptions{Dir: dir, Mirror: url})
+		got, err := Fetch(context.Background(), "cifar10", Options{Dir: dir, Mirror: url, Specs: specs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,8 +293,7 @@ func TestFetchArchiveSafely(t *testing.T) {
 				t.Errorf("%s: %v", f.Name, err)
 			}
 		}
-		t.Setenv(DirEnv, dir)
-		if d, _, err := Locate("cifar10", ""); err != nil || d != got {
+		if d, _, err := Locate("cifar10", "", Options{Dir: dir, Specs: specs}); err != nil || d != got {
 			t.Errorf("Locate: %q %v", d, err)
 		}
 	})
@@ -317,7 +316,7 @@ func TestFetchArchiveSafely(t *testing.T) {
 			spec(archive)
 			url, _ := mirror(t, map[string][]byte{real.Archive: archive})
 			dir := t.TempDir()
-			_, err := Fetch(context.Background(), "cifar10", FetchOptions{Dir: dir, Mirror: url})
+			_, err := Fetch(context.Background(), "cifar10", Options{Dir: dir, Mirror: url, Specs: specs})
 			if err == nil {
 				t.Fatal("a hostile archive was accepted")
 			}
@@ -337,7 +336,7 @@ func TestFetchArchiveSafely(t *testing.T) {
 		tampered := tarball(t, replace(good, "cifar-10-batches-bin/batches.meta.txt", entry{"cifar-10-batches-bin/batches.meta.txt", tar.TypeReg, []byte("cat\n"), ""}))
 		url, _ := mirror(t, map[string][]byte{real.Archive: tampered})
 		dir := t.TempDir()
-		_, err := Fetch(context.Background(), "cifar10", FetchOptions{Dir: dir, Mirror: url})
+		_, err := Fetch(context.Background(), "cifar10", Options{Dir: dir, Mirror: url, Specs: specs})
 		if err == nil || !strings.Contains(err.Error(), real.Archive) || !strings.Contains(err.Error(), hexSHA(archive)) || !strings.Contains(err.Error(), hexSHA(tampered)) {
 			t.Fatalf("want a mismatch naming the archive and both digests, got %v", err)
 		}
@@ -367,19 +366,19 @@ func replace(entries []entry, name string, e entry) []entry {
 // TestLocateOrder: --data wins; then the fetched folder; then Debian's; the error says how to get it.
 func TestLocateOrder(t *testing.T) {
 	empty := t.TempDir()
-	t.Setenv(DirEnv, empty)
+	o := Options{Dir: empty, DirOrigin: "$" + DirEnv}
 	if _, err := os.Stat(filepath.Join(DebianFashionMNISTDir, "train-images-idx3-ubyte.gz")); err == nil {
-		if d, _, err := Locate("fashion-mnist", ""); err != nil || d != DebianFashionMNISTDir {
+		if d, _, err := Locate("fashion-mnist", "", o); err != nil || d != DebianFashionMNISTDir {
 			t.Errorf("with nothing fetched: %q %v, want Debian's folder", d, err)
 		}
 	}
-	if _, _, err := Locate("cifar10", ""); err == nil || !strings.Contains(err.Error(), "gonbgpu data fetch cifar10") || !strings.Contains(err.Error(), DirEnv) {
+	if _, _, err := Locate("cifar10", "", o); err == nil || !strings.Contains(err.Error(), "gonbgpu data fetch cifar10") || !strings.Contains(err.Error(), DirEnv) {
 		t.Errorf("want an error saying how to fetch, got %v", err)
 	}
-	if _, _, err := Locate("fashion-mnist", empty); err == nil || !strings.Contains(err.Error(), "--data "+empty) {
+	if _, _, err := Locate("fashion-mnist", empty, o); err == nil || !strings.Contains(err.Error(), "data folder "+empty) {
 		t.Errorf("an explicit folder without the files: %v", err)
 	}
-	if _, _, err := Locate("imagenet", ""); err == nil || !strings.Contains(err.Error(), "unknown dataset") {
+	if _, _, err := Locate("imagenet", "", o); err == nil || !strings.Contains(err.Error(), "unknown dataset") {
 		t.Errorf("unknown dataset: %v", err)
 	}
 }
@@ -388,41 +387,41 @@ func TestLocateOrder(t *testing.T) {
 // without batches.meta.txt (the readers fall back to the standard names) or as the archive's own
 // folder; a file is not a folder.
 func TestLocateTakesWhatReadersTake(t *testing.T) {
-	t.Setenv(DirEnv, t.TempDir())
+	o := Options{Dir: t.TempDir(), DirOrigin: "$" + DirEnv}
 	fashion := t.TempDir()
-	for _, f := range Specs["fashion-mnist"].Files {
+	for _, f := range builtin["fashion-mnist"].Files {
 		os.WriteFile(filepath.Join(fashion, strings.TrimSuffix(f.Name, ".gz")), []byte("x"), 0o644)
 	}
-	if d, how, err := Locate("fashion-mnist", fashion); err != nil || d != fashion || how != "from --data "+fashion {
+	if d, how, err := Locate("fashion-mnist", fashion, o); err != nil || d != fashion || how != "from "+fashion {
 		t.Errorf("unpacked Fashion-MNIST: %q %q %v", d, how, err)
 	}
 	cifar := t.TempDir()
 	batches := filepath.Join(cifar, "cifar-10-batches-bin")
 	os.MkdirAll(batches, 0o755)
-	for _, f := range Specs["cifar10"].Files {
+	for _, f := range builtin["cifar10"].Files {
 		if !f.Optional {
 			os.WriteFile(filepath.Join(batches, f.Name), []byte("x"), 0o644)
 		}
 	}
 	for _, dir := range []string{cifar, batches} {
-		if d, _, err := Locate("cifar10", dir); err != nil || d != dir {
+		if d, _, err := Locate("cifar10", dir, o); err != nil || d != dir {
 			t.Errorf("CIFAR-10 in %s: %q %v", dir, d, err)
 		}
 	}
 	os.Remove(filepath.Join(batches, "test_batch.bin"))
-	if _, _, err := Locate("cifar10", cifar); err == nil || !strings.Contains(err.Error(), "--data "+cifar+": "+batches+" lacks test_batch.bin") {
+	if _, _, err := Locate("cifar10", cifar, o); err == nil || !strings.Contains(err.Error(), "data folder "+cifar+": "+batches+" lacks test_batch.bin") {
 		t.Errorf("CIFAR-10 without its test batch: %v", err)
 	}
 	file := filepath.Join(batches, "data_batch_1.bin")
-	if _, _, err := Locate("cifar10", file); err == nil || !strings.Contains(err.Error(), file+" is not a folder") {
+	if _, _, err := Locate("cifar10", file, o); err == nil || !strings.Contains(err.Error(), file+" is not a folder") {
 		t.Errorf("a file as --data: %v", err)
 	}
 	// Fetched into $GONBGPU_DATA, it is found there, and how says so.
-	fetched := filepath.Join(os.Getenv(DirEnv), "cifar10")
-	os.Rename(cifar, filepath.Join(os.Getenv(DirEnv), "x"))
-	os.Rename(filepath.Join(os.Getenv(DirEnv), "x", "cifar-10-batches-bin"), fetched)
+	fetched := filepath.Join(o.Dir, "cifar10")
+	os.Rename(cifar, filepath.Join(o.Dir, "x"))
+	os.Rename(filepath.Join(o.Dir, "x", "cifar-10-batches-bin"), fetched)
 	os.WriteFile(filepath.Join(fetched, "test_batch.bin"), []byte("x"), 0o644)
-	if d, how, err := Find(context.Background(), "cifar10", "", nil); err != nil || d != fetched || how != "from "+fetched+" in $GONBGPU_DATA" {
+	if d, how, err := Find(context.Background(), "cifar10", "", o); err != nil || d != fetched || how != "from "+fetched+" in $GONBGPU_DATA" {
 		t.Errorf("fetched CIFAR-10: %q %q %v", d, how, err)
 	}
 }
@@ -430,20 +429,46 @@ func TestLocateTakesWhatReadersTake(t *testing.T) {
 // TestFindFetchesOnlyOnUse: Find downloads only a FetchOnUse dataset, and never for an explicit folder.
 func TestFindFetchesOnlyOnUse(t *testing.T) {
 	url, hits := mirror(t, map[string][]byte{})
-	real := Specs["cifar10"]
-	t.Cleanup(func() { Specs["cifar10"] = real })
-	s := *real
-	s.URL = url
-	Specs["cifar10"] = &s
-	t.Setenv(DirEnv, t.TempDir())
-	if _, _, err := Find(context.Background(), "cifar10", "", nil); err == nil || !strings.Contains(err.Error(), "gonbgpu data fetch cifar10") {
+	specs := Builtin()
+	specs["cifar10"].URL = url
+	o := Options{Dir: t.TempDir(), Specs: specs}
+	if _, _, err := Find(context.Background(), "cifar10", "", o); err == nil || !strings.Contains(err.Error(), "gonbgpu data fetch cifar10") {
 		t.Errorf("cifar10 nowhere: %v", err)
 	}
 	empty := t.TempDir()
-	if _, _, err := Find(context.Background(), "fashion-mnist", empty, nil); err == nil || !strings.Contains(err.Error(), "--data "+empty) {
+	if _, _, err := Find(context.Background(), "fashion-mnist", empty, o); err == nil || !strings.Contains(err.Error(), "data folder "+empty) {
 		t.Errorf("an explicit empty folder: %v", err)
 	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("%d requests", n)
+	}
+}
+
+// TestOptionsComeFromTheCaller: the datasets folder is $GONBGPU_DATA only through FromEnvironment, and
+// Builtin hands out copies: a caller changing one (a test pointing a dataset at its server) changes
+// nothing for the next.
+func TestOptionsComeFromTheCaller(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(DirEnv, dir)
+	if o := FromEnvironment(); o.Dir != dir || o.DirOrigin != "$"+DirEnv {
+		t.Errorf("FromEnvironment with $%s=%s: %+v", DirEnv, dir, o)
+	}
+	if d := (Options{}).withDefaults().Dir; d == dir || d != DefaultDir() {
+		t.Errorf("Options{} reads the environment: datasets folder %s", d)
+	}
+	t.Setenv(DirEnv, "")
+	if o := FromEnvironment(); o.Dir != "" {
+		t.Errorf("FromEnvironment without $%s: %+v", DirEnv, o)
+	}
+	mine := Builtin()
+	mine["cifar10"].URL = "http://127.0.0.1:1"
+	mine["fashion-mnist"].Files[0].SHA256 = "0"
+	delete(mine, "cifar10")
+	again := Builtin()
+	if again["cifar10"] == nil || again["cifar10"].URL == "http://127.0.0.1:1" || again["fashion-mnist"].Files[0].SHA256 == "0" {
+		t.Errorf("a change to one Builtin() reached the next")
+	}
+	if got := strings.Join(Names(), ","); got != "cifar10,fashion-mnist" {
+		t.Errorf("Names() = %s", got)
 	}
 }

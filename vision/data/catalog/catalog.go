@@ -1,10 +1,15 @@
-// Package datasets knows where the course's datasets live and fetches them, verified, for machines that
-// do not have Debian's packages (a cluster's login node): `gonbgpu data fetch fashion-mnist|cifar10`.
+// Package catalog knows the course's datasets: where each lives (a folder given, the datasets folder,
+// Debian's package) and how to fetch it, verified, for machines that do not have Debian's packages (a
+// cluster's login node): `gonbgpu data fetch fashion-mnist|cifar10`. Package vision/data reads what it
+// finds.
+//
+// Where the datasets folder is comes in as a value ([Options]); [FromEnvironment] reads $GONBGPU_DATA
+// for the programs and cell helpers that take the user's environment.
 //
 // Every file is downloaded to a temporary file beside its destination, checked against a pinned SHA-256,
 // and only then renamed into place: an interrupted or corrupted download leaves nothing a later run
 // would trust. Files already present are verified, never overwritten.
-package datasets
+package catalog
 
 import (
 	"context"
@@ -12,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,15 +32,59 @@ const DirEnv = "GONBGPU_DATA"
 // DebianFashionMNISTDir is where Debian's package dataset-fashion-mnist puts the four .gz files.
 const DebianFashionMNISTDir = "/usr/share/datasets/fashion-mnist"
 
-// Dir is the folder `gonbgpu data fetch` writes into and the first place readers look: $GONBGPU_DATA,
-// else datasets/ in gonbgpu's cache folder (~/.cache/gonbgpu/datasets, see fsutil.CacheDir). Each
-// dataset has its own sub-folder, named as the dataset.
-func Dir() string {
-	if d := os.Getenv(DirEnv); d != "" {
-		return d
-	}
-	return filepath.Join(fsutil.CacheDir(), "datasets")
+// Options say where the datasets folder is, which datasets there are, and how downloads go.
+type Options struct {
+	// Dir is the datasets folder: `gonbgpu data fetch` writes into it, and it is the first place readers
+	// look. Each dataset has its own sub-folder, named as the dataset. Default: datasets/ in gonbgpu's
+	// cache folder (~/.cache/gonbgpu/datasets, see fsutil.CacheDir).
+	Dir string
+
+	// DirOrigin names Dir in messages ("$GONBGPU_DATA"); default "the datasets folder", or "gonbgpu's
+	// datasets cache" for the default Dir.
+	DirOrigin string
+
+	// Specs are the datasets known, by name; nil: [Builtin]().
+	Specs map[string]*Spec
+
+	// Mirror replaces the canonical base URL (a site's own copy); files keep their names.
+	Mirror string
+
+	// Progress receives a progress bar per download and one line per file; nil: silent.
+	Progress io.Writer
+
+	// Client makes the requests; default one with connection and header timeouts (a stalled server
+	// ends in an error, not a hang).
+	Client *http.Client
 }
+
+// FromEnvironment is the Options of a program run by a user: the datasets folder is $GONBGPU_DATA when
+// it is set. Programs and cell helpers call it once; the rest of gonbgpu takes Options.
+func FromEnvironment() Options {
+	if d := os.Getenv(DirEnv); d != "" {
+		return Options{Dir: d, DirOrigin: "$" + DirEnv}
+	}
+	return Options{}
+}
+
+// withDefaults fills what o leaves empty.
+func (o Options) withDefaults() Options {
+	if o.Dir == "" {
+		o.Dir, o.DirOrigin = filepath.Join(fsutil.CacheDir(), "datasets"), "gonbgpu's datasets cache"
+	}
+	if o.DirOrigin == "" {
+		o.DirOrigin = "the datasets folder"
+	}
+	if o.Specs == nil {
+		o.Specs = Builtin()
+	}
+	if o.Client == nil {
+		o.Client = defaultClient
+	}
+	return o
+}
+
+// DefaultDir is the datasets folder when none is given: datasets/ in gonbgpu's cache folder.
+func DefaultDir() string { return Options{}.withDefaults().Dir }
 
 // File is one file of a dataset as it is stored on disk once fetched.
 type File struct {
@@ -76,7 +126,7 @@ type Spec struct {
 	ArchivePrefix  string
 
 	// Debian is the folder a Debian package installs the dataset into, DebianPackage its name; [Locate]
-	// looks there after Dir()/Name. Empty: no such package.
+	// looks there after Options.Dir/Name. Empty: no such package.
 	Debian, DebianPackage string
 
 	// FetchOnUse marks a dataset small enough (Fashion-MNIST: 30 MB) that [Find] downloads it when it
@@ -84,8 +134,20 @@ type Spec struct {
 	FetchOnUse bool
 }
 
-// Specs are the datasets `gonbgpu data fetch` knows, by name.
-var Specs = map[string]*Spec{
+// Builtin returns the datasets gonbgpu knows, by name: a new copy at each call, which a caller (a test
+// pointing a dataset at its own server) may change.
+func Builtin() map[string]*Spec {
+	out := map[string]*Spec{}
+	for name, s := range builtin {
+		c := *s
+		c.Files = slices.Clone(s.Files)
+		out[name] = &c
+	}
+	return out
+}
+
+// builtin are the datasets `gonbgpu data fetch` knows; never changed (Builtin hands out copies).
+var builtin = map[string]*Spec{
 	"fashion-mnist": {
 		Name: "fashion-mnist",
 		// The official mirror named in Fashion-MNIST's README (github.com/zalandoresearch/fashion-mnist).
@@ -132,20 +194,22 @@ var Specs = map[string]*Spec{
 	},
 }
 
-// Names lists the known datasets, sorted.
-func Names() []string {
-	names := make([]string, 0, len(Specs))
-	for n := range Specs {
+// Names lists the datasets gonbgpu knows, sorted.
+func Names() []string { return names(builtin) }
+
+func names(specs map[string]*Spec) []string {
+	names := make([]string, 0, len(specs))
+	for n := range specs {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	return names
 }
 
-func lookup(name string) (*Spec, error) {
-	s, ok := Specs[name]
+func lookup(name string, o Options) (*Spec, error) {
+	s, ok := o.Specs[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(names(o.Specs), ", "))
 	}
 	return s, nil
 }
@@ -190,15 +254,16 @@ func isRegular(p string) bool {
 // Locate finds the folder holding the dataset, for its reader, and says in how where it came from (a
 // phrase for the user: "from …"). It never downloads ([Find] does). In order:
 //
-//  1. explicit, if not empty (the --data flag): it must hold the files (or, for an archive's dataset,
-//     hold the archive's folder that does), otherwise the error names it and what it lacks. An explicit
-//     choice is never silently replaced by another copy.
-//  2. Dir()/name: what `gonbgpu data fetch` (or an earlier [Find]) wrote, in $GONBGPU_DATA or the cache.
+//  1. explicit, if not empty (a folder the user named: `gonbgpu train --data`, recipe's Options.Data): it
+//     must hold the files (or, for an archive's dataset, hold the archive's folder that does), otherwise
+//     the error names it and what it lacks. An explicit choice is never silently replaced by another copy.
+//  2. o.Dir/name: what `gonbgpu data fetch` (or an earlier [Find]) wrote, in $GONBGPU_DATA or the cache.
 //  3. The Debian package's folder (Spec.Debian), when it is installed.
 //
 // The error when it is nowhere says where it looked and how to get it.
-func Locate(name, explicit string) (dir, how string, err error) {
-	s, err := lookup(name)
+func Locate(name, explicit string, o Options) (dir, how string, err error) {
+	o = o.withDefaults()
+	s, err := lookup(name, o)
 	if err != nil {
 		return "", "", err
 	}
@@ -209,42 +274,34 @@ func Locate(name, explicit string) (dir, how string, err error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return "", "", fmt.Errorf("%s: --data %s: %w", name, explicit, err)
+			return "", "", fmt.Errorf("%s: data folder %s: %w", name, explicit, err)
 		}
 		if !fi.IsDir() {
-			return "", "", fmt.Errorf("%s: --data %s is not a folder", name, explicit)
+			return "", "", fmt.Errorf("%s: data folder %s is not a folder", name, explicit)
 		}
 		m := s.lacks(explicit)
 		if len(m) == 0 {
-			return explicit, "from --data " + explicit, nil
+			return explicit, "from " + explicit, nil
 		}
 		// The unpacked archive's own folder (cifar-10-batches-bin), which the reader looks into.
 		if sub := strings.TrimSuffix(s.ArchivePrefix, "/"); sub != "" {
 			if fi, err := os.Stat(filepath.Join(explicit, sub)); err == nil && fi.IsDir() {
 				if m := s.lacks(filepath.Join(explicit, sub)); len(m) > 0 {
-					return "", "", fmt.Errorf("%s: --data %s: %s lacks %s", name, explicit, filepath.Join(explicit, sub), strings.Join(m, ", "))
+					return "", "", fmt.Errorf("%s: data folder %s: %s lacks %s", name, explicit, filepath.Join(explicit, sub), strings.Join(m, ", "))
 				}
-				return explicit, "from --data " + explicit, nil
+				return explicit, "from " + explicit, nil
 			}
 		}
-		return "", "", fmt.Errorf("%s: --data %s lacks %s", name, explicit, strings.Join(m, ", "))
+		return "", "", fmt.Errorf("%s: data folder %s lacks %s", name, explicit, strings.Join(m, ", "))
 	}
-	fetched := filepath.Join(Dir(), name)
+	fetched := filepath.Join(o.Dir, name)
 	if len(s.lacks(fetched)) == 0 {
-		return fetched, "from " + fetched + " in " + dirOrigin(), nil
+		return fetched, "from " + fetched + " in " + o.DirOrigin, nil
 	}
 	if s.Debian != "" && len(s.lacks(s.Debian)) == 0 {
 		return s.Debian, "from Debian's " + s.DebianPackage + " at " + s.Debian, nil
 	}
 	return "", "", s.notFound(fetched, nil)
-}
-
-// dirOrigin says what Dir() is: "$GONBGPU_DATA", or "gonbgpu's datasets cache".
-func dirOrigin() string {
-	if os.Getenv(DirEnv) != "" {
-		return "$" + DirEnv
-	}
-	return "gonbgpu's datasets cache"
 }
 
 // notFound is the error for a dataset found neither in fetched nor in Debian's folder, saying where it
@@ -256,7 +313,7 @@ func (s *Spec) notFound(fetched string, fetchErr error) error {
 	if s.Debian != "" {
 		ways += ", install Debian's package " + s.DebianPackage + ","
 	}
-	ways += " or pass --data DIR"
+	ways += " or give the folder that holds it (Options.Data DIR)"
 	if fetchErr != nil {
 		return fmt.Errorf("%s is %s, and downloading it failed (%w): %s", s.Name, where, fetchErr, ways)
 	}
@@ -272,20 +329,21 @@ func (s *Spec) nowhere(fetched string) string {
 }
 
 // Find is [Locate], and for a dataset marked FetchOnUse that is nowhere yet (and no explicit folder was
-// named), a [Fetch] into Dir(): the same verified, atomic download as `gonbgpu data fetch`, so the next
-// Locate finds it there. progress, if not nil, is told about the download; how then says "downloaded".
-func Find(ctx context.Context, name, explicit string, progress io.Writer) (dir, how string, err error) {
-	dir, how, err = Locate(name, explicit)
-	s := Specs[name]
+// named), a [Fetch] into o.Dir: the same verified, atomic download as `gonbgpu data fetch`, so the next
+// Locate finds it there. o.Progress, if not nil, is told about the download; how then says "downloaded".
+func Find(ctx context.Context, name, explicit string, o Options) (dir, how string, err error) {
+	o = o.withDefaults()
+	dir, how, err = Locate(name, explicit, o)
+	s := o.Specs[name]
 	if err == nil || explicit != "" || s == nil || !s.FetchOnUse {
 		return dir, how, err
 	}
-	fetched := filepath.Join(Dir(), name)
-	if progress != nil {
-		fmt.Fprintf(progress, "%s is %s: downloading it into %s (as `gonbgpu data fetch %s` does)\n",
+	fetched := filepath.Join(o.Dir, name)
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "%s is %s: downloading it into %s (as `gonbgpu data fetch %s` does)\n",
 			name, s.nowhere(fetched), fetched, name)
 	}
-	dir, err = Fetch(ctx, name, FetchOptions{Progress: progress})
+	dir, err = Fetch(ctx, name, o)
 	if err != nil {
 		return "", "", s.notFound(fetched, err)
 	}
