@@ -51,7 +51,7 @@ func TestPickRefusesIncompatiblePJRT(t *testing.T) {
 	probePJRTPlugin = func(path string) (API, error) {
 		probes++
 		if path == old {
-			return API{Major: 0, Minor: 54, StructSize: 8 + 8 + 24 + 8*100}, nil
+			return API{Major: 0, Minor: 54, StructSize: 8 + 8 + 24 + 8*90}, nil
 		}
 		return API{Major: 0, Minor: goXLAPJRTMinor, StructSize: goXLAPJRTNeededSize}, nil
 	}
