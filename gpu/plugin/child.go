@@ -20,7 +20,8 @@ import (
 
 // probeEnv names the question a child answers: "pjrt PATH" (the plugin's PJRT C API, see [API]),
 // "flag CONFIG" (whether XLA, started with CONFIG and the XLA_FLAGS of the child's environment, runs) or
-// "cpu PATH" (whether the XLA CPU plugin at PATH loads, compiles and computes right, see [CheckCPU]).
+// "check PLATFORM PATH" (whether the plugin at PATH is one of PLATFORM, "cpu" or "cuda", that loads,
+// compiles and computes right, see [CheckCPU] and [CheckCUDA]).
 const probeEnv = "GONBGPU_PLUGIN_PROBE"
 
 func init() {
@@ -37,8 +38,9 @@ func answer(question string, stdout, stderr io.Writer) int {
 		return answerPJRT(arg, stdout, stderr)
 	case "flag":
 		return answerFlag(arg, stdout, stderr)
-	case "cpu":
-		return xlacpu.Answer(arg, stdout, stderr)
+	case "check":
+		platform, path, _ := strings.Cut(arg, " ")
+		return xlacpu.Answer(path, platform, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "gonbgpu: unknown plugin question %q\n", question)
 	return 2

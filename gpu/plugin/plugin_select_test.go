@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
 // writeDistInfo records a pip package's version in a site-packages folder.
@@ -55,6 +57,9 @@ func TestPickRefusesIncompatiblePJRT(t *testing.T) {
 		}
 		return API{Major: 0, Minor: goXLAPJRTMinor, StructSize: goXLAPJRTNeededSize}, nil
 	}
+	savedCheck := checkPlugin
+	defer func() { checkPlugin = savedCheck }()
+	checkPlugin = func(platform, path string) (xlacpu.Report, error) { return xlacpu.Report{Platform: platform}, nil }
 	s := &Search{Found: []*Plugin{{Path: old, Source: "jax"}, {Path: young, Source: "jax"}}}
 	p, refused := s.Pick(0, true)
 	if p == nil || p.Path != young || !strings.Contains(refused, "PJRT C API 0.54 is too old") || !strings.Contains(refused, goXLAPJRTLastCall) {
