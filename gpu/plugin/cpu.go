@@ -34,6 +34,7 @@ func CheckCPU(path, cacheDir string) (xlacpu.Report, error) {
 		return checkPlugin(xlacpu.Name, path)
 	})
 }
+
 // PickCPU returns the first plugin of s that passes [CheckCPU], with its report; refused says, for each
 // plugin passed over, why ("" when none was).
 func PickCPU(s *xlacpu.Search, cacheDir string) (p *xlacpu.Plugin, r xlacpu.Report, refused string) {
