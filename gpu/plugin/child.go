@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/gonbgpu/gonbgpu/internal/pjrtapi"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
@@ -30,8 +32,16 @@ func init() {
 	}
 }
 
-// answer is the child's side: it dispatches the question and returns the exit status.
+// answer is the child's side: it dispatches the question and returns the exit status. A child asked about
+// a CUDA plugin first loads the NVIDIA driver and libraries named by preloadEnv, as the parent will.
 func answer(question string, stdout, stderr io.Writer) int {
+	if libs, ok := os.LookupEnv(preloadEnv); ok {
+		list := filepath.SplitList(libs)
+		if err := pjrtapi.PreloadCUDA(list[0], list[1:]); err != nil {
+			fmt.Fprintf(stderr, "gonbgpu: %v\n", err)
+			return 3
+		}
+	}
 	kind, arg, _ := strings.Cut(question, " ")
 	switch kind {
 	case "pjrt":

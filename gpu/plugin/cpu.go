@@ -11,10 +11,10 @@ import (
 
 // checkPlugin asks a child (see child.go) to check the plugin at path as one of platform ("cpu", "cuda"):
 // load it, compile and run a small training-like graph and compare it with the pure-Go backend's results
-// (xlacpu.CheckPlatform). An error says the child gave no answer (a crash, a timeout). A variable for
-// tests.
-var checkPlugin = func(platform, path string) (xlacpu.Report, error) {
-	a := ask("check " + platform + " " + path)
+// (xlacpu.CheckPlatform); env is added to the child's environment. An error says the child gave no answer
+// (a crash, a timeout). A variable for tests.
+var checkPlugin = func(platform, path string, env ...string) (xlacpu.Report, error) {
+	a := ask("check "+platform+" "+path, env...)
 	if a.Err != nil || a.TimedOut {
 		return xlacpu.Report{}, a.failure("checking it")
 	}

@@ -22,17 +22,18 @@ type Machine struct {
 // the same check, in a child, on XLA's CPU plugin ("cpu").
 var cudaPlatform = "cuda"
 
-// CheckCUDA checks a CUDA plugin before this process loads it: a child process loads it, creates a client
+// CheckCUDA checks a CUDA plugin before this process loads it: a child process loads the NVIDIA driver and
+// libraries (see [Plugin.NvidiaLibraries]) and the plugin, creates a client
 // on the GPUs, and compiles and runs a convolution, a dot, a reduction and an exponential in float32 and
 // bfloat16, compared with the pure-Go backend's results (xlacpu.CheckPlatform). The verdict, good or bad,
 // is kept in <cacheDir>/plugin-cuda.json per plugin file and [Machine]: a child can take up to 90 s to
 // load a plugin from a network file system, and every notebook cell is a new process. A child that
 // crashed or ran out of time is a failed check too, kept as such. Report.Err says, in one line, why the
 // plugin must not be used.
-func CheckCUDA(path string, m Machine, cacheDir string) xlacpu.Report {
+func CheckCUDA(p *Plugin, m Machine, cacheDir string) xlacpu.Report {
 	what := fmt.Sprintf("%s|driver %s|gpu %s", xlacpu.CheckVersion, m.Driver, m.GPU)
-	r, err := pluginCached(path, what, cacheDir, "plugin-cuda.json", func() (xlacpu.Report, error) {
-		r, err := checkPlugin(cudaPlatform, path)
+	r, err := pluginCached(p.Path, what, cacheDir, "plugin-cuda.json", func() (xlacpu.Report, error) {
+		r, err := checkPlugin(cudaPlatform, p.Path, p.childEnv()...)
 		if err != nil {
 			r.Err = err.Error()
 		}

@@ -31,17 +31,19 @@ func TestPickRunsTheCompileCheckAndKeepsVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	saved, savedPlatform, savedMachine := checkPlugin, cudaPlatform, thisMachine
-	defer func() { checkPlugin, cudaPlatform, thisMachine = saved, savedPlatform, savedMachine }()
+	saved, savedPlatform, savedDriver, savedMachine := checkPlugin, cudaPlatform, cudaDriver, thisMachine
+	defer func() {
+		checkPlugin, cudaPlatform, cudaDriver, thisMachine = saved, savedPlatform, savedDriver, savedMachine
+	}()
 	children := map[string]int{}
-	checkPlugin = func(platform, path string) (xlacpu.Report, error) {
+	checkPlugin = func(platform, path string, env ...string) (xlacpu.Report, error) {
 		children[path]++
 		if path == other {
 			platform = "cuda"
 		}
-		return saved(platform, path)
+		return saved(platform, path, env...)
 	}
-	cudaPlatform = "cpu"
+	cudaPlatform, cudaDriver = "cpu", "libm.so.6" // the CPU plugin stands in for CUDA's, libm for the driver
 	machine := Machine{Driver: "570.86.15", GPU: "Tesla V100-SXM2-32GB"}
 	thisMachine = func() Machine { return machine }
 

@@ -171,7 +171,7 @@ func (s *Search) Pick(driverCUDA int, check bool) (*Plugin, string) {
 				refused = append(refused, fmt.Sprintf("%s is refused: %v", p.Path, err))
 				continue
 			}
-			if r := CheckCUDA(p.Path, thisMachine(), fsutil.CacheDir()); !r.Usable() {
+			if r := CheckCUDA(p, thisMachine(), fsutil.CacheDir()); !r.Usable() {
 				refused = append(refused, fmt.Sprintf("%s is refused: its check (compile and run a convolution, a dot, a reduction and an exp) failed: %s", p.Path, r.Err))
 				continue
 			}

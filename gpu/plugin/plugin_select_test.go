@@ -50,7 +50,7 @@ func TestPickRefusesIncompatiblePJRT(t *testing.T) {
 	saved := probePJRTPlugin
 	defer func() { probePJRTPlugin = saved }()
 	probes := 0
-	probePJRTPlugin = func(path string) (API, error) {
+	probePJRTPlugin = func(path string, _ ...string) (API, error) {
 		probes++
 		if path == old {
 			return API{Major: 0, Minor: 54, StructSize: 8 + 8 + 24 + 8*90}, nil
@@ -59,7 +59,9 @@ func TestPickRefusesIncompatiblePJRT(t *testing.T) {
 	}
 	savedCheck := checkPlugin
 	defer func() { checkPlugin = savedCheck }()
-	checkPlugin = func(platform, path string) (xlacpu.Report, error) { return xlacpu.Report{Platform: platform}, nil }
+	checkPlugin = func(platform, path string, _ ...string) (xlacpu.Report, error) {
+		return xlacpu.Report{Platform: platform}, nil
+	}
 	s := &Search{Found: []*Plugin{{Path: old, Source: "jax"}, {Path: young, Source: "jax"}}}
 	p, refused := s.Pick(0, true)
 	if p == nil || p.Path != young || !strings.Contains(refused, "PJRT C API 0.54 is too old") || !strings.Contains(refused, goXLAPJRTLastCall) {
