@@ -17,6 +17,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
+	"github.com/gonbgpu/gonbgpu/internal/pjrtapi"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 	"github.com/gonbgpu/gonbgpu/platform"
 )
@@ -413,7 +414,19 @@ func create(d decision) (compute.Backend, decision, error) {
 			d.Reason += "; XLA autotuning results kept in " + dir + " (re-runs compile faster)"
 		}
 	}
-	b, err := newWithConfig(d.Config)
+	var err error
+	if usesPlugin {
+		// NVIDIA's libraries, loaded as JAX loads them, and XLA told where libdevice and ptxas are, before
+		// the plugin loads (see plugin.Plugin.NvidiaLibraries); the plugin's check did the same in a child.
+		// Without the driver, the backend fails to start with a line naming it.
+		libs, dataDir := d.Plugin.NvidiaLibraries()
+		os.Setenv("XLA_FLAGS", plugin.WithCUDADataDir(os.Getenv("XLA_FLAGS"), dataDir))
+		err = pjrtapi.PreloadCUDA(pjrtapi.DriverLibrary, libs)
+	}
+	var b compute.Backend
+	if err == nil {
+		b, err = newWithConfig(d.Config)
+	}
 	if err == nil {
 		return b, d, nil
 	}

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/gonbgpu/gonbgpu/internal/pjrtapi"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
@@ -20,7 +22,8 @@ import (
 
 // probeEnv names the question a child answers: "pjrt PATH" (the plugin's PJRT C API, see [API]),
 // "flag CONFIG" (whether XLA, started with CONFIG and the XLA_FLAGS of the child's environment, runs) or
-// "cpu PATH" (whether the XLA CPU plugin at PATH loads, compiles and computes right, see [CheckCPU]).
+// "check PLATFORM PATH" (whether the plugin at PATH is one of PLATFORM, "cpu" or "cuda", that loads,
+// compiles and computes right, see [CheckCPU] and [CheckCUDA]).
 const probeEnv = "GONBGPU_PLUGIN_PROBE"
 
 func init() {
@@ -29,16 +32,25 @@ func init() {
 	}
 }
 
-// answer is the child's side: it dispatches the question and returns the exit status.
+// answer is the child's side: it dispatches the question and returns the exit status. A child asked about
+// a CUDA plugin first loads the NVIDIA driver and libraries named by preloadEnv, as the parent will.
 func answer(question string, stdout, stderr io.Writer) int {
+	if libs, ok := os.LookupEnv(preloadEnv); ok {
+		list := filepath.SplitList(libs)
+		if err := pjrtapi.PreloadCUDA(list[0], list[1:]); err != nil {
+			fmt.Fprintf(stderr, "gonbgpu: %v\n", err)
+			return 3
+		}
+	}
 	kind, arg, _ := strings.Cut(question, " ")
 	switch kind {
 	case "pjrt":
 		return answerPJRT(arg, stdout, stderr)
 	case "flag":
 		return answerFlag(arg, stdout, stderr)
-	case "cpu":
-		return xlacpu.Answer(arg, stdout, stderr)
+	case "check":
+		platform, path, _ := strings.Cut(arg, " ")
+		return xlacpu.Answer(path, platform, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "gonbgpu: unknown plugin question %q\n", question)
 	return 2

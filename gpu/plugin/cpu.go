@@ -9,10 +9,12 @@ import (
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
-// checkCPUPlugin asks a child (see child.go) to check an XLA CPU plugin (xlacpu.Check). A variable for
-// tests.
-var checkCPUPlugin = func(path string) (xlacpu.Report, error) {
-	a := ask("cpu " + path)
+// checkPlugin asks a child (see child.go) to check the plugin at path as one of platform ("cpu", "cuda"):
+// load it, compile and run a small training-like graph and compare it with the pure-Go backend's results
+// (xlacpu.CheckPlatform); env is added to the child's environment. An error says the child gave no answer
+// (a crash, a timeout). A variable for tests.
+var checkPlugin = func(platform, path string, env ...string) (xlacpu.Report, error) {
+	a := ask("check "+platform+" "+path, env...)
 	if a.Err != nil || a.TimedOut {
 		return xlacpu.Report{}, a.failure("checking it")
 	}
@@ -29,7 +31,7 @@ var checkCPUPlugin = func(path string) (xlacpu.Report, error) {
 // cell is a new process; a check that could not run (a crash, a timeout) is not kept.
 func CheckCPU(path, cacheDir string) (xlacpu.Report, error) {
 	return pluginCached(path, xlacpu.CheckVersion, cacheDir, "plugin-cpu.json", func() (xlacpu.Report, error) {
-		return checkCPUPlugin(path)
+		return checkPlugin(xlacpu.Name, path)
 	})
 }
 

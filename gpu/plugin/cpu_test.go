@@ -39,7 +39,7 @@ func TestPickCPU(t *testing.T) {
 	}
 	arm := append([]byte(nil), data...)
 	arm[18], arm[19] = 0xb7, 0x00 // e_machine: EM_AARCH64
-	old := &xlacpu.Plugin{Path: buildFakePJRTPlugin(t, "0", "81", "984")}
+	old := &xlacpu.Plugin{Path: buildFakePJRTPlugin(t, "0", "40", "640")}
 	bad := []*xlacpu.Plugin{
 		write("cut.so", data[:len(data)/3]),
 		write("arm64.so", arm),
@@ -52,7 +52,7 @@ func TestPickCPU(t *testing.T) {
 		t.Fatalf("the pinned plugin must pass after the broken ones: %v %+v\n%s", p, r, refused)
 	}
 	for _, want := range []string{"cut.so is a damaged or cut-short shared library", "arm64.so is built for EM_AARCH64",
-		"PJRT C API 0.81 is too old", "page.so is not a shared library"} {
+		"PJRT C API 0.40 is too old", "page.so is not a shared library"} {
 		if !strings.Contains(refused, want) {
 			t.Errorf("refusals lack %q:\n%s", want, strings.ReplaceAll(refused, "; ", "\n"))
 		}

@@ -32,8 +32,9 @@ func answerPJRT(path string, stdout, stderr io.Writer) int {
 }
 
 // probePJRTPlugin asks a child (see child.go) to load the plugin and report its API. A variable for tests.
-var probePJRTPlugin = func(path string) (API, error) {
-	a := ask("pjrt " + path)
+// env is added to the child's environment (see [Plugin.childEnv]).
+var probePJRTPlugin = func(path string, env ...string) (API, error) {
+	a := ask("pjrt "+path, env...)
 	if a.Err != nil || a.TimedOut {
 		return API{}, a.failure("loading it")
 	}
@@ -50,7 +51,7 @@ var probePJRTPlugin = func(path string) (API, error) {
 // used, why.
 func pjrtCheck(p *Plugin, cacheDir string) (API, error) {
 	api, err := pluginCached(p.Path, "", cacheDir, "plugin-pjrt.json", func() (API, error) {
-		return probePJRTPlugin(p.Path)
+		return probePJRTPlugin(p.Path, p.childEnv()...)
 	})
 	if err != nil {
 		return api, err

@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +44,7 @@ func TestPJRTProbeChild(t *testing.T) {
 	if err != nil || api.Major != 0 || api.Minor != 104 || api.StructSize != 1096 || api.Compatible() != nil {
 		t.Fatalf("api %+v err %v", api, err)
 	}
-	old := buildFakePJRTPlugin(t, "0", "60", "900")
+	old := buildFakePJRTPlugin(t, "0", "60", "800")
 	api, err = probePJRTPlugin(old)
 	if err != nil || api.Compatible() == nil {
 		t.Fatalf("an old table must be read and refused: %+v %v", api, err)
@@ -54,58 +53,5 @@ func TestPJRTProbeChild(t *testing.T) {
 	os.WriteFile(notELF, []byte("not a library"), 0o644)
 	if _, err := probePJRTPlugin(notELF); err == nil || !strings.Contains(err.Error(), "cannot load") {
 		t.Fatalf("not a library: %v", err)
-	}
-}
-
-// TestPJRTRequirementMatchesGoXLA recomputes goXLAPJRTNeededSize from go-xla's sources in the module
-// cache: the last PJRT_Api function its pjrt package calls, and the header's version. It fails when go-xla
-// is upgraded and the constants were not. It needs the module's sources (go on PATH), so it skips on a
-// machine with only the test binary (the GPU check).
-func TestPJRTRequirementMatchesGoXLA(t *testing.T) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/gomlx/go-xla").Output()
-	dir := strings.TrimSpace(string(out))
-	if err != nil || dir == "" {
-		t.Skipf("go-xla's sources are not available here (%v)", err)
-	}
-	header, err := os.ReadFile(filepath.Join(dir, "pjrt", "pjrt_c_api.h"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(header), "#define PJRT_API_MINOR 104") || !strings.Contains(string(header), "#define PJRT_API_MAJOR 0") {
-		t.Fatalf("go-xla's header is not PJRT C API %d.%d: update goXLAPJRTMajor/Minor", goXLAPJRTMajor, goXLAPJRTMinor)
-	}
-	// Table order of the function fields.
-	var fields []string
-	sc := bufio.NewScanner(strings.NewReader(string(header)))
-	for sc.Scan() {
-		if f, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "_PJRT_API_STRUCT_FIELD("); ok {
-			fields = append(fields, strings.TrimSuffix(f, ");"))
-		}
-	}
-	// Functions the Go code calls.
-	called := map[string]bool{}
-	goFiles, _ := filepath.Glob(filepath.Join(dir, "pjrt", "*.go"))
-	for _, f := range goFiles {
-		if strings.HasSuffix(f, "_test.go") || strings.HasPrefix(filepath.Base(f), "gen_") {
-			continue
-		}
-		data, _ := os.ReadFile(f)
-		for _, part := range strings.Split(string(data), "C.call_")[1:] {
-			name, _, _ := strings.Cut(part, "(")
-			called[name] = true
-		}
-	}
-	last := -1
-	for i, f := range fields {
-		if called[f] {
-			last = i
-		}
-	}
-	if last < 0 {
-		t.Fatal("found no PJRT_Api call in go-xla's pjrt package")
-	}
-	if fields[last] != goXLAPJRTLastCall || goXLAPJRTNeededSize != 8+8+24+8*(last+1) {
-		t.Fatalf("go-xla's last call is %s (field %d, %d bytes needed); the constants say %s, %d",
-			fields[last], last, 8+8+24+8*(last+1), goXLAPJRTLastCall, goXLAPJRTNeededSize)
 	}
 }

@@ -24,7 +24,8 @@ type Plugin struct {
 	// Path is the plugin's shared library, as found.
 	Path string
 
-	// Source says where it was found: "PJRT_PLUGIN_LIBRARY_PATH", "go-xla" or "jax".
+	// Source says where it was found: "PJRT_PLUGIN_LIBRARY_PATH", "go-xla" or "jax" (a Python
+	// site-packages: JAX's wheels or google-ml's xla-cuda13-pjrt).
 	Source string
 
 	// Where is a human description of the place searched that held it, e.g. "$CONDA_PREFIX (/opt/conda)".
@@ -38,6 +39,10 @@ type Plugin struct {
 	// first: a `pip install --user` over a system JAX splits NVIDIA's wheels between two site-packages,
 	// and the plugin needs the libraries of both.
 	NvidiaDirs []string
+
+	// CondaLib is the lib folder of the conda environment the plugin was found in ($CONDA_PREFIX/lib),
+	// where conda-forge puts NVIDIA's libraries, or "" (see [Plugin.NvidiaLibraries]).
+	CondaLib string `json:",omitempty"`
 
 	// CUDA is the CUDA major version the plugin was built for ("12", "13"), when the install says so.
 	CUDA string
@@ -109,7 +114,8 @@ func (s *Search) NotFoundMessage() string {
 //
 //  1. the folders in $PJRT_PLUGIN_LIBRARY_PATH;
 //  2. go-xla's install folders, ~/.local/lib/go-xla and /usr/local/lib/go-xla;
-//  3. JAX installs: site-packages/jax_plugins/xla_cuda13 (then xla_cuda12)/xla_cuda_plugin.so under
+//  3. Python installs: site-packages/jax_plugins/xla_cuda13 (then xla_cuda12)/xla_cuda_plugin.so (JAX's
+//     wheels) and xla_plugins/xla_cuda13_pjrt/xla_gpu_pjrt.so (google-ml's xla-cuda13-pjrt) under
 //     $VIRTUAL_ENV, $CONDA_PREFIX, the site-packages of the python3 on PATH, and ~/.local.
 //
 // It never downloads anything, and it only reads the file system (and asks python3 where its
@@ -144,16 +150,25 @@ func find(places []searchPlace) *Search {
 func pluginsIn(pl searchPlace) []*Plugin {
 	var found []*Plugin
 	if pl.source == "jax" {
-		// Newest CUDA first: a driver that runs CUDA 13 also runs the CUDA 13 plugin best.
-		matches, _ := filepath.Glob(filepath.Join(pl.dir, "jax_plugins", "xla_cuda*", "xla_cuda_plugin.so"))
-		sort.Sort(sort.Reverse(sort.StringSlice(matches)))
-		for _, m := range matches {
+		// JAX's wheels (jax-cuda13-pjrt: jax_plugins/xla_cuda13/xla_cuda_plugin.so), then google-ml's
+		// (xla-cuda13-pjrt: xla_plugins/xla_cuda13_pjrt/xla_gpu_pjrt.so); newest CUDA first: a driver that
+		// runs CUDA 13 also runs the CUDA 13 plugin best.
+		jax, _ := filepath.Glob(filepath.Join(pl.dir, "jax_plugins", "xla_cuda*", "xla_cuda_plugin.so"))
+		xla, _ := filepath.Glob(filepath.Join(pl.dir, "xla_plugins", "xla_cuda*_pjrt", "xla_gpu_pjrt.so"))
+		sort.Sort(sort.Reverse(sort.StringSlice(jax)))
+		sort.Sort(sort.Reverse(sort.StringSlice(xla)))
+		for _, m := range append(jax, xla...) {
 			if !isRegularFile(m) {
 				continue
 			}
-			p := &Plugin{Path: m, Source: pl.source, Where: pl.where}
-			p.CUDA = strings.TrimPrefix(filepath.Base(filepath.Dir(m)), "xla_cuda")
-			p.Version = distInfoVersion(pl.dir, p.CUDA)
+			p := &Plugin{Path: m, Source: pl.source, Where: pl.where, CondaLib: condaLib(pl.dir)}
+			if pkg := filepath.Base(filepath.Dir(m)); strings.HasSuffix(pkg, "_pjrt") {
+				p.CUDA = strings.TrimSuffix(strings.TrimPrefix(pkg, "xla_cuda"), "_pjrt")
+				p.Version = pysite.DistVersion(pl.dir, pkg)
+			} else {
+				p.CUDA = strings.TrimPrefix(pkg, "xla_cuda")
+				p.Version = distInfoVersion(pl.dir, p.CUDA)
+			}
 			if nv := filepath.Join(pl.dir, "nvidia"); isDir(nv) {
 				p.NvidiaDir = nv
 				p.NvidiaDirs = []string{nv}

@@ -152,8 +152,8 @@ func (p *Plugin) cudaMajor() int {
 // Pick returns the preferred plugin this machine can use, or nil, with why others were refused:
 // a plugin for a newer CUDA than the driver runs (driverCUDA, NVML's 1000×major+10×minor; 0 unknown)
 // fails to start, so a CUDA 12 plugin is taken on a CUDA 12 driver even when a CUDA 13 one is installed;
-// and with check, a plugin whose PJRT C API go-xla cannot call (see [API.compatible]) is refused
-// before it is loaded in this process.
+// and with check, a plugin whose PJRT C API go-xla cannot call (see [API.compatible]), or that fails
+// [CheckCUDA] on this machine, is refused before it is loaded in this process.
 func (s *Search) Pick(driverCUDA int, check bool) (*Plugin, string) {
 	var refused []string
 	for _, p := range s.Found {
@@ -171,11 +171,18 @@ func (s *Search) Pick(driverCUDA int, check bool) (*Plugin, string) {
 				refused = append(refused, fmt.Sprintf("%s is refused: %v", p.Path, err))
 				continue
 			}
+			if r := CheckCUDA(p, thisMachine(), fsutil.CacheDir()); !r.Usable() {
+				refused = append(refused, fmt.Sprintf("%s is refused: its check (compile and run a convolution, a dot, a reduction and an exp) failed: %s", p.Path, r.Err))
+				continue
+			}
 		}
 		return p, strings.Join(refused, "; ")
 	}
 	return nil, strings.Join(refused, "; ")
 }
+
+// thisMachine is what Pick keys CUDA verdicts with (see [ThisMachine]). A variable for tests.
+var thisMachine = ThisMachine
 
 // mergedStamp names the file, inside a merged nvidia folder, that lists the folders it was made from.
 const mergedStamp = ".gonbgpu-merged-from"

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
 // writeDistInfo records a pip package's version in a site-packages folder.
@@ -48,12 +50,17 @@ func TestPickRefusesIncompatiblePJRT(t *testing.T) {
 	saved := probePJRTPlugin
 	defer func() { probePJRTPlugin = saved }()
 	probes := 0
-	probePJRTPlugin = func(path string) (API, error) {
+	probePJRTPlugin = func(path string, _ ...string) (API, error) {
 		probes++
 		if path == old {
-			return API{Major: 0, Minor: 54, StructSize: 8 + 8 + 24 + 8*100}, nil
+			return API{Major: 0, Minor: 54, StructSize: 8 + 8 + 24 + 8*90}, nil
 		}
 		return API{Major: 0, Minor: goXLAPJRTMinor, StructSize: goXLAPJRTNeededSize}, nil
+	}
+	savedCheck := checkPlugin
+	defer func() { checkPlugin = savedCheck }()
+	checkPlugin = func(platform, path string, _ ...string) (xlacpu.Report, error) {
+		return xlacpu.Report{Platform: platform}, nil
 	}
 	s := &Search{Found: []*Plugin{{Path: old, Source: "jax"}, {Path: young, Source: "jax"}}}
 	p, refused := s.Pick(0, true)

@@ -24,16 +24,19 @@ const (
 	GoXLAMajor = 0
 	GoXLAMinor = 104
 
-	// GoXLALastCall is the last PJRT_Api function, in table order, that go-xla v0.4.13's pjrt package
-	// calls (C.call_PJRT_…); GoXLANeededSize is the table size that includes it: the head (struct_size,
+	// GoXLALastCall is the last PJRT_Api function, in table order, that GoMLX's XLA backend and gonbgpu
+	// reach through go-xla v0.4.13's pjrt package (PJRT_Executable_GetCompiledMemoryStats, slot 96: every
+	// compilation asks for it); GoXLANeededSize is the table size that includes it: the head (struct_size,
 	// extension_start, a 24-byte PJRT_Api_Version) plus one 8-byte pointer per function up to and including
-	// it. gpu/plugin's TestPJRTRequirementMatchesGoXLA recomputes both from go-xla's sources.
-	GoXLALastCall   = "PJRT_Buffer_Bitcast"
-	GoXLANeededSize = 8 + 8 + 24 + 8*(131+1)
+	// it. go-xla wraps later functions too (PJRT_Buffer_Bitcast, slot 131, behind pjrt.Buffer.Bitcast), but
+	// nothing here calls them, and requiring them would refuse plugins that run all gonbgpu does.
+	// TestRequiredTableCoversExactlyTheCalls recomputes both from go-xla's and gonbgpu's sources.
+	GoXLALastCall   = "PJRT_Executable_GetCompiledMemoryStats"
+	GoXLANeededSize = 8 + 8 + 24 + 8*(96+1)
 )
 
 // Compatible says why go-xla cannot use a plugin with this API, or nil when it can: the major version
-// must be go-xla's, and the table must reach the last function go-xla calls. A newer minor version is
+// must be go-xla's, and the table must reach the last function go-xla is made to call. A newer minor version is
 // fine: PJRT only appends to the table within a major version.
 func (a API) Compatible() error {
 	if a.Major != GoXLAMajor {

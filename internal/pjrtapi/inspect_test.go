@@ -79,13 +79,16 @@ func TestInspectRefusesWhatCannotLoad(t *testing.T) {
 	}
 }
 
-// TestCompatible: the major version must be go-xla's, and the table must reach the last call.
+// TestCompatible: the major version must be go-xla's, and the table must reach the last call, to the slot.
 func TestCompatible(t *testing.T) {
 	if err := (API{Major: 0, Minor: 106, StructSize: GoXLANeededSize}).Compatible(); err != nil {
 		t.Errorf("0.106: %v", err)
 	}
-	if err := (API{Major: 0, Minor: 81, StructSize: 984}).Compatible(); err == nil || !strings.Contains(err.Error(), "0.81 is too old") {
-		t.Errorf("0.81: %v", err)
+	if err := (API{Major: 0, Minor: 90, StructSize: GoXLANeededSize - 8}).Compatible(); err == nil || !strings.Contains(err.Error(), GoXLALastCall) {
+		t.Errorf("a table one slot short of %s: %v", GoXLALastCall, err)
+	}
+	if err := (API{Major: 0, Minor: 40, StructSize: 640}).Compatible(); err == nil || !strings.Contains(err.Error(), "0.40 is too old") {
+		t.Errorf("0.40: %v", err)
 	}
 	if err := (API{Major: 1, Minor: 0, StructSize: 4096}).Compatible(); err == nil || !strings.Contains(err.Error(), "major version") {
 		t.Errorf("1.0: %v", err)

@@ -41,11 +41,22 @@ static const char* gonbgpu_load_pjrt(const char* path, size_t* size, int* major,
 	*table = (const void*)api;
 	return NULL;
 }
+
+// gonbgpu_preload loads a library for good with its symbols global, as Python's JAX loads NVIDIA's. It
+// returns NULL on success, or dlerror's message.
+static const char* gonbgpu_preload(const char* path) {
+	if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) == NULL) {
+		const char* e = dlerror();
+		return e ? e : "dlopen failed";
+	}
+	return NULL;
+}
 */
 import "C"
 
 import (
 	"errors"
+	"fmt"
 	"unsafe"
 )
 
@@ -68,4 +79,36 @@ func Load(path string) (API, uintptr, error) {
 		return API{}, 0, errors.New(C.GoString(msg))
 	}
 	return API{Major: int(major), Minor: int(minor), StructSize: int(size)}, uintptr(table), nil
+}
+
+// DriverLibrary is the NVIDIA driver's CUDA library. Every CUDA plugin needs it, and no wheel carries it:
+// it comes with the driver, so a machine without one lacks it.
+const DriverLibrary = "libcuda.so.1"
+
+// PreloadCUDA readies this process for a CUDA plugin as JAX's plugin initialisation does: it loads the
+// driver library (by name, from the system's library path: [DriverLibrary]), then each of libs in order
+// (NVIDIA's libraries from pip's nvidia/* wheels or a conda environment), for good and with RTLD_GLOBAL,
+// so that the plugin and the libraries it opens later find them whatever their RPATHs say. Without the
+// driver it returns one sentence naming it, rather than the plugin's failure somewhere inside XLA; a
+// library that does not load is named with dlerror's reason.
+func PreloadCUDA(driver string, libs []string) error {
+	if err := dlopenGlobal(driver); err != nil {
+		return fmt.Errorf("the NVIDIA driver library %s cannot be loaded (%v): this machine has no NVIDIA driver, "+
+			"or it is not on the library path, and every CUDA plugin needs it (run on a GPU node)", driver, err)
+	}
+	for _, l := range libs {
+		if err := dlopenGlobal(l); err != nil {
+			return fmt.Errorf("NVIDIA library %s cannot be loaded: %v", l, err)
+		}
+	}
+	return nil
+}
+
+func dlopenGlobal(lib string) error {
+	c := C.CString(lib)
+	defer C.free(unsafe.Pointer(c))
+	if msg := C.gonbgpu_preload(c); msg != nil {
+		return errors.New(C.GoString(msg))
+	}
+	return nil
 }

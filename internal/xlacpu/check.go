@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/go-xla/compute/xla"
 	"github.com/gomlx/go-xla/pjrt"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -44,12 +45,18 @@ const CheckVersion = "conv-dot-reduce-exp f32 bf16, v1"
 // makes a client with several devices, as training does.
 const checkDevices = 2
 
-// Check loads the plugin at path into this process and tries it the way training uses it: its PJRT API
-// must be one go-xla can call, a client of it must say its platform is "cpu", and a small graph of what
-// training computes (a convolution, a dot product, a reduction and an exponential, in float32 and in
-// bfloat16) must compile and agree with the pure-Go backend's results. It is meant for a child process
-// (see package gpu/plugin): a plugin that crashes takes only the child down.
-func Check(path string) (r Report) {
+// Check loads the XLA CPU plugin at path into this process and tries it the way training uses it (see
+// [CheckPlatform]).
+func Check(path string) Report { return CheckPlatform(path, Name) }
+
+// CheckPlatform loads the plugin at path into this process and tries it the way training uses it: its
+// PJRT API must be one go-xla can call, a client of it must say its platform is platform ("cpu", "cuda"),
+// and a small graph of what training computes (a convolution, a dot product, a reduction and an
+// exponential, in float32 and in bfloat16) must compile and agree with the pure-Go backend's results.
+// It is meant for a child process (see package gpu/plugin): a plugin that crashes takes only the child
+// down. The check lives here because XLA's CPU plugin needed it first; package gpu/plugin asks the same
+// of a CUDA plugin, which is registered with go-xla under its platform's name, as go-xla names it.
+func CheckPlatform(path, platform string) (r Report) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.Err = firstLine(fmt.Sprint(p))
@@ -65,14 +72,16 @@ func Check(path string) (r Report) {
 		r.Err = err.Error()
 		return r
 	}
-	if err := pjrt.RegisterPreloadedPlugin(Name, table); err != nil {
+	if err := pjrt.RegisterPreloadedPlugin(platform, table); err != nil {
 		r.Err = "go-xla cannot initialise it: " + firstLine(err.Error())
 		return r
 	}
-	loadMu.Lock()
-	loaded = path
-	loadMu.Unlock()
-	p, err := pjrt.GetPlugin(Name)
+	if platform == Name {
+		loadMu.Lock()
+		loaded = path
+		loadMu.Unlock()
+	}
+	p, err := pjrt.GetPlugin(platform)
 	if err != nil {
 		r.Err = firstLine(err.Error())
 		return r
@@ -84,11 +93,17 @@ func Check(path string) (r Report) {
 	}
 	r.Platform, r.PlatformVersion, r.Devices = client.Platform(), client.PlatformVersion(), len(client.AddressableDevices())
 	_ = client.Destroy()
-	if !strings.EqualFold(r.Platform, "cpu") {
-		r.Err = fmt.Sprintf("it is a %q plugin, not XLA's CPU plugin", r.Platform)
+	if !strings.EqualFold(r.Platform, platform) {
+		r.Err = fmt.Sprintf("it is a %q plugin, not a %q one", r.Platform, platform)
 		return r
 	}
-	b, err := New(Options{Plugin: path, Devices: checkDevices})
+	var b compute.Backend
+	if platform == Name {
+		b, err = New(Options{Plugin: path, Devices: checkDevices})
+	} else {
+		xla.EnableAutoInstall(false)
+		b, err = xla.NewWithOptions(platform, nil)
+	}
 	if err != nil {
 		r.Err = firstLine(err.Error())
 		return r
@@ -153,10 +168,10 @@ func checkInputs() (x, k, w *tensors.Tensor) {
 		tensors.FromFlatDataAndDimensions(fill(4*3, 0.5), 4, 3)
 }
 
-// Answer is a child process's side of a check: it checks the plugin at path and writes the [Report] to
-// stdout as JSON. It returns the exit status.
-func Answer(path string, stdout, stderr io.Writer) int {
-	r := Check(path)
+// Answer is a child process's side of a check: it checks the plugin at path for platform (see
+// [CheckPlatform]) and writes the [Report] to stdout as JSON. It returns the exit status.
+func Answer(path, platform string, stdout, stderr io.Writer) int {
+	r := CheckPlatform(path, platform)
 	if err := json.NewEncoder(stdout).Encode(r); err != nil {
 		fmt.Fprintf(stderr, "gonbgpu: %v\n", err)
 		return 3

@@ -63,8 +63,8 @@ type layout struct {
 
 // layouts are the PyPI wheels known to carry XLA's CPU plugin, the one gonbgpu pins first (see
 // install/python/requirements.txt and README "Backends" for why that one). Any of them is checked before
-// use; the others are found so that `gonbgpu devices` can say why one is not used (xla-cpu-pjrt 0.0.1 has
-// PJRT C API 0.81, too old for go-xla).
+// use; the others are found so that a machine with only one of them computes with it (xla-cpu-pjrt 0.0.1
+// has PJRT C API 0.81, older than go-xla's 0.104, but its table holds every function go-xla is made to call).
 var layouts = []layout{
 	{"fastatomstruct-xla-cpu", "fastatomstruct_xla_cpu", "fastatomstruct_xla_cpu/libpjrt_cpu.so"},
 	{"lammps-jax-pjrt-cpu", "lammps_jax_pjrt_cpu", "lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so"},
