@@ -105,7 +105,7 @@ func (c *Choice) ExplainOutOfMemory(err error, what string) error {
 	if d := c.ComputeDevice(); d.MemoryTotal > 0 {
 		dev = fmt.Sprintf("device %d (%s, %s free of %s)", d.Index, d.Name, FormatBytes(d.MemoryFree), FormatBytes(d.MemoryTotal))
 	}
-	return fmt.Errorf("gonbgpu: out of memory on %s while %s: use a smaller batch (--batch) or model (--width), "+
+	return fmt.Errorf("gonbgpu: out of memory on %s while %s: use a smaller batch or a narrower model, "+
 		"or more GPUs; the device said: %w", dev, what, err)
 }
 

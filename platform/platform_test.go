@@ -115,7 +115,7 @@ func TestChoiceOfABareBackend(t *testing.T) {
 		t.Fatal("isOutOfMemory misclassifies")
 	}
 	err = c.ExplainOutOfMemory(xlaErr, "training with batch size 4096")
-	if !errors.Is(err, xlaErr) || !strings.Contains(err.Error(), "--batch") || !strings.Contains(err.Error(), "batch size 4096") ||
+	if !errors.Is(err, xlaErr) || !strings.Contains(err.Error(), "a smaller batch") || !strings.Contains(err.Error(), "batch size 4096") ||
 		!strings.Contains(err.Error(), "device 0 (") {
 		t.Fatalf("explained: %v", err)
 	}

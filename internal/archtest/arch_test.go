@@ -153,12 +153,13 @@ func TestKernelIsCheapToLink(t *testing.T) {
 // are what a message tells a user to ask SLURM for, and stay.
 var cliFlag = regexp.MustCompile(`(^|[^-\w])--([a-z][a-z-]*)`)
 
-// TestVisionNamesOptionsNotFlags: the vision libraries are called from notebooks as much as from the CLI,
+// TestVisionNamesOptionsNotFlags: the vision libraries (and platform and kernel, which cells call) are called
+// from notebooks as much as from the CLI,
 // so their messages name the option a caller set (Options.Batch, Config.Resume), never a flag of
 // gonbgpu's command line, which a notebook user never typed; cmd/gonbgpu maps the names to its flags
 // when it prints. Only string literals count: doc comments may say which flag sets a field.
 func TestVisionNamesOptionsNotFlags(t *testing.T) {
-	rels := packages(t, "vision")
+	rels := append(append(packages(t, "vision"), packages(t, "platform")...), packages(t, "kernel")...)
 	checked := 0
 	for _, rel := range rels {
 		files, _ := filepath.Glob(filepath.Join(root(t), rel, "*.go"))
@@ -189,6 +190,6 @@ func TestVisionNamesOptionsNotFlags(t *testing.T) {
 		}
 	}
 	if checked < 30 {
-		t.Fatalf("read only %d files under vision/: the walk is broken", checked)
+		t.Fatalf("read only %d files under vision/, platform/ and kernel/: the walk is broken", checked)
 	}
 }
