@@ -47,6 +47,9 @@ type decision struct {
 	// create it is an error, not a reason to fall back to the CPU.
 	Explicit bool
 
+	// Advice, when set, says what to install so that this machine's GPU computes (no usable plugin found).
+	Advice string
+
 	// Warning, when set, says that a GPU is there but the CPU was chosen (no usable plugin, or the CUDA
 	// backend failed to start), why, and what to do.
 	Warning string
@@ -151,7 +154,9 @@ func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence
 	if explicit {
 		wantCUDA = strings.HasPrefix(env, "xla:cuda")
 	}
+	search, ccRefused := forComputeCapability(search, gpus)
 	p, refused := search.Pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
+	refused = joinNonEmpty("; ", ccRefused, refused)
 	if explicit {
 		if o, ok, err := xlacpu.ParseConfig(env); ok {
 			// GOMLX_BACKEND=xla:cpu: XLA's CPU plugin, found as usual or at plugin=PATH; never go-xla's
@@ -206,11 +211,11 @@ func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence
 	d := cpuFallback(why, cpu(""))
 	d.Plugin = p
 	if p == nil && (gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)) {
-		what := "install JAX's CUDA plugin (see `gonbgpu devices`)"
-		if refused != "" {
-			what = "install a CUDA plugin this driver and gonbgpu can run (see `gonbgpu devices --plugins`)"
-		}
-		d.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU, %s", gpus.How, d.Reason, what)
+		// What to install for this GPU and driver: CUDA 13 for sm_75 and newer on an R580 driver, CUDA 12
+		// for a P100 or V100 or an older driver.
+		d.Advice = gpus.PluginAdvice()
+		d.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU: %s (`gonbgpu devices --plugins` shows what was found)",
+			gpus.How, d.Reason, d.Advice)
 	}
 	return d, nil
 }
@@ -224,6 +229,41 @@ func cpuFallback(why string, c *cpuPlugin) decision {
 	}
 	return decision{Config: "go", Name: "go", CPU: c,
 		Reason: fmt.Sprintf("%s, and %s; using the pure-Go backend", why, c.Why)}
+}
+
+// forComputeCapability leaves out of a search the plugins whose CUDA release does not compile for the
+// oldest GPU this process uses (CUDA 13 dropped compute capabilities below 7.5: P100s and V100s), saying
+// why each was left out. Plugins of unknown CUDA, and GPUs of unknown compute capability, are kept: the
+// driver check and the plugin check decide for them.
+func forComputeCapability(s *plugin.Search, gpus nvidia.Presence) (*plugin.Search, string) {
+	if gpus.CC == 0 {
+		return s, ""
+	}
+	kept := &plugin.Search{Searched: s.Searched}
+	var refused []string
+	for _, p := range s.Found {
+		major, _ := strconv.Atoi(p.CUDA)
+		if why := gpus.RefusesCUDA(major); why != "" {
+			refused = append(refused, fmt.Sprintf("%s is for CUDA %d: %s", p.Path, major, why))
+			continue
+		}
+		kept.Found = append(kept.Found, p)
+	}
+	if len(refused) == 0 {
+		return s, ""
+	}
+	return kept, strings.Join(refused, "; ")
+}
+
+// joinNonEmpty joins the non-empty strings with sep.
+func joinNonEmpty(sep string, ss ...string) string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, sep)
 }
 
 // searchedSummary names the kinds of places searched, briefly.
@@ -279,7 +319,7 @@ func newChoice(d decision) (*platform.Choice, error) {
 	}
 	if RequireGPU() && !platform.IsCUDA(b) {
 		b.Finalize()
-		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit}
+		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit, Fix: d.Advice}
 	}
 	c := &platform.Choice{Backend: b, Name: d.Name, Config: d.Config, Reason: d.Reason, Warning: d.Warning, Devices: Devices(b)}
 	if d.Plugin != nil {

@@ -40,6 +40,7 @@ func SetRequireGPU(on bool) {
 type RequiredGPUError struct {
 	Name, Reason string // the backend that would have been used instead, and why
 	Explicit     bool   // it was asked for with GOMLX_BACKEND
+	Fix          string // what to install for this GPU, when known (see nvidia.Presence.PluginAdvice)
 }
 
 func (e *RequiredGPUError) Error() string {
@@ -48,8 +49,11 @@ func (e *RequiredGPUError) Error() string {
 	switch {
 	case c.Explicit:
 		what = fmt.Sprintf("unset %s (or set it to xla:cuda)", BackendEnv)
+	case c.Fix != "":
+		what = c.Fix
 	case strings.Contains(c.Reason, "no CUDA plugin found"):
-		what = `install JAX's CUDA plugin on a login node: python3 -m pip install --user "jax[cuda13]" (or "jax[cuda12]" for older drivers)`
+		what = `install JAX's CUDA plugin on a login node: python3 -m pip install --user "jax[cuda12]" for a P100 or V100 ` +
+			`or a driver older than R580 (CUDA 12), "jax[cuda13]" for compute capability 7.5 and newer (A100, H100) on an R580 driver`
 	case strings.Contains(c.Reason, "no NVIDIA GPU is visible"):
 		what = "run on a GPU node (srun/sbatch --gres=gpu:1) and check CUDA_VISIBLE_DEVICES"
 	}
