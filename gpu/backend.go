@@ -355,7 +355,7 @@ func Default() (*platform.Choice, error) {
 	defaultOnce.Do(func() {
 		defaultChoice, defaultErr = New()
 		if defaultErr == nil {
-			announce(announcement(defaultChoice))
+			announce(defaultChoice)
 		}
 	})
 	return defaultChoice, defaultErr
@@ -403,17 +403,57 @@ func defaultLog() io.Writer {
 
 // announce prints the backend line once per process — and, in a notebook, once per kernel session:
 // GoNB runs every cell as a new process, and the same line above every cell's output would drown what
-// the cell shows. A marker in GoNB's per-kernel temporary folder remembers what was announced; a
-// different choice (say, after GOMLX_BACKEND changed) is announced again.
-func announce(line string) {
-	if dir := os.Getenv("GONB_TMP_DIR"); dir != "" && gonbui.IsNotebook {
-		marker := filepath.Join(dir, ".gonbgpu-backend")
-		if prev, err := os.ReadFile(marker); err == nil && string(prev) == line {
-			return
-		}
-		_ = os.WriteFile(marker, []byte(line), 0o644)
+// the cell shows. A marker in GoNB's per-kernel temporary folder remembers what was announced (see
+// [announceIn] for what a later cell still shows).
+func announce(c *platform.Choice) {
+	dir := ""
+	if d := os.Getenv("GONB_TMP_DIR"); d != "" && gonbui.IsNotebook {
+		dir = d
 	}
-	fmt.Fprint(Log, line)
+	announceIn(Log, dir, c)
+}
+
+// backendMarker is the file, in GoNB's per-kernel folder, holding the last announcement.
+const backendMarker = ".gonbgpu-backend"
+
+// announceIn writes c's announcement to w. With dir (a kernel session's folder), a cell whose choice is
+// the one already announced prints nothing — unless it computes on the CPU although a GPU is there (a
+// fallback, c.Warning): then it says so in one line, so that the cell where it happens shows it; a choice
+// that differs from the last one announced is announced in full, saying it changed and from what.
+func announceIn(w io.Writer, dir string, c *platform.Choice) {
+	line := announcement(c)
+	if dir == "" {
+		fmt.Fprint(w, line)
+		return
+	}
+	marker := filepath.Join(dir, backendMarker)
+	prev, err := os.ReadFile(marker)
+	switch {
+	case err == nil && string(prev) == line:
+		if c.Warning != "" {
+			fmt.Fprintf(w, "gonbgpu: WARNING: this cell computes on the CPU (backend %s), not the GPU, as announced in an earlier cell: %s\n",
+				c.Name, c.Reason)
+		}
+		return
+	case err == nil && len(prev) > 0:
+		if was := announcedName(string(prev)); was != "" && was != c.Name {
+			fmt.Fprintf(w, "gonbgpu: the backend changed since an earlier cell: %s, was %s\n", c.Name, was)
+		} else {
+			fmt.Fprintf(w, "gonbgpu: the backend's choice changed since an earlier cell\n")
+		}
+	}
+	_ = os.WriteFile(marker, []byte(line), 0o644)
+	fmt.Fprint(w, line)
+}
+
+// announcedName is the backend named by an announcement ("gonbgpu: backend NAME (…"), or "".
+func announcedName(line string) string {
+	rest, ok := strings.CutPrefix(line, "gonbgpu: backend ")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, " ")
+	return name
 }
 
 // enableAutotune gives XLA its autotuning cache before a CUDA plugin loads; a variable for tests.
