@@ -48,6 +48,9 @@ type decision struct {
 	// create it is an error, not a reason to fall back to the CPU.
 	Explicit bool
 
+	// Advice, when set, says what to install so that this machine's GPU computes (no usable plugin found).
+	Advice string
+
 	// Warning, when set, says that a GPU is there but the CPU was chosen (no usable plugin, or the CUDA
 	// backend failed to start), why, and what to do.
 	Warning string
@@ -152,7 +155,9 @@ func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence
 	if explicit {
 		wantCUDA = strings.HasPrefix(env, "xla:cuda")
 	}
+	search, ccRefused := forComputeCapability(search, gpus)
 	p, refused := search.Pick(gpus.DriverCUDA, wantCUDA && checkPlugins)
+	refused = joinNonEmpty("; ", ccRefused, refused)
 	if explicit {
 		if o, ok, err := xlacpu.ParseConfig(env); ok {
 			// GOMLX_BACKEND=xla:cpu: XLA's CPU plugin, found as usual or at plugin=PATH; never go-xla's
@@ -207,11 +212,11 @@ func choose(env string, envSet bool, search *plugin.Search, gpus nvidia.Presence
 	d := cpuFallback(why, cpu(""))
 	d.Plugin = p
 	if p == nil && (gpus.Count > 0 || (!gpus.Hidden && gpus.DeviceFiles > 0)) {
-		what := "install JAX's CUDA plugin (see `gonbgpu devices`)"
-		if refused != "" {
-			what = "install a CUDA plugin this driver and gonbgpu can run (see `gonbgpu devices --plugins`)"
-		}
-		d.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU, %s", gpus.How, d.Reason, what)
+		// What to install for this GPU and driver: CUDA 13 for sm_75 and newer on an R580 driver, CUDA 12
+		// for a P100 or V100 or an older driver.
+		d.Advice = gpus.PluginAdvice()
+		d.Warning = fmt.Sprintf("an NVIDIA GPU is visible (%s) but %s; to use the GPU: %s (`gonbgpu devices --plugins` shows what was found)",
+			gpus.How, d.Reason, d.Advice)
 	}
 	return d, nil
 }
@@ -225,6 +230,41 @@ func cpuFallback(why string, c *cpuPlugin) decision {
 	}
 	return decision{Config: "go", Name: "go", CPU: c,
 		Reason: fmt.Sprintf("%s, and %s; using the pure-Go backend", why, c.Why)}
+}
+
+// forComputeCapability leaves out of a search the plugins whose CUDA release does not compile for the
+// oldest GPU this process uses (CUDA 13 dropped compute capabilities below 7.5: P100s and V100s), saying
+// why each was left out. Plugins of unknown CUDA, and GPUs of unknown compute capability, are kept: the
+// driver check and the plugin check decide for them.
+func forComputeCapability(s *plugin.Search, gpus nvidia.Presence) (*plugin.Search, string) {
+	if gpus.CC == 0 {
+		return s, ""
+	}
+	kept := &plugin.Search{Searched: s.Searched}
+	var refused []string
+	for _, p := range s.Found {
+		major, _ := strconv.Atoi(p.CUDA)
+		if why := gpus.RefusesCUDA(major); why != "" {
+			refused = append(refused, fmt.Sprintf("%s is for CUDA %d: %s", p.Path, major, why))
+			continue
+		}
+		kept.Found = append(kept.Found, p)
+	}
+	if len(refused) == 0 {
+		return s, ""
+	}
+	return kept, strings.Join(refused, "; ")
+}
+
+// joinNonEmpty joins the non-empty strings with sep.
+func joinNonEmpty(sep string, ss ...string) string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, sep)
 }
 
 // searchedSummary names the kinds of places searched, briefly.
@@ -280,7 +320,7 @@ func newChoice(d decision) (*platform.Choice, error) {
 	}
 	if RequireGPU() && !platform.IsCUDA(b) {
 		b.Finalize()
-		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit}
+		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit, Fix: d.Advice}
 	}
 	c := &platform.Choice{Backend: b, Name: d.Name, Config: d.Config, Reason: d.Reason, Warning: d.Warning, Devices: Devices(b)}
 	if d.Plugin != nil {
@@ -316,7 +356,7 @@ func Default() (*platform.Choice, error) {
 	defaultOnce.Do(func() {
 		defaultChoice, defaultErr = New()
 		if defaultErr == nil {
-			announce(announcement(defaultChoice))
+			announce(defaultChoice)
 		}
 	})
 	return defaultChoice, defaultErr
@@ -364,17 +404,57 @@ func defaultLog() io.Writer {
 
 // announce prints the backend line once per process — and, in a notebook, once per kernel session:
 // GoNB runs every cell as a new process, and the same line above every cell's output would drown what
-// the cell shows. A marker in GoNB's per-kernel temporary folder remembers what was announced; a
-// different choice (say, after GOMLX_BACKEND changed) is announced again.
-func announce(line string) {
-	if dir := os.Getenv("GONB_TMP_DIR"); dir != "" && gonbui.IsNotebook {
-		marker := filepath.Join(dir, ".gonbgpu-backend")
-		if prev, err := os.ReadFile(marker); err == nil && string(prev) == line {
-			return
-		}
-		_ = os.WriteFile(marker, []byte(line), 0o644)
+// the cell shows. A marker in GoNB's per-kernel temporary folder remembers what was announced (see
+// [announceIn] for what a later cell still shows).
+func announce(c *platform.Choice) {
+	dir := ""
+	if d := os.Getenv("GONB_TMP_DIR"); d != "" && gonbui.IsNotebook {
+		dir = d
 	}
-	fmt.Fprint(Log, line)
+	announceIn(Log, dir, c)
+}
+
+// backendMarker is the file, in GoNB's per-kernel folder, holding the last announcement.
+const backendMarker = ".gonbgpu-backend"
+
+// announceIn writes c's announcement to w. With dir (a kernel session's folder), a cell whose choice is
+// the one already announced prints nothing — unless it computes on the CPU although a GPU is there (a
+// fallback, c.Warning): then it says so in one line, so that the cell where it happens shows it; a choice
+// that differs from the last one announced is announced in full, saying it changed and from what.
+func announceIn(w io.Writer, dir string, c *platform.Choice) {
+	line := announcement(c)
+	if dir == "" {
+		fmt.Fprint(w, line)
+		return
+	}
+	marker := filepath.Join(dir, backendMarker)
+	prev, err := os.ReadFile(marker)
+	switch {
+	case err == nil && string(prev) == line:
+		if c.Warning != "" {
+			fmt.Fprintf(w, "gonbgpu: WARNING: this cell computes on the CPU (backend %s), not the GPU, as announced in an earlier cell: %s\n",
+				c.Name, c.Reason)
+		}
+		return
+	case err == nil && len(prev) > 0:
+		if was := announcedName(string(prev)); was != "" && was != c.Name {
+			fmt.Fprintf(w, "gonbgpu: the backend changed since an earlier cell: %s, was %s\n", c.Name, was)
+		} else {
+			fmt.Fprintf(w, "gonbgpu: the backend's choice changed since an earlier cell\n")
+		}
+	}
+	_ = os.WriteFile(marker, []byte(line), 0o644)
+	fmt.Fprint(w, line)
+}
+
+// announcedName is the backend named by an announcement ("gonbgpu: backend NAME (…"), or "".
+func announcedName(line string) string {
+	rest, ok := strings.CutPrefix(line, "gonbgpu: backend ")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, " ")
+	return name
 }
 
 // enableAutotune gives XLA its autotuning cache before a CUDA plugin loads; a variable for tests.

@@ -118,7 +118,7 @@ func TestNewIsNew(t *testing.T) {
 	if a.Backend == b.Backend || buf.Len() != 0 {
 		t.Fatalf("New must create a new backend each time and print nothing: same %v, printed %q", a.Backend == b.Backend, buf)
 	}
-	if a.Warning == "" || !strings.Contains(a.Warning, "install JAX's CUDA plugin") {
+	if a.Warning == "" || !strings.Contains(a.Warning, `pip install --user "jax[cuda13]"`) {
 		t.Fatalf("a GPU with no plugin: the choice must carry the warning: %+v", a)
 	}
 	// The device list shows the hardware (NVML's GPU) whatever the backend, then the host; the host computes.
@@ -194,7 +194,7 @@ func TestFallbackIsLoudOnce(t *testing.T) {
 	}
 	_, _ = Default()
 	out := buf.String()
-	if strings.Count(out, "WARNING: running on the CPU, not the GPU") != 1 || !strings.Contains(out, "install JAX's CUDA plugin") {
+	if strings.Count(out, "WARNING: running on the CPU, not the GPU") != 1 || !strings.Contains(out, `to use the GPU: this node needs CUDA 13`) || !strings.Contains(out, `pip install --user "jax[cuda13]"`) {
 		t.Fatalf("want one loud warning with what to do, got %q", out)
 	}
 	if c.Warning == "" || announcement(c) != out {

@@ -169,3 +169,54 @@ func TestChooseXLAOnTheCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseByComputeCapability: with JAX's CUDA 12 and CUDA 13 plugins both installed, a P100 or V100
+// takes CUDA 12 even on an R580 driver, an A100 or H100 takes CUDA 13 there and CUDA 12 on an older driver;
+// with only the CUDA 13 plugin a V100 computes on the CPU, saying that CUDA 13 dropped sm_70 and that
+// jax[cuda12] is what to install, also in the error of a job that requires the GPU.
+func TestChooseByComputeCapability(t *testing.T) {
+	p13 := &plugin.Plugin{Path: "/s/jax_plugins/xla_cuda13/xla_cuda_plugin.so", Source: "jax", CUDA: "13"}
+	p12 := &plugin.Plugin{Path: "/s/jax_plugins/xla_cuda12/xla_cuda_plugin.so", Source: "jax", CUDA: "12"}
+	both := &plugin.Search{Found: []*plugin.Plugin{p13, p12}}
+	checkPlugins = false
+	defer func() { checkPlugins = true }()
+	for _, c := range []struct {
+		gpu    string
+		cc     int
+		driver int
+		want   *plugin.Plugin
+	}{
+		{"Tesla P100-PCIE-12GB", 60, 13000, p12}, {"Tesla V100-SXM2-32GB", 70, 13000, p12},
+		{"Tesla V100-SXM2-32GB", 70, 12020, p12}, {"NVIDIA A100-SXM4-80GB", 80, 13000, p13},
+		{"NVIDIA A100-SXM4-80GB", 80, 12020, p12}, {"NVIDIA H100 80GB HBM3", 90, 13000, p13},
+		{"NVIDIA H100 80GB HBM3", 90, 12040, p12},
+	} {
+		g := nvidia.Presence{Count: 1, How: "NVML sees 1 GPU", DeviceFiles: 1, DriverCUDA: c.driver, CC: c.cc, GPUName: c.gpu}
+		d := pick("", false, both, g)
+		if d.Name != "xla:cuda" || d.Plugin != c.want {
+			t.Errorf("%s (sm_%d), driver CUDA %d: want %s, got %+v", c.gpu, c.cc, c.driver, c.want.Path, d)
+		}
+	}
+
+	only13 := &plugin.Search{Found: []*plugin.Plugin{p13}}
+	v100 := nvidia.Presence{Count: 1, How: "NVML sees 1 GPU", DeviceFiles: 1, DriverCUDA: 13000, CC: 70, GPUName: "Tesla V100-SXM2-32GB"}
+	d := pick("", false, only13, v100)
+	for _, w := range []string{"xla_cuda13", "CUDA 13 supports compute capability 7.5 (sm_75) and newer", "Tesla V100-SXM2-32GB (sm_70)"} {
+		if !strings.Contains(d.Reason, w) {
+			t.Errorf("reason lacks %q: %q", w, d.Reason)
+		}
+	}
+	if d.Name == "xla:cuda" || !strings.Contains(d.Warning, `Tesla V100-SXM2-32GB (sm_70) needs CUDA 12`) ||
+		!strings.Contains(d.Warning, `python3 -m pip install --user "jax[cuda12]"`) {
+		t.Errorf("a V100 with only CUDA 13's plugin: %+v", d)
+	}
+	err := (&RequiredGPUError{Name: d.Name, Reason: d.Reason, Fix: d.Advice}).Error()
+	if !strings.Contains(err, `To fix: Tesla V100-SXM2-32GB (sm_70) needs CUDA 12`) || !strings.Contains(err, `"jax[cuda12]"`) {
+		t.Errorf("the required-GPU error must say what to install for a V100: %s", err)
+	}
+	// A plugin of unknown CUDA (PJRT_PLUGIN_LIBRARY_PATH's) is not refused by compute capability.
+	mine := &plugin.Search{Found: []*plugin.Plugin{{Path: "/opt/my_pjrt.so", Source: "PJRT_PLUGIN_LIBRARY_PATH"}}}
+	if d := pick("", false, mine, v100); d.Name != "xla:cuda" {
+		t.Errorf("a plugin of unknown CUDA on a V100: %+v", d)
+	}
+}

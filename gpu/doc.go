@@ -13,7 +13,10 @@
 // [New] makes a new backend by these rules each time it is called, as GoMLX's compute.New does. A process
 // usually wants one — a GPU backend holds the GPU's memory — so notebook cells and commands use
 // [Default]: made once per process by New, and announced once with its reason, because a student who
-// expected a GPU and got the CPU needs to see why before the first slow cell, not after it. [Backend] is
+// expected a GPU and got the CPU needs to see why before the first slow cell, not after it. In a notebook
+// the announcement shows once per kernel session, except that a changed choice shows again, saying from
+// what, and a cell that computes on the CPU although a GPU is there says so in every cell. A batch job on
+// the CPU says so on standard error, with why ([CPUNotice], printed by `gonbgpu train` and `bench`). [Backend] is
 // Default's GoMLX backend, for cells: graph.MustExecOnce(gpu.Backend(), …).
 //
 // The libraries that compute (vision/…, bench) never call this package: they are handed the Choice.

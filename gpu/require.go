@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // A batch job that silently falls back to the CPU turns a broken CUDA plugin into a 4-hour CPU job, and a
@@ -40,6 +42,7 @@ func SetRequireGPU(on bool) {
 type RequiredGPUError struct {
 	Name, Reason string // the backend that would have been used instead, and why
 	Explicit     bool   // it was asked for with GOMLX_BACKEND
+	Fix          string // what to install for this GPU, when known (see nvidia.Presence.PluginAdvice)
 }
 
 func (e *RequiredGPUError) Error() string {
@@ -48,8 +51,11 @@ func (e *RequiredGPUError) Error() string {
 	switch {
 	case c.Explicit:
 		what = fmt.Sprintf("unset %s (or set it to xla:cuda)", BackendEnv)
+	case c.Fix != "":
+		what = c.Fix
 	case strings.Contains(c.Reason, "no CUDA plugin found"):
-		what = `install JAX's CUDA plugin on a login node: python3 -m pip install --user "jax[cuda13]" (or "jax[cuda12]" for older drivers)`
+		what = `install JAX's CUDA plugin on a login node: python3 -m pip install --user "jax[cuda12]" for a P100 or V100 ` +
+			`or a driver older than R580 (CUDA 12), "jax[cuda13]" for compute capability 7.5 and newer (A100, H100) on an R580 driver`
 	case strings.Contains(c.Reason, "no NVIDIA GPU is visible"):
 		what = "run on a GPU node (srun/sbatch --gres=gpu:1) and check CUDA_VISIBLE_DEVICES"
 	}
@@ -60,4 +66,33 @@ func (e *RequiredGPUError) Error() string {
 // warningBlock formats a fallback warning so that it stands out in a cell's output or a job's log.
 func warningBlock(msg string) string {
 	return "gonbgpu: WARNING: running on the CPU, not the GPU (much slower). " + msg + "\n"
+}
+
+// BatchJob is what a command knows of the batch job it runs in (read from SLURM's environment by the
+// command, not here): ID is "" outside a job.
+type BatchJob struct {
+	ID       string // SLURM_JOB_ID
+	GPUs     int    // the GPUs SLURM gave the job; 0 when it asked for none (or SLURM does not say)
+	GPUsFrom string // the variable that said so, e.g. "SLURM_GPUS_ON_NODE=1"
+}
+
+// CPUNotice is the line a batch job prints on standard error, once, when it computes on the CPU: which
+// backend, and why — the job asked for no GPU, its GPUs cannot be used, or its GPU backend failed.
+// Outside a job, or on a GPU, it is "". A job's log is read after hours: it must say where the hours went.
+func CPUNotice(c *platform.Choice, job BatchJob) string {
+	if job.ID == "" || c == nil || platform.IsCUDA(c.Backend) {
+		return ""
+	}
+	var why string
+	switch {
+	case c.Warning != "":
+		why = "a GPU is there but the GPU backend could not be used: " + c.Warning
+	case strings.HasPrefix(c.Reason, BackendEnv+"="):
+		why = c.Reason // asked for by hand
+	case job.GPUs > 0:
+		why = fmt.Sprintf("the job was given %d GPU(s) (%s) but none can be used: %s", job.GPUs, job.GPUsFrom, c.Reason)
+	default:
+		why = "the job asked for no GPU (submit with --gres=gpu:1 to get one): " + c.Reason
+	}
+	return fmt.Sprintf("gonbgpu: SLURM job %s computes on the CPU (backend %s), not a GPU: %s\n", job.ID, c.Name, why)
 }

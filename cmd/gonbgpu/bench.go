@@ -79,6 +79,7 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
+	sayIfJobOnCPU(choice)
 	b := choice.Backend
 	fmt.Printf("backend %s, %d device(s)\n", choice.Name, b.NumDevices())
 	if !*noConv {

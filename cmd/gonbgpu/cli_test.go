@@ -385,6 +385,10 @@ func TestSlurmTemplates(t *testing.T) {
 	if !strings.Contains(string(stdout), "job 424242 on d1001") {
 		t.Errorf("the job header is missing:\n%s", stdout)
 	}
+	// A job on the CPU says so, once, with why (here GOMLX_BACKEND=go).
+	if n := strings.Count(string(stdout), "SLURM job 424242 computes on the CPU (backend go), not a GPU: GOMLX_BACKEND=go is set"); n != 1 {
+		t.Errorf("want the job's CPU notice once, got %d:\n%s", n, stdout)
+	}
 	h, err := trainer.LoadHistory(filepath.Join(out, "history.json"))
 	if err != nil {
 		t.Fatal(err)

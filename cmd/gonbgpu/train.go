@@ -14,6 +14,7 @@ import (
 
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/internal/slurm"
+	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/recipe"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
@@ -30,6 +31,13 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.msg }
+
+// sayIfJobOnCPU says on standard error, once (commands create their backend once), that a SLURM job
+// computes on the CPU and why: see [gpu.CPUNotice]. SLURM's environment is read here, at the edge.
+func sayIfJobOnCPU(c *platform.Choice) {
+	g := slurm.JobGPUs()
+	fmt.Fprint(os.Stderr, gpu.CPUNotice(c, gpu.BatchJob{ID: os.Getenv("SLURM_JOB_ID"), GPUs: g.Count, GPUsFrom: g.From}))
+}
 
 // requireGPUDefault decides whether training requires the GPU when --require-gpu is not given: as
 // GONBGPU_REQUIRE_GPU says when it is set, else in a SLURM job that was given GPUs (a batch job that falls
@@ -96,6 +104,7 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
+	sayIfJobOnCPU(choice)
 	if o.Out == "" {
 		model := o.Model
 		if o.Pretrained != "" { // runs/resnet18-pretrained-cifar10

@@ -30,6 +30,12 @@ type Presence struct {
 	// DriverCUDA is the newest CUDA version the driver runs (NVML's nvmlSystemGetCudaDriverVersion,
 	// 1000×major+10×minor), 0 when unknown.
 	DriverCUDA int
+
+	// CC is the lowest CUDA compute capability among the GPUs this process can use, 10×major+minor (70
+	// for a V100), and GPUName that GPU's model; 0 and "" when NVML does not say. A plugin must run on
+	// every GPU it is given, so the oldest one decides (see [Presence.PluginCUDA]).
+	CC      int
+	GPUName string
 }
 
 // Detect says how many NVIDIA GPUs this process can use, without creating any backend.
@@ -41,7 +47,7 @@ func Detect() Presence {
 	files := gpuDeviceFiles()
 	info, err := nvmlQuery()
 	if err == nil {
-		devs, notes := visibleGPUs(info, cvd, cvdSet, deviceOrder())
+		devs, notes := visibleCandidates(info, cvd, cvdSet, deviceOrder())
 		how := fmt.Sprintf("NVML sees %d GPU(s) this process can use", len(devs))
 		if info.Driver != "" {
 			how += ", driver " + info.Driver
@@ -55,7 +61,16 @@ func Detect() Presence {
 		for _, n := range notes {
 			how += "; " + n
 		}
-		return Presence{Count: len(devs), How: how, DeviceFiles: files, DriverCUDA: info.CUDA}
+		p := Presence{Count: len(devs), How: how, DeviceFiles: files, DriverCUDA: info.CUDA}
+		for _, d := range devs {
+			if cc := d.gpu.CCMajor*10 + d.gpu.CCMinor; cc > 0 && (p.CC == 0 || cc < p.CC) {
+				p.CC, p.GPUName = cc, d.gpu.Name
+			}
+		}
+		if p.CC > 0 {
+			p.How += fmt.Sprintf(", compute capability %d.%d (%s)", p.CC/10, p.CC%10, p.GPUName)
+		}
+		return p
 	}
 	if files == 0 {
 		return Presence{Count: 0, How: "NVML not loadable (" + err.Error() + ") and no /dev/nvidia* device files this process can open"}

@@ -59,6 +59,30 @@ func (c cudaCandidate) physical() int {
 // cvd and cvdSet are CUDA_VISIBLE_DEVICES; order is CUDA_DEVICE_ORDER's effective value. notes say what a
 // person should know about the mapping (GPUs the process cannot open, a guessed order).
 func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []platform.Device, notes []string) {
+	chosen, notes := visibleCandidates(info, cvd, cvdSet, order)
+	for cudaIdx, c := range chosen {
+		d := platform.Device{Index: cudaIdx, Kind: platform.GPU, Source: "nvml", UUID: c.gpu.UUID, Name: c.gpu.Name,
+			MemoryTotal: c.gpu.MemoryTotal, MemoryFree: c.gpu.MemoryFree}
+		var detail []string
+		if info.Driver != "" {
+			detail = append(detail, "driver "+info.Driver)
+		}
+		if s := info.cudaString(); s != "" {
+			detail = append(detail, s)
+		}
+		if c.parent != nil {
+			detail = append(detail, fmt.Sprintf("MIG device of physical GPU %d", c.parent.Index))
+		} else if c.physical() != cudaIdx {
+			detail = append(detail, fmt.Sprintf("physical GPU %d", c.physical()))
+		}
+		d.Detail = strings.Join(detail, ", ")
+		devs = append(devs, d)
+	}
+	return devs, notes
+}
+
+// visibleCandidates is visibleGPUs's choice of devices, in CUDA's order, with its notes.
+func visibleCandidates(info *nvmlInfo, cvd string, cvdSet bool, order string) (chosen []cudaCandidate, notes []string) {
 	var openable []cudaCandidate
 	var closed []string
 	for i := range info.GPUs {
@@ -87,7 +111,7 @@ func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []
 	}
 	sortCandidates(openable, order)
 
-	chosen := applyVisibleDevices(openable, cvd, cvdSet)
+	chosen = applyVisibleDevices(openable, cvd, cvdSet)
 	if n := countMIG(chosen); n > 1 {
 		// CUDA enumerates a single MIG device per process (NVIDIA's MIG user guide).
 		first := slices.IndexFunc(chosen, func(c cudaCandidate) bool { return c.parent != nil })
@@ -100,25 +124,7 @@ func visibleGPUs(info *nvmlInfo, cvd string, cvdSet bool, order string) (devs []
 		chosen = kept
 		notes = append(notes, fmt.Sprintf("%d MIG devices are visible but CUDA uses only one per process", n))
 	}
-	for cudaIdx, c := range chosen {
-		d := platform.Device{Index: cudaIdx, Kind: platform.GPU, Source: "nvml", UUID: c.gpu.UUID, Name: c.gpu.Name,
-			MemoryTotal: c.gpu.MemoryTotal, MemoryFree: c.gpu.MemoryFree}
-		var detail []string
-		if info.Driver != "" {
-			detail = append(detail, "driver "+info.Driver)
-		}
-		if s := info.cudaString(); s != "" {
-			detail = append(detail, s)
-		}
-		if c.parent != nil {
-			detail = append(detail, fmt.Sprintf("MIG device of physical GPU %d", c.parent.Index))
-		} else if c.physical() != cudaIdx {
-			detail = append(detail, fmt.Sprintf("physical GPU %d", c.physical()))
-		}
-		d.Detail = strings.Join(detail, ", ")
-		devs = append(devs, d)
-	}
-	return devs, notes
+	return chosen, notes
 }
 
 // applyVisibleDevices applies CUDA_VISIBLE_DEVICES to CUDA's list of openable devices. Like CUDA, it stops
