@@ -104,7 +104,8 @@ func (s *Search) NotFoundMessage() string {
 	}
 	b.WriteString("To use NVIDIA GPUs, install JAX's CUDA plugin in a Python environment (the plugin is found in\n" +
 		"$VIRTUAL_ENV, $CONDA_PREFIX, the python3 on PATH or ~/.local):\n" +
-		"    python3 -m pip install --user \"jax[cuda13]\"    (or \"jax[cuda12]\" for older drivers)\n" +
+		"    python3 -m pip install --user \"jax[cuda12]\"    (every Discovery GPU: P100, V100, A100, H100)\n" +
+		"    python3 -m pip install --user \"jax[cuda13]\"    (compute capability 7.5 and newer, on an R580 driver)\n" +
 		"or, on a machine with internet access, run `gonbgpu install --cuda` to use go-xla's installer,\n" +
 		"or point " + PathEnv + " at a folder holding " + goXLAPluginName + ".")
 	return b.String()
