@@ -82,7 +82,7 @@ test: deps-test vet
 # pure-Go backend): the same graphs through StableHLO, XLA's compiler and PJRT, as on a GPU, and their
 # multi-device tests on 4 XLA CPU devices (a test that needs several devices skips on pure Go, saying so).
 # Needs `make venv`'s plugin: without it, each test fails with the plugin's install message.
-XLA_TEST_PKGS := ./vision/... ./bench ./internal/xlacpu
+XLA_TEST_PKGS := ./vision/... ./internal/xlacpu
 test-xla: check-go venv
 	GONBGPU_TEST_BACKEND=xla:cpu $(GO) test $(TEST_FLAGS) $(XLA_TEST_PKGS)
 
@@ -116,7 +116,7 @@ race: check-go
 FUZZTIME ?=
 FUZZ_TARGETS := ./vision/data:FuzzIDX:60000 ./vision/data:FuzzCIFAR:60000 ./vision/data:FuzzFolderImage:15000 \
 	./internal/kernelspec:FuzzParse:200000 ./internal/ipynb:FuzzParse:200000 ./vision/trainer:FuzzHistoryJSON:20000 \
-	./internal/memlimit:FuzzParse:200000 ./vision/pretrained:FuzzParse:5000
+	./gpu/platform/memlimit:FuzzParse:200000 ./vision/pretrained:FuzzParse:5000
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; budget=$${rest##*:}x; \

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 // cudaBackend answers what platform.IsCUDA asks as XLA on a GPU does; nothing else works.

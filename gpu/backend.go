@@ -15,11 +15,11 @@ import (
 	"github.com/janpfeifer/gonb/gonbui"
 
 	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 	"github.com/gonbgpu/gonbgpu/internal/pjrtapi"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
-	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // BackendEnv is GoMLX's environment variable naming the backend to use, e.g. "go" or "xla:cuda".

@@ -14,9 +14,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
-	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // machine makes Choose see a made-up machine: these plugins found, this GPU presence, and NVML describing

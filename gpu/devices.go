@@ -6,7 +6,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 // nvidiaGPUs describes this process's GPUs through NVML; a variable for tests.

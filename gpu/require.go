@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 // A batch job that silently falls back to the CPU turns a broken CUDA plugin into a 4-hour CPU job, and a

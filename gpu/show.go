@@ -3,8 +3,8 @@ package gpu
 import (
 	"fmt"
 
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/kernel"
-	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // ShowDevices displays the backend chosen (and why) and the table of its devices: HTML in a notebook, the

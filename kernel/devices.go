@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/gonbgpu/gonbgpu/internal/ipynb"
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 

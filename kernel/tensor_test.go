@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 func TestTensorTextSmall(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"runtime/pprof"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gonbgpu/gonbgpu/bench"
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/vision/bench"
 	"github.com/gonbgpu/gonbgpu/vision/conv"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )

@@ -12,11 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/bench"
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/install"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/vision/bench"
 )
 
 // column is one backend's figures in `gonbgpu bench --compare`.

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
-	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
 )
 

@@ -6,8 +6,8 @@ import (
 	"os"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
-	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 func init() {

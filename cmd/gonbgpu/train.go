@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/gonbgpu/gonbgpu/gpu"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/internal/slurm"
-	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/recipe"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"

@@ -12,7 +12,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 // Presence says whether NVIDIA GPUs are visible to this process, and how that was decided.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 // node4 is a 4-GPU node as NVML sees it from a SLURM job holding only physical GPU 2 (ConstrainDevices:

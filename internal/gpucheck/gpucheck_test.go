@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonbgpu/gonbgpu/bench"
+	"github.com/gonbgpu/gonbgpu/vision/bench"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/gomlx/compute/gobackend"
 	_ "github.com/gomlx/gomlx/backends/default" // registers "go" and "xla" for configured backends
 
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
-	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // GoBackend returns GoMLX's pure-Go backend (one per test binary), whatever backend the process would

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 func TestBackendAndTol(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/internal/memlimit"
+	"github.com/gonbgpu/gonbgpu/gpu/platform/memlimit"
 )
 
 // cifar10Classes are CIFAR-10's class names, used when batches.meta.txt is absent.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/disintegration/imaging"
 
-	"github.com/gonbgpu/gonbgpu/internal/memlimit"
+	"github.com/gonbgpu/gonbgpu/gpu/platform/memlimit"
 )
 
 // FolderOptions configures [Folder].

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/internal/memlimit"
+	"github.com/gonbgpu/gonbgpu/gpu/platform/memlimit"
 )
 
 // solid returns a w×h image of one colour.

@@ -11,7 +11,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/internal/memlimit"
+	"github.com/gonbgpu/gonbgpu/gpu/platform/memlimit"
 )
 
 // IDX is the content of an IDX file of unsigned bytes — the format of MNIST and Fashion-MNIST: a header

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/internal/memlimit"
+	"github.com/gonbgpu/gonbgpu/gpu/platform/memlimit"
 )
 
 func TestReadIDXRoundTrip(t *testing.T) {

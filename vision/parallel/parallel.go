@@ -10,8 +10,8 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/distributed"
 
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/internal/slurm"
-	"github.com/gonbgpu/gonbgpu/platform"
 )
 
 // DataAxis is the name of the device mesh's one axis, along which batches are split.

@@ -16,8 +16,8 @@ import (
 	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
-	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/parallel"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )

@@ -30,9 +30,9 @@ import (
 	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/internal/slurm"
 	"github.com/gonbgpu/gonbgpu/internal/tensorutil"
-	"github.com/gonbgpu/gonbgpu/platform"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
 )
 

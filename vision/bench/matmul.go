@@ -9,7 +9,7 @@ import (
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 
-	"github.com/gonbgpu/gonbgpu/platform"
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 // DefaultMatMulSize is the side of the matrices [MatMulBench] multiplies by default on backend b: 1024 on

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/internal/memlimit"
+	"github.com/gonbgpu/gonbgpu/gpu/platform/memlimit"
 )
 
 // Kind of a device.
@@ -51,7 +51,7 @@ func (d Device) memoryUsed() uint64 {
 }
 
 // Host describes the host CPU: its model, the cores this process may use, and its memory as this process
-// may use it (within every cgroup limit above it, as under SLURM's --mem; see internal/memlimit).
+// may use it (within every cgroup limit above it, as under SLURM's --mem; see gpu/platform/memlimit).
 func Host() Device {
 	d := Device{Kind: CPU, Source: "host", Cores: HostCores(), Name: cpuModel()}
 	d.MemoryTotal = uint64(max(memlimit.Total().Bytes, 0))
