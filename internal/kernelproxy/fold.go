@@ -37,6 +37,7 @@ type foldState struct {
 	held     strings.Builder
 	heldMsgs []*message // the stderr messages held, as they came (sent as they were if no error comes)
 	off      bool       // folding given up for this cell (held too much)
+	buildErr []string   // the lines of GoNB's last error display in this cell (see builderr.go)
 }
 
 func newFolder(s signer) *folder { return &folder{s: s, cells: map[string]*foldState{}} }
@@ -77,9 +78,19 @@ func (f *folder) process(m *message) []*message {
 		if st != nil && st.ename != "" && isGonbErrorLines(m) {
 			return nil // GoNB's HTML of the panic's lines: the folded traceback has them
 		}
+		if st != nil {
+			if lines := gonbErrorDisplayText(m); lines != nil {
+				st.buildErr = lines
+			}
+		}
 	case "error":
 		if st != nil && st.ename != "" {
 			return []*message{f.folded(st, m)}
+		}
+		if st != nil && st.buildErr != nil {
+			if out := f.buildErrorMessage(m, st.buildErr); out != nil {
+				return append(f.flushPend(st), out)
+			}
 		}
 	}
 	if st == nil {

@@ -3,6 +3,8 @@ package kernelproxy
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -168,5 +170,57 @@ func TestFoldPanic(t *testing.T) {
 				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(c.want, "\n  "))
 			}
 		})
+	}
+}
+
+// TestFoldBuildErrors: GoNB's HTML of a build's errors (testdata: captured from GoNB v0.11.5 through the
+// installed kernel) passes as it is, and GoNB's "failed to run … exit status 1" error that follows carries
+// the compiler's lines: what a batch runner and a text front end show.
+func TestFoldBuildErrors(t *testing.T) {
+	s := signer{[]byte("key")}
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	for _, c := range []struct {
+		fixture string
+		want    string
+	}{
+		{"gonb-build-error", `error:compile error:"Cell[1]: Line 2: declared and not used: x":["Cell[1]: Line 2: declared and not used: x" "Cell[1]: Line 3: undefined: y" ` +
+			`"failed to run \"/usr/local/go/bin/go build -o /tmp/gonb_4c3d881b/gonb_4c3d881b\": exit status 1"]`},
+		{"gonb-get-error", `error:import error:"go: gonb_4c3d881b imports":["go: gonb_4c3d881b imports" ` +
+			`"github.com/gomlx/gomlx/pkg/core/tensors: cannot find module providing package github.com/gomlx/gomlx/pkg/core/tensors" ` +
+			`"failed to run \"/usr/local/go/bin/go get\": exit status 1"]`},
+	} {
+		t.Run(c.fixture, func(t *testing.T) {
+			evalue := read(c.fixture + ".evalue")
+			f := newFolder(s)
+			var out []*message
+			for _, m := range []*message{iopub(s, "status", map[string]string{"execution_state": "busy"}),
+				iopub(s, "display_data", map[string]any{"data": map[string]any{"text/html": read(c.fixture + ".html")}}),
+				iopub(s, "error", map[string]any{"ename": "ERROR", "evalue": evalue, "traceback": []string{evalue}}),
+				iopub(s, "status", map[string]string{"execution_state": "idle"})} {
+				out = append(out, f.process(m)...)
+			}
+			want := []string{"status:busy", "display_data", c.want, "status:idle"}
+			if got := describe(t, s, out); !reflect.DeepEqual(got, want) {
+				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
+	}
+	// An error that is not GoNB's "failed to run" (a program's exit status) passes as it came.
+	f := newFolder(s)
+	html := read("gonb-build-error.html")
+	var out []*message
+	for _, m := range []*message{iopub(s, "status", map[string]string{"execution_state": "busy"}),
+		iopub(s, "display_data", map[string]any{"data": map[string]any{"text/html": html}}),
+		iopub(s, "error", map[string]any{"ename": "ERROR", "evalue": "exit status 3", "traceback": []string{"exit status 3"}})} {
+		out = append(out, f.process(m)...)
+	}
+	if got := describe(t, s, out); got[len(got)-1] != `error:ERROR:"exit status 3":["exit status 3"]` {
+		t.Errorf("a program's own exit status was rewritten: %v", got)
 	}
 }

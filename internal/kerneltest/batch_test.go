@@ -44,11 +44,22 @@ const failing = `{"cells": [
  "nbformat": 4, "nbformat_minor": 5}
 `
 
+// notCompiling is failing with a cell that does not compile instead of one that panics.
+const notCompiling = `{"cells": [
+ {"cell_type": "code", "execution_count": null, "id": "a1", "metadata": {}, "outputs": [], "source": "import \"fmt\"\n\n%%\nfmt.Println(\"first cell ran\")"},
+ {"cell_type": "code", "execution_count": null, "id": "a2", "metadata": {}, "outputs": [], "source": "%%\nx := 1\nfmt.Println(y)"},
+ {"cell_type": "code", "execution_count": null, "id": "a3", "metadata": {}, "outputs": [], "source": "import \"os\"\n\n%%\nos.WriteFile(\"third-cell-ran\", nil, 0o644)"}
+ ],
+ "metadata": {"kernelspec": {"display_name": "Go (gonbgpu)", "language": "go", "name": "gonbgpu"}, "language_info": {"name": "go"}},
+ "nbformat": 4, "nbformat_minor": 5}
+`
+
 // TestBatchRunners runs notebooks the way batch jobs do, with the pinned Jupyter of the checkout's .venv:
 // chapter 3 under papermill (install/python/papermill_go.py, which gives papermill a Go translator) with
 // an injected parameters cell that cuts its training to one epoch; chapter 0 under `jupyter nbconvert
-// --execute`; and a notebook with a panicking cell under both, which must stop at that cell with a
-// non-zero exit and the panic in what they print.
+// --execute`; and a notebook with a panicking cell, and one with a cell that does not compile, under both,
+// which must stop at that cell with a non-zero exit and the panic, or the compiler's lines, in what they
+// print.
 func TestBatchRunners(t *testing.T) {
 	data := kerneltest.Install(t)
 	python := kerneltest.Python(t)
@@ -130,45 +141,54 @@ func TestBatchRunners(t *testing.T) {
 		}
 	})
 
-	t.Run("a failing cell stops the run", func(t *testing.T) {
-		for _, runner := range []string{"papermill", "nbconvert"} {
-			t.Run(runner, func(t *testing.T) {
-				dir := t.TempDir()
-				in, out := filepath.Join(dir, "failing.ipynb"), filepath.Join(dir, "failing-out.ipynb")
-				if err := os.WriteFile(in, []byte(failing), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				var log string
-				var err error
-				if runner == "papermill" {
-					log, err = runBatch(t, data, dir, 10*time.Minute, python, papermillGo, in, out, "--cwd", dir, "--no-progress-bar")
-				} else {
-					log, err = runBatch(t, data, dir, 10*time.Minute, jupyter, "nbconvert", "--to", "notebook", "--execute",
-						"--output-dir", dir, "--output", "failing-out.ipynb", in)
-				}
-				if err == nil {
-					t.Fatalf("%s exited 0 on a notebook whose cell panics:\n%s", runner, lastLines(log, 30))
-				}
-				for _, want := range []string{"panic", "mustPositive: got -3", "goroutine 1 [running]"} {
-					if !strings.Contains(log, want) {
-						t.Errorf("%s's output does not show the cell's error (%q):\n%s", runner, want, lastLines(log, 40))
-					}
-				}
-				if _, err := os.Stat(filepath.Join(dir, "third-cell-ran")); err == nil {
-					t.Errorf("%s went on to the cell after the failing one", runner)
-				}
-				if runner == "papermill" { // papermill saves the notebook as far as it ran
-					nb, err := ipynb.Read(out)
-					if err != nil {
+	for _, nbc := range []struct {
+		name, notebook string
+		want           []string // in what the runner prints
+		saved          string   // the start of the one error papermill's saved notebook holds
+	}{
+		{"a failing cell stops the run", failing, []string{"panic", "mustPositive: got -3", "goroutine 1 [running]"}, "panic: mustPositive: got -3"},
+		{"a cell that does not compile stops the run", notCompiling, []string{"Line 2: declared and not used: x", "Line 3: undefined: y"}, "compile error: Cell["},
+	} {
+		t.Run(nbc.name, func(t *testing.T) {
+			for _, runner := range []string{"papermill", "nbconvert"} {
+				t.Run(runner, func(t *testing.T) {
+					dir := t.TempDir()
+					in, out := filepath.Join(dir, "failing.ipynb"), filepath.Join(dir, "failing-out.ipynb")
+					if err := os.WriteFile(in, []byte(nbc.notebook), 0o644); err != nil {
 						t.Fatal(err)
 					}
-					errs := nb.Errors()
-					if len(errs) != 1 || !strings.HasPrefix(errs[0].Message, "panic: mustPositive: got -3") {
-						t.Errorf("the saved notebook should hold one error, the panic; it holds %v", errs)
+					var log string
+					var err error
+					if runner == "papermill" {
+						log, err = runBatch(t, data, dir, 10*time.Minute, python, papermillGo, in, out, "--cwd", dir, "--no-progress-bar")
+					} else {
+						log, err = runBatch(t, data, dir, 10*time.Minute, jupyter, "nbconvert", "--to", "notebook", "--execute",
+							"--output-dir", dir, "--output", "failing-out.ipynb", in)
 					}
-				}
-			})
-		}
-	})
+					if err == nil {
+						t.Fatalf("%s exited 0 on a notebook whose second cell fails:\n%s", runner, lastLines(log, 30))
+					}
+					for _, want := range nbc.want {
+						if !strings.Contains(log, want) {
+							t.Errorf("%s's output does not show the cell's error (%q):\n%s", runner, want, lastLines(log, 40))
+						}
+					}
+					if _, err := os.Stat(filepath.Join(dir, "third-cell-ran")); err == nil {
+						t.Errorf("%s went on to the cell after the failing one", runner)
+					}
+					if runner == "papermill" { // papermill saves the notebook as far as it ran
+						nb, err := ipynb.Read(out)
+						if err != nil {
+							t.Fatal(err)
+						}
+						errs := nb.Errors()
+						if len(errs) != 1 || !strings.HasPrefix(errs[0].Message, nbc.saved) {
+							t.Errorf("the saved notebook should hold one error, %q…; it holds %v", nbc.saved, errs)
+						}
+					}
+				})
+			}
+		})
+	}
 	kerneltest.NoProcessesLeft(t, data, 2*time.Minute)
 }
