@@ -322,7 +322,8 @@ func newChoice(d decision) (*platform.Choice, error) {
 		b.Finalize()
 		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit, Fix: d.Advice}
 	}
-	c := &platform.Choice{Backend: b, Name: d.Name, Config: d.Config, Reason: d.Reason, Warning: d.Warning, Devices: Devices(b)}
+	c := choiceOn(b)
+	c.Name, c.Config, c.Reason, c.Warning = d.Name, d.Config, d.Reason, d.Warning
 	if d.Plugin != nil {
 		c.Plugin = d.Plugin.String()
 	}

@@ -23,22 +23,17 @@ import (
 // these GPUs (nil: NVML not loadable). Plugins are not checked in a child; links go to a fresh cache.
 func machine(t *testing.T, found []*plugin.Plugin, gpus nvidia.Presence, described []platform.Device) {
 	t.Helper()
-	oldFind, oldDetect, oldGPUs, oldCheck, oldCPU := findPlugins, detectGPUs, nvidiaGPUs, checkPlugins, findCPU
+	oldFind, oldDetect, oldCheck, oldCPU := findPlugins, detectGPUs, checkPlugins, findCPU
 	findCPU = func(xlacpu.Places) *cpuPlugin { return noCPU("") }
 	findPlugins = func() *plugin.Search {
 		return &plugin.Search{Found: found, Searched: []string{"$CONDA_PREFIX (/x): /x/lib", "~/.local: /h/.local/lib"}}
 	}
+	gpus.GPUs = described
 	detectGPUs = func() nvidia.Presence { return gpus }
-	nvidiaGPUs = func() ([]platform.Device, error) {
-		if described == nil {
-			return nil, errors.New("NVML: libnvidia-ml.so.1 not found")
-		}
-		return described, nil
-	}
 	checkPlugins = false
 	t.Setenv("GONBGPU_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
 	t.Cleanup(func() {
-		findPlugins, detectGPUs, nvidiaGPUs, checkPlugins, findCPU = oldFind, oldDetect, oldGPUs, oldCheck, oldCPU
+		findPlugins, detectGPUs, checkPlugins, findCPU = oldFind, oldDetect, oldCheck, oldCPU
 	})
 }
 
@@ -94,8 +89,8 @@ func TestDefaultPureGo(t *testing.T) {
 		t.Fatalf("matmul: %v", got)
 	}
 	// The devices: the host only here, and the host is what computes.
-	if len(c.Devices) != 1 || c.Devices[0].Source != "host" || c.ComputeDevice().Source != "host" {
-		t.Fatalf("devices %+v", c.Devices)
+	if m := MachineDevices(c.Backend); len(m) != 1 || m[0].Source != "host" || c.ComputeDevice().Source != "host" {
+		t.Fatalf("devices %+v, compute devices %+v", m, c.ComputeDevices())
 	}
 	if cpu, err := CPUBackend(); err != nil || cpu != c.Backend {
 		t.Fatalf("CPUBackend on the pure-Go default must be the default's backend: %v %v", cpu, err)
@@ -122,8 +117,9 @@ func TestNewIsNew(t *testing.T) {
 		t.Fatalf("a GPU with no plugin: the choice must carry the warning: %+v", a)
 	}
 	// The device list shows the hardware (NVML's GPU) whatever the backend, then the host; the host computes.
-	if len(a.Devices) != 2 || a.Devices[0].Name != "NVIDIA H200" || a.Devices[1].Kind != platform.CPU || a.ComputeDevice().Kind != platform.CPU {
-		t.Fatalf("devices %+v", a.Devices)
+	if m := MachineDevices(a.Backend); len(m) != 2 || m[0].Name != "NVIDIA H200" || m[1].Kind != platform.CPU ||
+		len(a.ComputeDevices()) != 1 || a.ComputeDevice().Kind != platform.CPU {
+		t.Fatalf("devices %+v, compute devices %+v", m, a.ComputeDevices())
 	}
 }
 
@@ -242,7 +238,7 @@ func (f fakeCUDA) IsCUDA() bool                               { return true } //
 // without NVML, or when NVML and CUDA disagree on the count, the backend's own list, never the host's RAM.
 func TestDevicesOfACUDABackend(t *testing.T) {
 	machine(t, nil, oneGPU, h200)
-	c := &platform.Choice{Backend: fakeCUDA{n: 1}, Devices: Devices(fakeCUDA{n: 1})}
+	c := choiceOn(fakeCUDA{n: 1})
 	if d := c.ComputeDevice(); d.UUID != "GPU-cccccccc" || d.MemoryFree != 68<<30 {
 		t.Fatalf("CheckFits would check %+v", d)
 	}
@@ -250,11 +246,11 @@ func TestDevicesOfACUDABackend(t *testing.T) {
 		t.Errorf("69 GiB must not fit in the job's GPU with 68 GiB free")
 	}
 	machine(t, nil, oneGPU, nil) // NVML missing
-	if devs := Devices(fakeCUDA{n: 1}); len(devs) != 2 || devs[0].Source != "pjrt" || devs[0].MemoryTotal != 0 || devs[1].Source != "host" {
+	if devs := MachineDevices(fakeCUDA{n: 1}); len(devs) != 2 || devs[0].Source != "pjrt" || devs[0].MemoryTotal != 0 || devs[1].Source != "host" {
 		t.Fatalf("without NVML: %+v (never the host)", devs)
 	}
 	machine(t, nil, oneGPU, h200) // NVML 1 GPU, CUDA 2: PJRT's list is what computes
-	if devs := Devices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
+	if devs := MachineDevices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
 		t.Fatalf("NVML 1 GPU, CUDA 2: %+v", devs)
 	}
 }
@@ -280,14 +276,15 @@ func TestCheckFitsHost(t *testing.T) {
 // TestCheckFitsOnNVML checks real GPUs when NVML sees any (GPU nodes); elsewhere it checks that no GPU
 // is reported, so it passes or fails on every machine and never skips.
 func TestCheckFitsOnNVML(t *testing.T) {
-	gpus, err := nvidia.GPUs()
-	if err != nil || len(gpus) == 0 {
-		for _, d := range Devices(nil) {
+	p := nvidia.Detect()
+	gpus := p.GPUs
+	if len(gpus) == 0 {
+		for _, d := range MachineDevices(nil) {
 			if d.Kind == platform.GPU {
-				t.Fatalf("NVML unavailable (%v) but Devices lists GPU %+v", err, d)
+				t.Fatalf("NVML sees no GPU (%s) but MachineDevices lists GPU %+v", p.How, d)
 			}
 		}
-		t.Logf("no GPU visible through NVML (%v): only the host was checked", err)
+		t.Logf("no GPU visible through NVML (%s): only the host was checked", p.How)
 		return
 	}
 	for _, d := range gpus {

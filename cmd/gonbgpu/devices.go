@@ -38,6 +38,7 @@ func runDevices(args []string) error {
 	if err != nil {
 		return err
 	}
+	devices := gpu.MachineDevices(choice.Backend)
 	switch {
 	case *config:
 		fmt.Println(choice.Config)
@@ -56,13 +57,13 @@ func runDevices(args []string) error {
 			N       int               `json:"compute_devices"`
 			Devices []platform.Device `json:"devices"`
 		}{choice.Name, choice.Config, choice.Reason, choice.Warning, choice.Plugin, search.Found, choice.CPUPlugin,
-			choice.Backend.NumDevices(), choice.Devices}); err != nil {
+			choice.Backend.NumDevices(), devices}); err != nil {
 			return err
 		}
 		return devicesVerdict(choice)
 	}
 	title := fmt.Sprintf("gonbgpu devices    backend: %s (%d device(s))", choice.Name, choice.Backend.NumDevices())
-	fmt.Print(platform.FormatTable(title, choice.Devices))
+	fmt.Print(platform.FormatTable(title, devices))
 	switch {
 	case choice.Plugin != "":
 		fmt.Printf("CUDA plugin: %s\n", choice.Plugin) // the one chosen (by driver CUDA, version, PJRT check)
