@@ -44,19 +44,23 @@ var h200 = []platform.Device{{Index: 0, Kind: platform.GPU, Name: "NVIDIA H200",
 	UUID: "GPU-cccccccc", Source: "nvml"}}
 
 // freshDefault resets the process's default backend, as in a new process (also under -count), and
-// captures its announcement.
+// gives a buffer to announce it on (see DefaultWith).
 func freshDefault(t *testing.T) *bytes.Buffer {
 	t.Helper()
 	reset := func() { defaultOnce, defaultChoice, defaultErr = sync.Once{}, nil, nil }
 	reset()
-	var buf bytes.Buffer
-	old := Log
-	Log = &buf
-	t.Cleanup(func() {
-		Log = old
-		reset()
-	})
-	return &buf
+	t.Cleanup(reset)
+	return &bytes.Buffer{}
+}
+
+// envOptions reads the Options from this test's environment, as a command does.
+func envOptions(t *testing.T) Options {
+	t.Helper()
+	o, err := OptionsFromEnvironment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 // TestDefaultPureGo creates the process backend with no GPU in sight, checks the announcement, and runs a
@@ -66,7 +70,7 @@ func TestDefaultPureGo(t *testing.T) {
 	buf := freshDefault(t)
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "") // gpu-check requires the GPU for the other tests; this one is about the CPU
-	c, err := Default()
+	c, err := DefaultWith(envOptions(t), buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +107,15 @@ func TestNewIsNew(t *testing.T) {
 	buf := freshDefault(t)
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "")
-	a, err := New()
+	a, err := New(envOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Backend.Finalize()
-	b := MustNew()
+	b := MustNew(envOptions(t))
 	defer b.Backend.Finalize()
-	if a.Backend == b.Backend || buf.Len() != 0 {
-		t.Fatalf("New must create a new backend each time and print nothing: same %v, printed %q", a.Backend == b.Backend, buf)
+	if a.Backend == b.Backend || defaultChoice != nil || buf.Len() != 0 {
+		t.Fatalf("New must create a new backend each time, not the default: same %v, default %v", a.Backend == b.Backend, defaultChoice)
 	}
 	if a.Warning == "" || !strings.Contains(a.Warning, `pip install --user "jax[cuda13]"`) {
 		t.Fatalf("a GPU with no plugin: the choice must carry the warning: %+v", a)
@@ -124,7 +128,7 @@ func TestNewIsNew(t *testing.T) {
 }
 
 func TestExplicitBackendFailureIsAnError(t *testing.T) {
-	_, _, err := create(decision{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"})
+	_, _, err := create(decision{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "nosuchbackend") {
 		t.Fatalf("want an error naming the backend, got %v", err)
 	}
@@ -133,7 +137,7 @@ func TestExplicitBackendFailureIsAnError(t *testing.T) {
 func TestAutomaticCUDAFailureFallsBack(t *testing.T) {
 	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
 	p := &plugin.Plugin{Path: t.TempDir() + "/pjrt_c_api_cuda_plugin.so", Source: "PJRT_PLUGIN_LIBRARY_PATH"}
-	b, d, err := create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	b, d, err := create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,18 +166,18 @@ func TestRequireGPUFailsFastWithTheReason(t *testing.T) {
 	}
 	// An explicit CPU backend contradicts the requirement.
 	t.Setenv(BackendEnv, "go")
-	if _, err := New(); !errors.As(err, &req) || !strings.Contains(err.Error(), "unset "+BackendEnv) {
+	if _, err := New(envOptions(t)); !errors.As(err, &req) || !strings.Contains(err.Error(), "unset "+BackendEnv) {
 		t.Fatalf("GOMLX_BACKEND=go with the GPU required: %v", err)
 	}
 	for _, v := range []string{"0", "", "no", "OFF"} {
 		t.Setenv(RequireGPUEnv, v)
-		if RequireGPU() {
+		if envOptions(t).RequireGPU {
 			t.Errorf("%s=%q must not require the GPU", RequireGPUEnv, v)
 		}
 	}
 	for _, v := range []string{"1", "true", "yess"} {
 		t.Setenv(RequireGPUEnv, v)
-		if !RequireGPU() {
+		if !envOptions(t).RequireGPU {
 			t.Errorf("%s=%q must require the GPU", RequireGPUEnv, v)
 		}
 	}
@@ -184,7 +188,7 @@ func TestFallbackIsLoudOnce(t *testing.T) {
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "")
 	buf := freshDefault(t)
-	c, err := Default()
+	c, err := DefaultWith(envOptions(t), buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,18 +205,21 @@ func TestFallbackIsLoudOnce(t *testing.T) {
 func TestAutotuneNotForXLACPU(t *testing.T) {
 	t.Setenv("XLA_FLAGS", "")
 	calls := 0
-	old := enableAutotune
-	enableAutotune = func(p *plugin.Plugin, cacheDir string) (string, error) { calls++; return "", nil }
-	t.Cleanup(func() { enableAutotune = old })
+	old := withAutotune
+	withAutotune = func(p *plugin.Plugin, flags, setting, cacheDir string) (string, string, error) {
+		calls++
+		return flags, "", nil
+	}
+	t.Cleanup(func() { withAutotune = old })
 	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
 	p := &plugin.Plugin{Path: filepath.Join(t.TempDir(), "pjrt_c_api_cuda_plugin.so"), Source: "PJRT_PLUGIN_LIBRARY_PATH"}
 	// GOMLX_BACKEND=xla:cpu with a CUDA plugin installed: the plugin is recorded but not used.
-	_, _, _ = create(decision{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"})
+	_, _, _ = create(decision{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"}, Options{})
 	if calls != 0 {
 		t.Fatalf("the CUDA autotuning cache was set up %d time(s) for xla:cpu", calls)
 	}
 	// The CUDA plugin itself gets it (it then fails to start here, and falls back).
-	_, _, _ = create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	_, _, _ = create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"}, Options{})
 	if calls != 1 {
 		t.Fatalf("the CUDA plugin must get the autotuning cache: %d call(s)", calls)
 	}
@@ -300,5 +307,26 @@ func TestCheckFitsOnNVML(t *testing.T) {
 			t.Errorf("GPU %d: more than its total should not fit: %v", d.Index, err)
 		}
 		t.Logf("%v", err)
+	}
+}
+
+// TestNewTakesOptionsNotTheEnvironment: New does what its Options say, whatever the environment says, and
+// writes nothing there; only the edges (Default, the commands) read the environment.
+func TestNewTakesOptionsNotTheEnvironment(t *testing.T) {
+	machine(t, nil, oneGPU, h200) // a GPU and no plugin: the CPU, with a warning
+	t.Setenv(BackendEnv, "nosuchbackend")
+	t.Setenv(RequireGPUEnv, "1")
+	c, err := New(Options{})
+	if err != nil || c.Name != "go" || c.Warning == "" {
+		t.Fatalf("Options{} chooses automatically, whatever %s and %s say: %+v %v", BackendEnv, RequireGPUEnv, c, err)
+	}
+	c.Backend.Finalize()
+	t.Setenv(RequireGPUEnv, "0")
+	var req *RequiredGPUError
+	if _, err := New(Options{RequireGPU: true}); !errors.As(err, &req) {
+		t.Fatalf("Options.RequireGPU with %s=0: want a RequiredGPUError, got %v", RequireGPUEnv, err)
+	}
+	if got := os.Getenv(RequireGPUEnv); got != "0" {
+		t.Fatalf("New wrote %s=%q into the environment", RequireGPUEnv, got)
 	}
 }
