@@ -87,10 +87,6 @@ var (
 	findCPU = defaultFindCPU
 )
 
-// CPUDevicesEnv names the environment variable that sets how many devices the XLA CPU backend exposes
-// (default: the plugin's, 4). GOMLX_BACKEND=xla:cpu,devices=N says the same.
-const CPUDevicesEnv = "GONBGPU_CPU_DEVICES"
-
 // defaultFindCPU searches this process's places for XLA's CPU plugin and checks each found in a child
 // process until one passes.
 func defaultFindCPU(places xlacpu.Places) *cpuPlugin {
@@ -113,24 +109,17 @@ func cpuSearchedSummary(s *xlacpu.Search) string {
 	return searchedSummary(&plugin.Search{Searched: s.Searched})
 }
 
-// decide decides which backend to use, without creating it. See the package documentation for the rules.
-// It reads the environment (GOMLX_BACKEND, GONBGPU_CPU_DEVICES, GONBGPU_XLA_CPU_PLUGIN): the one place
-// in gonbgpu's libraries that does, since cells and commands alike get their backend here.
-func decide() (decision, error) {
-	env, envSet := os.LookupEnv(BackendEnv)
-	return decideFor(env, envSet)
-}
-
-// decideFor is decide with GOMLX_BACKEND's value given.
-func decideFor(env string, envSet bool) (decision, error) {
-	devices := 0
-	if v := strings.TrimSpace(os.Getenv(CPUDevicesEnv)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > xlacpu.MaxDevices {
-			return decision{}, fmt.Errorf("gonbgpu: %s=%q: want a number of CPU devices from 1 to %d", CPUDevicesEnv, v, xlacpu.MaxDevices)
-		}
-		devices = n
+// decide decides which backend to use for o, without creating it. See the package documentation for the
+// rules. It reads no environment but GONBGPU_XLA_CPU_PLUGIN's (package internal/xlacpu's places): what the
+// user set comes in o, read at the edge.
+func decide(o Options) (decision, error) {
+	if o.CPUDevices < 0 || o.CPUDevices > xlacpu.MaxDevices {
+		return decision{}, fmt.Errorf("gonbgpu: Options.CPUDevices is %d: want a number of CPU devices from 1 to %d (0: the plugin's default)",
+			o.CPUDevices, xlacpu.MaxDevices)
 	}
+	devices := o.CPUDevices
+	env := strings.TrimSpace(o.Backend)
+	envSet := env != ""
 	places := xlacpu.DefaultPlaces()
 	return choose(env, envSet, findPlugins(), detectGPUs(), func(explicitPath string) *cpuPlugin {
 		pl := places
@@ -284,45 +273,34 @@ func searchedSummary(s *plugin.Search) string {
 	return strings.Join(kinds, ", ")
 }
 
-// New chooses a backend by the rules above (see the package documentation) and creates it: a new backend at every call, nothing
-// printed. An automatic choice of CUDA that fails to start falls back to the pure-Go backend, with the
-// reason and a Warning; a backend asked for by GOMLX_BACKEND that fails is an error.
+// New chooses a backend for o by the rules above (see the package documentation) and creates it: a new
+// backend at every call, nothing printed, as GoMLX's compute.New. An automatic choice of CUDA that fails
+// to start falls back to the pure-Go backend, with the reason and a Warning; a backend named by
+// o.Backend that fails is an error. To put backends side by side in one process (`gonbgpu bench
+// --compare`), call it with each Backend named.
 //
-// When [RequireGPU] is on (GONBGPU_REQUIRE_GPU=1, `gonbgpu train --require-gpu`, SLURM GPU jobs), a
-// backend that does not compute on a GPU is a [*RequiredGPUError] that says why and what to do.
-func New() (*platform.Choice, error) {
-	d, err := decide()
+// With o.RequireGPU (GONBGPU_REQUIRE_GPU=1, `gonbgpu train --require-gpu`, SLURM GPU jobs), a backend
+// that does not compute on a GPU is a [*RequiredGPUError] that says why and what to do.
+func New(o Options) (*platform.Choice, error) {
+	d, err := decide(o)
 	if err != nil {
 		return nil, err
 	}
-	return newChoice(d)
-}
-
-// NewFor is [New] with the backend named as GOMLX_BACKEND names it ("go", "xla:cpu", "xla:cpu,devices=2",
-// "xla:cuda"), whatever the environment says: to put backends side by side in one process (`gonbgpu
-// bench --compare`). Like an explicit GOMLX_BACKEND, a backend that cannot be created is an error.
-func NewFor(backend string) (*platform.Choice, error) {
-	if strings.TrimSpace(backend) == "" {
-		return nil, fmt.Errorf("gonbgpu: no backend named")
-	}
-	d, err := decideFor(backend, true)
-	if err != nil {
-		return nil, err
-	}
-	return newChoice(d)
+	return newChoice(d, o)
 }
 
 // newChoice creates the backend of a decision and describes it.
-func newChoice(d decision) (*platform.Choice, error) {
-	b, d, err := create(d)
+func newChoice(d decision, o Options) (*platform.Choice, error) {
+	b, d, err := create(d, o)
 	if err != nil {
 		return nil, err
 	}
-	if RequireGPU() && !platform.IsCUDA(b) {
+	if o.RequireGPU && !platform.IsCUDA(b) {
 		b.Finalize()
 		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit, Fix: d.Advice}
 	}
-	c := &platform.Choice{Backend: b, Name: d.Name, Config: d.Config, Reason: d.Reason, Warning: d.Warning, Devices: Devices(b)}
+	c := choiceOn(b)
+	c.Name, c.Config, c.Reason, c.Warning = d.Name, d.Config, d.Reason, d.Warning
 	if d.Plugin != nil {
 		c.Plugin = d.Plugin.String()
 	}
@@ -336,8 +314,8 @@ func newChoice(d decision) (*platform.Choice, error) {
 }
 
 // MustNew is [New] that panics with the error.
-func MustNew() *platform.Choice {
-	c, err := New()
+func MustNew(o Options) *platform.Choice {
+	c, err := New(o)
 	if err != nil {
 		panic(err)
 	}
@@ -350,16 +328,44 @@ var (
 	defaultErr    error
 )
 
-// Default returns this process's backend: made by [New] on the first call and announced, once, on [Log]
-// (see [announcement]); later calls return the same Choice.
+// Default returns this process's backend: made on the first call by [New] with the options of this
+// process's environment ([OptionsFromEnvironment]) and announced, once (see [announcement]), in a
+// notebook on the cell's output, elsewhere on standard error, so that it never mixes with a command's
+// machine-readable output; later calls return the same Choice.
+//
+// Default is an edge, as a command is: cells call it (through [Backend]) and have no other way to say
+// what they want than the environment the kernel was started with, so it reads the environment, once.
 func Default() (*platform.Choice, error) {
 	defaultOnce.Do(func() {
-		defaultChoice, defaultErr = New()
-		if defaultErr == nil {
-			announce(defaultChoice)
+		o, err := OptionsFromEnvironment()
+		if err != nil {
+			defaultErr = err
+			return
 		}
+		defaultChoice, defaultErr = newDefault(o, defaultLog())
 	})
 	return defaultChoice, defaultErr
+}
+
+// DefaultWith makes this process's backend with o, announced on log (nil: where [Default] announces),
+// for a command that has read its flags and the environment itself (`gonbgpu train --require-gpu`). The
+// first of Default and DefaultWith to run makes the backend; later calls of either return it, whatever
+// options they are given: a process has one default backend, as a GPU holds one process's memory.
+func DefaultWith(o Options, log io.Writer) (*platform.Choice, error) {
+	if log == nil {
+		log = defaultLog()
+	}
+	defaultOnce.Do(func() { defaultChoice, defaultErr = newDefault(o, log) })
+	return defaultChoice, defaultErr
+}
+
+// newDefault is [New] and the announcement of its choice on log.
+func newDefault(o Options, log io.Writer) (*platform.Choice, error) {
+	c, err := New(o)
+	if err == nil {
+		announce(log, c)
+	}
+	return c, err
 }
 
 // MustDefault is [Default] that panics with a readable message when the backend cannot be created.
@@ -391,10 +397,7 @@ func announcement(c *platform.Choice) string {
 	return line
 }
 
-// Log is where [Default] announces its choice. In a notebook it goes to the cell's output; elsewhere to
-// standard error, so that it never mixes with a command's machine-readable output.
-var Log io.Writer = defaultLog()
-
+// defaultLog is where [Default] announces its choice: the cell's output in a notebook, else standard error.
 func defaultLog() io.Writer {
 	if gonbui.IsNotebook {
 		return os.Stdout
@@ -406,12 +409,12 @@ func defaultLog() io.Writer {
 // GoNB runs every cell as a new process, and the same line above every cell's output would drown what
 // the cell shows. A marker in GoNB's per-kernel temporary folder remembers what was announced (see
 // [announceIn] for what a later cell still shows).
-func announce(c *platform.Choice) {
+func announce(w io.Writer, c *platform.Choice) {
 	dir := ""
 	if d := os.Getenv("GONB_TMP_DIR"); d != "" && gonbui.IsNotebook {
 		dir = d
 	}
-	announceIn(Log, dir, c)
+	announceIn(w, dir, c)
 }
 
 // backendMarker is the file, in GoNB's per-kernel folder, holding the last announcement.
@@ -457,15 +460,16 @@ func announcedName(line string) string {
 	return name
 }
 
-// enableAutotune gives XLA its autotuning cache before a CUDA plugin loads; a variable for tests.
-var enableAutotune = plugin.EnableAutotuneCache
+// withAutotune adds XLA's autotuning cache to the XLA flags a CUDA plugin will start with; a variable
+// for tests.
+var withAutotune = plugin.WithAutotuneCache
 
-// create builds the backend for a decision. An automatic choice of CUDA that fails falls back to the
-// pure-Go backend, saying why; an explicit one is an error.
-func create(d decision) (compute.Backend, decision, error) {
+// create builds the backend for a decision, with o's settings. An automatic choice of CUDA that fails
+// falls back to the pure-Go backend, saying why; an explicit one is an error.
+func create(d decision, o Options) (compute.Backend, decision, error) {
 	xla.EnableAutoInstall(false)
 	if d.Name == "xla:cpu" {
-		return createCPU(d)
+		return createCPU(d, o)
 	}
 	usesPlugin := d.Plugin != nil && strings.HasPrefix(d.Config, "xla:"+d.Plugin.Path)
 	if usesPlugin {
@@ -478,29 +482,25 @@ func create(d decision) (compute.Backend, decision, error) {
 			fb := decision{Config: "go", Name: "go", Plugin: d.Plugin,
 				Reason: fmt.Sprintf("the CUDA plugin could not be prepared (%v); using the pure-Go backend", err)}
 			fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but %s; fix the folder or set %s", d.Reason, fb.Reason, "GONBGPU_CACHE_DIR")
-			return create(fb)
-		}
-		// CUDA numbers GPUs the way NVML and SLURM do only with PCI_BUS_ID; its default, FASTEST_FIRST,
-		// may put another GPU first on a node with mixed models, and then "GPU 0" would differ between
-		// the device table, CheckFits and the computation. Set before CUDA starts; the user's value wins.
-		if _, set := os.LookupEnv(nvidia.DeviceOrderEnv); !set {
-			os.Setenv(nvidia.DeviceOrderEnv, "PCI_BUS_ID")
-		}
-		// Before the plugin loads: XLA reads XLA_FLAGS once. Only for the CUDA plugin: never for
-		// GOMLX_BACKEND=xla:cpu or another plugin.
-		if dir, err := enableAutotune(d.Plugin, fsutil.CacheDir()); err != nil {
-			d.Reason += fmt.Sprintf("; no XLA autotuning cache (%v)", err)
-		} else if dir != "" {
-			d.Reason += "; XLA autotuning results kept in " + dir + " (re-runs compile faster)"
+			return create(fb, o)
 		}
 	}
 	var err error
 	if usesPlugin {
-		// NVIDIA's libraries, loaded as JAX loads them, and XLA told where libdevice and ptxas are, before
-		// the plugin loads (see plugin.Plugin.NvidiaLibraries); the plugin's check did the same in a child.
-		// Without the driver, the backend fails to start with a line naming it.
+		// The flags XLA starts with: the user's XLA_FLAGS, then, only for the CUDA plugin (never for
+		// GOMLX_BACKEND=xla:cpu or another plugin), the autotuning cache and where libdevice and ptxas are.
+		flags := os.Getenv(xlaFlagsEnv)
+		flags, dir, aerr := withAutotune(d.Plugin, flags, o.AutotuneCache, fsutil.CacheDir())
+		if aerr != nil {
+			d.Reason += fmt.Sprintf("; no XLA autotuning cache (%v)", aerr)
+		} else if dir != "" {
+			d.Reason += "; XLA autotuning results kept in " + dir + " (re-runs compile faster)"
+		}
+		// NVIDIA's libraries, loaded as JAX loads them, before the plugin (see plugin.Plugin.NvidiaLibraries);
+		// the plugin's check did the same in a child. Without the driver, the backend fails to start with a
+		// line naming it.
 		libs, dataDir := d.Plugin.NvidiaLibraries()
-		os.Setenv("XLA_FLAGS", plugin.WithCUDADataDir(os.Getenv("XLA_FLAGS"), dataDir))
+		handOverToCUDA(plugin.WithCUDADataDir(flags, dataDir))
 		err = pjrtapi.PreloadCUDA(pjrtapi.DriverLibrary, libs)
 	}
 	var b compute.Backend
@@ -517,12 +517,32 @@ func create(d decision) (compute.Backend, decision, error) {
 		Reason: fmt.Sprintf("CUDA was found but its backend failed to start (%v); using the pure-Go backend", firstLine(err.Error()))}
 	fb.Warning = fmt.Sprintf("CUDA was chosen (%s) but its backend failed to start: %v. Check the driver and plugin with "+
 		"`gonbgpu devices --plugins`, or install the plugin matching the driver's CUDA version", d.Reason, firstLine(err.Error()))
-	return create(fb)
+	return create(fb, o)
+}
+
+// xlaFlagsEnv is the environment variable XLA reads its flags from, once, when a plugin initialises.
+const xlaFlagsEnv = "XLA_FLAGS"
+
+// handOverToCUDA puts into this process's environment what the CUDA plugin, loaded into this process
+// next, reads from it as it initialises and takes no other way: XLA's flags (XLA parses XLA_FLAGS once;
+// go-xla's client create options carry PJRT's named values, not XLA's flags) and CUDA_DEVICE_ORDER. It is
+// the one place gonbgpu's libraries write the environment, called by create just before the plugin loads;
+// a child process is handed its environment as a value instead (exec.Cmd.Env), and configuration comes
+// in as [Options].
+//
+// CUDA numbers GPUs the way NVML and SLURM do only with CUDA_DEVICE_ORDER=PCI_BUS_ID; its default,
+// FASTEST_FIRST, may put another GPU first on a node with mixed models, and then "GPU 0" would differ
+// between the device table, CheckFits and the computation. The user's value wins.
+func handOverToCUDA(xlaFlags string) {
+	if _, set := os.LookupEnv(nvidia.DeviceOrderEnv); !set {
+		os.Setenv(nvidia.DeviceOrderEnv, "PCI_BUS_ID")
+	}
+	os.Setenv(xlaFlagsEnv, xlaFlags)
 }
 
 // createCPU creates the XLA CPU backend of a decision. Failing that, an automatic choice falls back to
 // the pure-Go backend, saying why; an explicit one (GOMLX_BACKEND=xla:cpu) is an error.
-func createCPU(d decision) (compute.Backend, decision, error) {
+func createCPU(d decision, o Options) (compute.Backend, decision, error) {
 	if !d.CPU.usable() {
 		why := "no XLA CPU plugin"
 		if d.CPU != nil && d.CPU.Why != "" {
@@ -541,7 +561,7 @@ func createCPU(d decision) (compute.Backend, decision, error) {
 		return nil, d, fmt.Errorf("gonbgpu: cannot create backend %q (%s): %w", d.Name, d.Reason, err)
 	}
 	return create(decision{Config: "go", Name: "go",
-		Reason: fmt.Sprintf("%s, but it failed to start (%v); using the pure-Go backend", d.Reason, firstLine(err.Error()))})
+		Reason: fmt.Sprintf("%s, but it failed to start (%v); using the pure-Go backend", d.Reason, firstLine(err.Error()))}, o)
 }
 
 // newWithConfig is compute.NewWithConfig with its panics (an unknown backend name) turned into errors.

@@ -23,22 +23,17 @@ import (
 // these GPUs (nil: NVML not loadable). Plugins are not checked in a child; links go to a fresh cache.
 func machine(t *testing.T, found []*plugin.Plugin, gpus nvidia.Presence, described []platform.Device) {
 	t.Helper()
-	oldFind, oldDetect, oldGPUs, oldCheck, oldCPU := findPlugins, detectGPUs, nvidiaGPUs, checkPlugins, findCPU
+	oldFind, oldDetect, oldCheck, oldCPU := findPlugins, detectGPUs, checkPlugins, findCPU
 	findCPU = func(xlacpu.Places) *cpuPlugin { return noCPU("") }
 	findPlugins = func() *plugin.Search {
 		return &plugin.Search{Found: found, Searched: []string{"$CONDA_PREFIX (/x): /x/lib", "~/.local: /h/.local/lib"}}
 	}
+	gpus.GPUs = described
 	detectGPUs = func() nvidia.Presence { return gpus }
-	nvidiaGPUs = func() ([]platform.Device, error) {
-		if described == nil {
-			return nil, errors.New("NVML: libnvidia-ml.so.1 not found")
-		}
-		return described, nil
-	}
 	checkPlugins = false
 	t.Setenv("GONBGPU_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
 	t.Cleanup(func() {
-		findPlugins, detectGPUs, nvidiaGPUs, checkPlugins, findCPU = oldFind, oldDetect, oldGPUs, oldCheck, oldCPU
+		findPlugins, detectGPUs, checkPlugins, findCPU = oldFind, oldDetect, oldCheck, oldCPU
 	})
 }
 
@@ -49,19 +44,23 @@ var h200 = []platform.Device{{Index: 0, Kind: platform.GPU, Name: "NVIDIA H200",
 	UUID: "GPU-cccccccc", Source: "nvml"}}
 
 // freshDefault resets the process's default backend, as in a new process (also under -count), and
-// captures its announcement.
+// gives a buffer to announce it on (see DefaultWith).
 func freshDefault(t *testing.T) *bytes.Buffer {
 	t.Helper()
 	reset := func() { defaultOnce, defaultChoice, defaultErr = sync.Once{}, nil, nil }
 	reset()
-	var buf bytes.Buffer
-	old := Log
-	Log = &buf
-	t.Cleanup(func() {
-		Log = old
-		reset()
-	})
-	return &buf
+	t.Cleanup(reset)
+	return &bytes.Buffer{}
+}
+
+// envOptions reads the Options from this test's environment, as a command does.
+func envOptions(t *testing.T) Options {
+	t.Helper()
+	o, err := OptionsFromEnvironment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 // TestDefaultPureGo creates the process backend with no GPU in sight, checks the announcement, and runs a
@@ -71,7 +70,7 @@ func TestDefaultPureGo(t *testing.T) {
 	buf := freshDefault(t)
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "") // gpu-check requires the GPU for the other tests; this one is about the CPU
-	c, err := Default()
+	c, err := DefaultWith(envOptions(t), buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +93,8 @@ func TestDefaultPureGo(t *testing.T) {
 		t.Fatalf("matmul: %v", got)
 	}
 	// The devices: the host only here, and the host is what computes.
-	if len(c.Devices) != 1 || c.Devices[0].Source != "host" || c.ComputeDevice().Source != "host" {
-		t.Fatalf("devices %+v", c.Devices)
+	if m := MachineDevices(c.Backend); len(m) != 1 || m[0].Source != "host" || c.ComputeDevice().Source != "host" {
+		t.Fatalf("devices %+v, compute devices %+v", m, c.ComputeDevices())
 	}
 	if cpu, err := CPUBackend(); err != nil || cpu != c.Backend {
 		t.Fatalf("CPUBackend on the pure-Go default must be the default's backend: %v %v", cpu, err)
@@ -108,27 +107,28 @@ func TestNewIsNew(t *testing.T) {
 	buf := freshDefault(t)
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "")
-	a, err := New()
+	a, err := New(envOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Backend.Finalize()
-	b := MustNew()
+	b := MustNew(envOptions(t))
 	defer b.Backend.Finalize()
-	if a.Backend == b.Backend || buf.Len() != 0 {
-		t.Fatalf("New must create a new backend each time and print nothing: same %v, printed %q", a.Backend == b.Backend, buf)
+	if a.Backend == b.Backend || defaultChoice != nil || buf.Len() != 0 {
+		t.Fatalf("New must create a new backend each time, not the default: same %v, default %v", a.Backend == b.Backend, defaultChoice)
 	}
 	if a.Warning == "" || !strings.Contains(a.Warning, `pip install --user "jax[cuda13]"`) {
 		t.Fatalf("a GPU with no plugin: the choice must carry the warning: %+v", a)
 	}
 	// The device list shows the hardware (NVML's GPU) whatever the backend, then the host; the host computes.
-	if len(a.Devices) != 2 || a.Devices[0].Name != "NVIDIA H200" || a.Devices[1].Kind != platform.CPU || a.ComputeDevice().Kind != platform.CPU {
-		t.Fatalf("devices %+v", a.Devices)
+	if m := MachineDevices(a.Backend); len(m) != 2 || m[0].Name != "NVIDIA H200" || m[1].Kind != platform.CPU ||
+		len(a.ComputeDevices()) != 1 || a.ComputeDevice().Kind != platform.CPU {
+		t.Fatalf("devices %+v, compute devices %+v", m, a.ComputeDevices())
 	}
 }
 
 func TestExplicitBackendFailureIsAnError(t *testing.T) {
-	_, _, err := create(decision{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"})
+	_, _, err := create(decision{Config: "nosuchbackend", Name: "nosuchbackend", Explicit: true, Reason: "GOMLX_BACKEND=nosuchbackend is set"}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "nosuchbackend") {
 		t.Fatalf("want an error naming the backend, got %v", err)
 	}
@@ -137,7 +137,7 @@ func TestExplicitBackendFailureIsAnError(t *testing.T) {
 func TestAutomaticCUDAFailureFallsBack(t *testing.T) {
 	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
 	p := &plugin.Plugin{Path: t.TempDir() + "/pjrt_c_api_cuda_plugin.so", Source: "PJRT_PLUGIN_LIBRARY_PATH"}
-	b, d, err := create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	b, d, err := create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,18 +166,18 @@ func TestRequireGPUFailsFastWithTheReason(t *testing.T) {
 	}
 	// An explicit CPU backend contradicts the requirement.
 	t.Setenv(BackendEnv, "go")
-	if _, err := New(); !errors.As(err, &req) || !strings.Contains(err.Error(), "unset "+BackendEnv) {
+	if _, err := New(envOptions(t)); !errors.As(err, &req) || !strings.Contains(err.Error(), "unset "+BackendEnv) {
 		t.Fatalf("GOMLX_BACKEND=go with the GPU required: %v", err)
 	}
 	for _, v := range []string{"0", "", "no", "OFF"} {
 		t.Setenv(RequireGPUEnv, v)
-		if RequireGPU() {
+		if envOptions(t).RequireGPU {
 			t.Errorf("%s=%q must not require the GPU", RequireGPUEnv, v)
 		}
 	}
 	for _, v := range []string{"1", "true", "yess"} {
 		t.Setenv(RequireGPUEnv, v)
-		if !RequireGPU() {
+		if !envOptions(t).RequireGPU {
 			t.Errorf("%s=%q must require the GPU", RequireGPUEnv, v)
 		}
 	}
@@ -188,7 +188,7 @@ func TestFallbackIsLoudOnce(t *testing.T) {
 	t.Setenv(BackendEnv, "")
 	t.Setenv(RequireGPUEnv, "")
 	buf := freshDefault(t)
-	c, err := Default()
+	c, err := DefaultWith(envOptions(t), buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,18 +205,21 @@ func TestFallbackIsLoudOnce(t *testing.T) {
 func TestAutotuneNotForXLACPU(t *testing.T) {
 	t.Setenv("XLA_FLAGS", "")
 	calls := 0
-	old := enableAutotune
-	enableAutotune = func(p *plugin.Plugin, cacheDir string) (string, error) { calls++; return "", nil }
-	t.Cleanup(func() { enableAutotune = old })
+	old := withAutotune
+	withAutotune = func(p *plugin.Plugin, flags, setting, cacheDir string) (string, string, error) {
+		calls++
+		return flags, "", nil
+	}
+	t.Cleanup(func() { withAutotune = old })
 	t.Setenv("GONBGPU_CACHE_DIR", t.TempDir())
 	p := &plugin.Plugin{Path: filepath.Join(t.TempDir(), "pjrt_c_api_cuda_plugin.so"), Source: "PJRT_PLUGIN_LIBRARY_PATH"}
 	// GOMLX_BACKEND=xla:cpu with a CUDA plugin installed: the plugin is recorded but not used.
-	_, _, _ = create(decision{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"})
+	_, _, _ = create(decision{Config: "xla:cpu", Name: "xla:cpu", Plugin: p, Explicit: true, Reason: "test"}, Options{})
 	if calls != 0 {
 		t.Fatalf("the CUDA autotuning cache was set up %d time(s) for xla:cpu", calls)
 	}
 	// The CUDA plugin itself gets it (it then fails to start here, and falls back).
-	_, _, _ = create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"})
+	_, _, _ = create(decision{Config: "xla:" + p.Path, Name: "xla:cuda", Plugin: p, Reason: "test"}, Options{})
 	if calls != 1 {
 		t.Fatalf("the CUDA plugin must get the autotuning cache: %d call(s)", calls)
 	}
@@ -242,7 +245,7 @@ func (f fakeCUDA) IsCUDA() bool                               { return true } //
 // without NVML, or when NVML and CUDA disagree on the count, the backend's own list, never the host's RAM.
 func TestDevicesOfACUDABackend(t *testing.T) {
 	machine(t, nil, oneGPU, h200)
-	c := &platform.Choice{Backend: fakeCUDA{n: 1}, Devices: Devices(fakeCUDA{n: 1})}
+	c := choiceOn(fakeCUDA{n: 1})
 	if d := c.ComputeDevice(); d.UUID != "GPU-cccccccc" || d.MemoryFree != 68<<30 {
 		t.Fatalf("CheckFits would check %+v", d)
 	}
@@ -250,11 +253,11 @@ func TestDevicesOfACUDABackend(t *testing.T) {
 		t.Errorf("69 GiB must not fit in the job's GPU with 68 GiB free")
 	}
 	machine(t, nil, oneGPU, nil) // NVML missing
-	if devs := Devices(fakeCUDA{n: 1}); len(devs) != 2 || devs[0].Source != "pjrt" || devs[0].MemoryTotal != 0 || devs[1].Source != "host" {
+	if devs := MachineDevices(fakeCUDA{n: 1}); len(devs) != 2 || devs[0].Source != "pjrt" || devs[0].MemoryTotal != 0 || devs[1].Source != "host" {
 		t.Fatalf("without NVML: %+v (never the host)", devs)
 	}
 	machine(t, nil, oneGPU, h200) // NVML 1 GPU, CUDA 2: PJRT's list is what computes
-	if devs := Devices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
+	if devs := MachineDevices(fakeCUDA{n: 2}); len(devs) != 3 || devs[0].Source != "pjrt" {
 		t.Fatalf("NVML 1 GPU, CUDA 2: %+v", devs)
 	}
 }
@@ -280,14 +283,15 @@ func TestCheckFitsHost(t *testing.T) {
 // TestCheckFitsOnNVML checks real GPUs when NVML sees any (GPU nodes); elsewhere it checks that no GPU
 // is reported, so it passes or fails on every machine and never skips.
 func TestCheckFitsOnNVML(t *testing.T) {
-	gpus, err := nvidia.GPUs()
-	if err != nil || len(gpus) == 0 {
-		for _, d := range Devices(nil) {
+	p := nvidia.Detect()
+	gpus := p.GPUs
+	if len(gpus) == 0 {
+		for _, d := range MachineDevices(nil) {
 			if d.Kind == platform.GPU {
-				t.Fatalf("NVML unavailable (%v) but Devices lists GPU %+v", err, d)
+				t.Fatalf("NVML sees no GPU (%s) but MachineDevices lists GPU %+v", p.How, d)
 			}
 		}
-		t.Logf("no GPU visible through NVML (%v): only the host was checked", err)
+		t.Logf("no GPU visible through NVML (%s): only the host was checked", p.How)
 		return
 	}
 	for _, d := range gpus {
@@ -303,5 +307,26 @@ func TestCheckFitsOnNVML(t *testing.T) {
 			t.Errorf("GPU %d: more than its total should not fit: %v", d.Index, err)
 		}
 		t.Logf("%v", err)
+	}
+}
+
+// TestNewTakesOptionsNotTheEnvironment: New does what its Options say, whatever the environment says, and
+// writes nothing there; only the edges (Default, the commands) read the environment.
+func TestNewTakesOptionsNotTheEnvironment(t *testing.T) {
+	machine(t, nil, oneGPU, h200) // a GPU and no plugin: the CPU, with a warning
+	t.Setenv(BackendEnv, "nosuchbackend")
+	t.Setenv(RequireGPUEnv, "1")
+	c, err := New(Options{})
+	if err != nil || c.Name != "go" || c.Warning == "" {
+		t.Fatalf("Options{} chooses automatically, whatever %s and %s say: %+v %v", BackendEnv, RequireGPUEnv, c, err)
+	}
+	c.Backend.Finalize()
+	t.Setenv(RequireGPUEnv, "0")
+	var req *RequiredGPUError
+	if _, err := New(Options{RequireGPU: true}); !errors.As(err, &req) {
+		t.Fatalf("Options.RequireGPU with %s=0: want a RequiredGPUError, got %v", RequireGPUEnv, err)
+	}
+	if got := os.Getenv(RequireGPUEnv); got != "0" {
+		t.Fatalf("New wrote %s=%q into the environment", RequireGPUEnv, got)
 	}
 }

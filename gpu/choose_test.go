@@ -159,7 +159,7 @@ func TestChooseXLAOnTheCPU(t *testing.T) {
 	if d.Name != "xla:cpu" || d.CPU.usable() {
 		t.Errorf("GOMLX_BACKEND=xla:cpu without a plugin stays xla:cpu (and fails to create, loudly): %+v", d)
 	}
-	if _, _, err := create(d); err == nil || !strings.Contains(err.Error(), "no XLA CPU plugin found") ||
+	if _, _, err := create(d, Options{}); err == nil || !strings.Contains(err.Error(), "no XLA CPU plugin found") ||
 		!strings.Contains(err.Error(), "requirements.txt") {
 		t.Errorf("creating xla:cpu without a plugin: %v", err)
 	}

@@ -5,25 +5,28 @@ import (
 
 	"github.com/gomlx/compute"
 
-	"github.com/gonbgpu/gonbgpu/gpu/nvidia"
 	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
-// nvidiaGPUs describes this process's GPUs through NVML; a variable for tests.
-var nvidiaGPUs = nvidia.GPUs
-
-// Devices lists, as they are now, the GPUs visible to this process and then the host CPU.
+// MachineDevices lists this machine's GPUs that the process can use, and then the host CPU, as they are
+// now: the device table (`gonbgpu devices`, [ShowDevices]) shows the hardware, whatever the backend. For
+// the devices a backend computes on, ask its Choice: [platform.Choice.ComputeDevices].
 //
 // GPUs come from NVML when libnvidia-ml.so.1 loads (with live free memory), numbered as CUDA numbers them
-// in this process (see package gpu/nvidia), whatever the backend: the device table shows the hardware.
-// When b is an XLA backend on CUDA and NVML is missing or disagrees with it about how many GPUs there
-// are, the backend's own descriptions are listed instead: the backend is what computes. b may be nil.
-func Devices(b compute.Backend) []platform.Device {
-	gpus, err := nvidiaGPUs()
-	if platform.IsCUDA(b) && (err != nil || len(gpus) != b.NumDevices()) {
-		gpus = platform.BackendDevices(b)
+// in this process (see package gpu/nvidia). When b is an XLA backend on CUDA and NVML is missing or
+// disagrees with it about how many GPUs there are, the backend's own descriptions are listed instead: the
+// backend is what computes. b may be nil.
+func MachineDevices(b compute.Backend) []platform.Device {
+	gpus := detectGPUs().GPUs
+	if platform.IsCUDA(b) && len(gpus) != b.NumDevices() {
+		gpus = platform.Of(b).ComputeDevices() // the backend's descriptions, memory unknown
 	}
 	return append(gpus, platform.Host())
+}
+
+// choiceOn is the Choice of b whose compute devices are described from [MachineDevices], live.
+func choiceOn(b compute.Backend) *platform.Choice {
+	return platform.On(b, func() []platform.Device { return MachineDevices(b) })
 }
 
 // CheckFits reports whether need bytes fit, now, in the free memory of the device that [Default]'s
@@ -43,9 +46,7 @@ func CheckFits(need int64) error {
 	if err != nil {
 		return err
 	}
-	now := *c
-	now.Devices = Devices(c.Backend)
-	return platform.CheckFits(now.ComputeDevice(), need)
+	return platform.CheckFits(c.ComputeDevice(), need)
 }
 
 var (

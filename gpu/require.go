@@ -2,7 +2,6 @@ package gpu
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/gonbgpu/gonbgpu/gpu/platform"
@@ -13,32 +12,22 @@ import (
 // GPU backend and fail at once with the reason; notebook cells may fall back, but say so loudly.
 
 // RequireGPUEnv names the environment variable that makes the GPU backend mandatory: "1" turns it on
-// (see [RequireGPU] for the other values). `gonbgpu train --require-gpu`, the sbatch templates and scripts/gpu-check.sh set it;
-// being an environment variable, it reaches the processes they start (test binaries, cells).
+// (see [ParseRequireGPU] for the other values). The sbatch templates and scripts/gpu-check.sh set it;
+// being an environment variable, it reaches the processes they start (test binaries, cells), where
+// [OptionsFromEnvironment] reads it into [Options.RequireGPU].
 const RequireGPUEnv = "GONBGPU_REQUIRE_GPU"
 
-// RequireGPU reports whether the GPU backend is mandatory in this process (see [RequireGPUEnv]): any
-// value but "", "0", "false", "no" and "off" turns it on, so that a misspelt "yes" in a batch job errs on
-// the side of failing fast.
-func RequireGPU() bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(RequireGPUEnv))) {
+// ParseRequireGPU reads a value of [RequireGPUEnv]: any value but "", "0", "false", "no" and "off" turns
+// the requirement on, so that a misspelt "yes" in a batch job errs on the side of failing fast.
+func ParseRequireGPU(value string) bool {
+	switch strings.ToLower(strings.TrimSpace(value)) {
 	case "", "0", "false", "no", "off":
 		return false
 	}
 	return true
 }
 
-// SetRequireGPU turns the requirement on or off for this process and those it starts. It must be called
-// before [New] (or the first [Default]) to take effect.
-func SetRequireGPU(on bool) {
-	if on {
-		os.Setenv(RequireGPUEnv, "1")
-	} else {
-		os.Setenv(RequireGPUEnv, "0")
-	}
-}
-
-// RequiredGPUError is the error of [New] when [RequireGPU] is on and the backend would not compute on a GPU.
+// RequiredGPUError is the error of [New] when [Options.RequireGPU] is on and the backend would not compute on a GPU.
 type RequiredGPUError struct {
 	Name, Reason string // the backend that would have been used instead, and why
 	Explicit     bool   // it was asked for with GOMLX_BACKEND

@@ -17,7 +17,7 @@ func ShowDevices() {
 		kernel.ShowError(err)
 		return
 	}
-	devs := Devices(choice.Backend) // as they are now: a cell may have filled a GPU since
+	devs := MachineDevices(choice.Backend) // as they are now: a cell may have filled a GPU since
 	title := fmt.Sprintf("backend %s (%d device(s)): %s", choice.Name, choice.Backend.NumDevices(), choice.Reason)
 	if kernel.InNotebook() {
 		kernel.DisplayHTML(kernel.DevicesHTML(title, devs))

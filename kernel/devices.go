@@ -5,8 +5,8 @@ import (
 	"html"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 	"github.com/gonbgpu/gonbgpu/gpu/platform"
+	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 

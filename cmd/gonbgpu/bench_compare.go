@@ -40,7 +40,12 @@ func compareBackends(w io.Writer, opts bench.TrainOptions) error {
 	for _, name := range []string{"go", xlacpu.Config(1)} {
 		c := &column{name: strings.Split(name, ",")[0]}
 		cols = append(cols, c)
-		choice, err := gpu.NewFor(name)
+		o, err := gpu.OptionsFromEnvironment() // the environment's, with this column's backend named
+		var choice *platform.Choice
+		if err == nil {
+			o.Backend = name
+			choice, err = gpu.New(o)
+		}
 		if err != nil {
 			c.missing = firstLineOf(err.Error())
 			fmt.Fprintf(w, "[%s] not measured: %s\n", c.name, c.missing)

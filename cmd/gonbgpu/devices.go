@@ -19,25 +19,27 @@ func runDevices(args []string) error {
 	asJSON := fs.Bool("json", false, "print the backend choice, the CUDA plugins found and the devices as JSON")
 	config := fs.Bool("config", false, "print only the GoMLX configuration of the backend chosen (what GOMLX_BACKEND would take)")
 	plugins := fs.Bool("plugins", false, "also list every place searched for a CUDA plugin")
-	require := fs.Bool("require-gpu", gpu.RequireGPU(), "fail unless the backend computes on a GPU (also "+gpu.RequireGPUEnv+"=1)")
+	require := fs.Bool("require-gpu", gpu.ParseRequireGPU(os.Getenv(gpu.RequireGPUEnv)), "fail unless the backend computes on a GPU (also "+gpu.RequireGPUEnv+"=1)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *asJSON && *config {
 		return fmt.Errorf("--json and --config each choose the output: give one")
 	}
-	if *require {
-		gpu.SetRequireGPU(true)
+	opts, err := gpu.OptionsFromEnvironment()
+	if err != nil {
+		return err
 	}
+	opts.RequireGPU = opts.RequireGPU || *require
 	search := plugin.Find()
 	if search.Found == nil {
 		search.Found = []*plugin.Plugin{} // none: [] in --json, not null
 	}
-	gpu.Log = os.Stderr
-	choice, err := gpu.Default()
+	choice, err := gpu.DefaultWith(opts, os.Stderr)
 	if err != nil {
 		return err
 	}
+	devices := gpu.MachineDevices(choice.Backend)
 	switch {
 	case *config:
 		fmt.Println(choice.Config)
@@ -56,13 +58,13 @@ func runDevices(args []string) error {
 			N       int               `json:"compute_devices"`
 			Devices []platform.Device `json:"devices"`
 		}{choice.Name, choice.Config, choice.Reason, choice.Warning, choice.Plugin, search.Found, choice.CPUPlugin,
-			choice.Backend.NumDevices(), choice.Devices}); err != nil {
+			choice.Backend.NumDevices(), devices}); err != nil {
 			return err
 		}
 		return devicesVerdict(choice)
 	}
 	title := fmt.Sprintf("gonbgpu devices    backend: %s (%d device(s))", choice.Name, choice.Backend.NumDevices())
-	fmt.Print(platform.FormatTable(title, choice.Devices))
+	fmt.Print(platform.FormatTable(title, devices))
 	switch {
 	case choice.Plugin != "":
 		fmt.Printf("CUDA plugin: %s\n", choice.Plugin) // the one chosen (by driver CUDA, version, PJRT check)

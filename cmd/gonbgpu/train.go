@@ -44,7 +44,7 @@ func sayIfJobOnCPU(c *platform.Choice) {
 // back to the CPU burns its hours for nothing).
 func requireGPUDefault(lookup func(string) (string, bool)) bool {
 	if v, ok := lookup(gpu.RequireGPUEnv); ok && strings.TrimSpace(v) != "" {
-		return gpu.RequireGPU()
+		return gpu.ParseRequireGPU(v)
 	}
 	if v, ok := lookup(gpu.BackendEnv); ok && strings.TrimSpace(v) != "" {
 		return false // the backend was chosen by hand
@@ -99,8 +99,12 @@ func runTrain(args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	gpu.SetRequireGPU(*requireGPU)
-	choice, err := gpu.Default()
+	opts, err := gpu.OptionsFromEnvironment()
+	if err != nil {
+		return err
+	}
+	opts.RequireGPU = *requireGPU
+	choice, err := gpu.DefaultWith(opts, nil)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@
 // package applies what decides CUDA's view of it: the device files a cgroup lets this process open (SLURM's
 // ConstrainDevices renumbers a job's GPUs from 0), CUDA_DEVICE_ORDER, CUDA_VISIBLE_DEVICES (indices, GPU
 // and MIG UUIDs) and CUDA's one-MIG-device-per-process rule. [Detect] says whether there is a GPU to use
-// (package gpu chooses the backend with it); [GPUs] describes them, with live free memory.
+// (package gpu chooses the backend with it) and describes them, with their free memory at that moment.
 package nvidia
 
 import (
@@ -36,6 +36,11 @@ type Presence struct {
 	// every GPU it is given, so the oldest one decides (see [Presence.PluginCUDA]).
 	CC      int
 	GPUName string
+
+	// GPUs describes, through NVML, the GPUs this process can use, in CUDA's numbering, with their free
+	// memory when Detect asked; nil when NVML could not be asked (How says why). Package gpu's
+	// MachineDevices, the machine's device table, is made from it.
+	GPUs []platform.Device
 }
 
 // Detect says how many NVIDIA GPUs this process can use, without creating any backend.
@@ -48,6 +53,7 @@ func Detect() Presence {
 	info, err := nvmlQuery()
 	if err == nil {
 		devs, notes := visibleCandidates(info, cvd, cvdSet, deviceOrder())
+		gpus, _ := visibleGPUs(info, cvd, cvdSet, deviceOrder())
 		how := fmt.Sprintf("NVML sees %d GPU(s) this process can use", len(devs))
 		if info.Driver != "" {
 			how += ", driver " + info.Driver
@@ -61,7 +67,7 @@ func Detect() Presence {
 		for _, n := range notes {
 			how += "; " + n
 		}
-		p := Presence{Count: len(devs), How: how, DeviceFiles: files, DriverCUDA: info.CUDA}
+		p := Presence{Count: len(devs), How: how, DeviceFiles: files, DriverCUDA: info.CUDA, GPUs: gpus}
 		for _, d := range devs {
 			if cc := d.gpu.CCMajor*10 + d.gpu.CCMinor; cc > 0 && (p.CC == 0 || cc < p.CC) {
 				p.CC, p.GPUName = cc, d.gpu.Name
@@ -79,16 +85,4 @@ func Detect() Presence {
 	n := len(applyVisibleDevices(make([]cudaCandidate, files), cvd, cvdSet))
 	return Presence{Count: n, DeviceFiles: files,
 		How: fmt.Sprintf("%d /dev/nvidia* device file(s); NVML not loadable (%v)", n, err)}
-}
-
-// GPUs describes, through NVML, the GPUs this process can use, in CUDA's numbering, with their free memory
-// now. The error says why NVML could not be asked (no driver library on a CPU node, say).
-func GPUs() ([]platform.Device, error) {
-	info, err := nvmlQuery()
-	if err != nil {
-		return nil, err
-	}
-	cvd, cvdSet := os.LookupEnv("CUDA_VISIBLE_DEVICES")
-	devs, _ := visibleGPUs(info, cvd, cvdSet, deviceOrder())
-	return devs, nil
 }

@@ -37,16 +37,28 @@ type Choice struct {
 	// "" when it was not looked for (a GPU was chosen, or GOMLX_BACKEND named another backend).
 	CPUPlugin string
 
-	// Devices lists the GPUs this process can use (NVML's view, numbered as CUDA numbers them, or the
-	// backend's own descriptions), then the host CPU, with their memory as it was when the choice was made.
-	Devices []Device
+	// machine lists, when asked, this machine's GPUs that the process can use and then the host CPU, with
+	// their memory now (package gpu passes its NVML listing, see [On]); nil: the backend's own descriptions
+	// and the host. A function, not a list, so that [Choice.ComputeDevices] says how much memory is free
+	// when it is asked, not when the backend was chosen: a cell may have filled the GPU since.
+	machine func() []Device
 }
 
 // Of describes a backend made by other means than package gpu (a test's, compute.MustNew()'s): its name
 // is the backend's own ("go", "xla"), there is no reason, and its devices are what the backend says of them, then the
 // host.
 func Of(b compute.Backend) *Choice {
-	return &Choice{Backend: b, Name: b.String(), Devices: append(BackendDevices(b), Host())}
+	c := On(b, nil)
+	c.Name = b.String()
+	return c
+}
+
+// On is a Choice of b, with no name or reason yet, whose compute devices are described from machine: this
+// machine's GPUs that the process can use, numbered as CUDA numbers them here, then the host CPU (package
+// gpu lists them through NVML, which this package cannot load). machine is called each time the devices
+// are asked for, so memory figures are current; nil describes them as the backend does.
+func On(b compute.Backend, machine func() []Device) *Choice {
+	return &Choice{Backend: b, machine: machine}
 }
 
 // PureGo reports whether the backend is GoMLX's pure-Go one (see [IsPureGo]).
@@ -64,13 +76,18 @@ func (c *Choice) DeviceDescription() string {
 	return c.Backend.DeviceDescription(0)
 }
 
-// ComputeDevices lists the devices computations run on, as [Choice.Devices] describes them: the
-// backend's GPUs for XLA on CUDA (all of them, device 0 first), the host CPU for the pure-Go backend and
-// XLA on the CPU. A GPU the descriptions lack (NVML and the backend disagree) is described by the backend,
-// with unknown memory: never the host's RAM.
+// ComputeDevices lists the devices this backend computes on, with their memory now: the backend's GPUs
+// for XLA on CUDA (all of them, device 0 first), the host CPU for the pure-Go backend and XLA on the CPU.
+// It is the one list of "where my tensors live" (torch.cuda's devices); the table of the whole machine is
+// package gpu's MachineDevices. A GPU the machine's description lacks (NVML and the backend disagree) is
+// described by the backend, with unknown memory: never the host's RAM.
 func (c *Choice) ComputeDevices() []Device {
+	var machine []Device
+	if c.machine != nil {
+		machine = c.machine()
+	}
 	if !IsCUDA(c.Backend) {
-		for _, d := range c.Devices {
+		for _, d := range machine {
 			if d.Kind == CPU && d.Source == "host" {
 				return []Device{d}
 			}
@@ -81,7 +98,7 @@ func (c *Choice) ComputeDevices() []Device {
 	for i := range c.Backend.NumDevices() {
 		d := Device{Index: i, Kind: GPU, Name: c.Backend.DeviceDescription(compute.DeviceNum(i)), Source: "pjrt",
 			Detail: c.Backend.Description()}
-		for _, known := range c.Devices {
+		for _, known := range machine {
 			if known.Kind == GPU && known.Index == i {
 				d = known
 				break
@@ -138,18 +155,4 @@ func IsXLACPU(b compute.Backend) bool {
 	}
 	x, ok := b.(interface{ IsCPU() bool })
 	return ok && x.IsCPU() && !IsCUDA(b)
-}
-
-// BackendDevices describes a CUDA backend's GPUs as the backend itself does (PJRT's descriptions, no
-// memory figures): for when NVML cannot. Other backends compute on the host: nil.
-func BackendDevices(b compute.Backend) []Device {
-	if !IsCUDA(b) {
-		return nil
-	}
-	var devs []Device
-	for i := range b.NumDevices() {
-		devs = append(devs, Device{Index: i, Kind: GPU, Name: b.DeviceDescription(compute.DeviceNum(i)), Source: "pjrt",
-			Detail: b.Description()})
-	}
-	return devs
 }

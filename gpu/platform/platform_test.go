@@ -128,10 +128,13 @@ func TestChoiceOfABareBackend(t *testing.T) {
 // TestComputeDevicesOfACUDAChoice: the GPUs described (NVML's) are the ones computed on, in the backend's
 // numbering; a GPU the descriptions lack gets the backend's description and unknown memory, never the host's.
 func TestComputeDevicesOfACUDAChoice(t *testing.T) {
-	c := &Choice{Backend: fakeCUDA{n: 2}, Name: "xla:cuda", Devices: []Device{
-		{Index: 0, Kind: GPU, Name: "NVIDIA H200", MemoryTotal: 140 * gib, MemoryFree: 139 * gib, Source: "nvml"},
-		{Index: 0, Kind: CPU, Name: "host", Source: "host", MemoryTotal: 512 * gib, MemoryFree: 500 * gib},
-	}}
+	c := On(fakeCUDA{n: 2}, func() []Device {
+		return []Device{
+			{Index: 0, Kind: GPU, Name: "NVIDIA H200", MemoryTotal: 140 * gib, MemoryFree: 139 * gib, Source: "nvml"},
+			{Index: 0, Kind: CPU, Name: "host", Source: "host", MemoryTotal: 512 * gib, MemoryFree: 500 * gib},
+		}
+	})
+	c.Name = "xla:cuda"
 	devs := c.ComputeDevices()
 	if len(devs) != 2 || devs[0].Name != "NVIDIA H200" || devs[1].Index != 1 || devs[1].Source != "pjrt" || devs[1].MemoryTotal != 0 {
 		t.Fatalf("%+v", devs)
@@ -155,8 +158,24 @@ func TestIsCUDAAsksTheBackend(t *testing.T) {
 	if IsXLACPU(fakeCUDA{n: 1}) || !IsCUDA(fakeCUDA{n: 1}) {
 		t.Fatal("a CUDA backend is CUDA, not XLA on the CPU")
 	}
-	c := &Choice{Backend: b, Name: "xla:cpu", Devices: []Device{Host()}}
+	c := On(b, func() []Device { return []Device{Host()} })
 	if d := c.ComputeDevice(); d.Kind != CPU || d.Source != "host" {
 		t.Fatalf("compute device of XLA on the CPU: %+v", d)
+	}
+}
+
+// TestComputeDevicesAreLive: a Choice's devices say how much memory is free when they are asked, not when
+// the backend was chosen: a cell that filled the GPU since must see it (CheckFits, ExplainOutOfMemory).
+func TestComputeDevicesAreLive(t *testing.T) {
+	free := uint64(139 * gib)
+	c := On(fakeCUDA{n: 1}, func() []Device {
+		return []Device{{Index: 0, Kind: GPU, Name: "NVIDIA H200", MemoryTotal: 140 * gib, MemoryFree: free, Source: "nvml"}}
+	})
+	if d := c.ComputeDevice(); d.MemoryFree != 139*gib {
+		t.Fatalf("before: %+v", d)
+	}
+	free = 1 * gib
+	if d := c.ComputeDevice(); d.MemoryFree != 1*gib {
+		t.Fatalf("after a cell filled the GPU, the Choice still says %s free", FormatBytes(d.MemoryFree))
 	}
 }

@@ -32,63 +32,66 @@ const AutotuneCacheEnv = "GONBGPU_XLA_AUTOTUNE_CACHE"
 // tests can make a name straddle two reads).
 var pluginScanChunk = 8 << 20
 
-// EnableAutotuneCache adds XLA's autotuning cache flag to XLA_FLAGS for the given CUDA plugin, before the
-// plugin is loaded (XLA reads XLA_FLAGS once, when it starts). It returns the folder used, or "" when it
-// changed nothing: the cache is off (AutotuneCacheEnv=off), XLA_FLAGS already names such a folder (the
-// user's choice wins; that folder is returned), or no flag is known to be accepted by this plugin.
+// WithAutotuneCache returns xlaFlags (the XLA_FLAGS a CUDA plugin will start with) with XLA's
+// autotuning-cache flag added for p, and the folder used; the caller hands the flags to XLA before the
+// plugin loads (XLA reads them once, when it starts). setting is what the user said of the cache
+// (AutotuneCacheEnv's value): "" for <cacheDir>/xla-autotune, "off", or a folder. The flags come back
+// unchanged, with the folder "", when the cache is off, or no flag is known to be accepted by this plugin;
+// unchanged with their own folder when xlaFlags already name one (the user's choice wins).
 //
 // An unknown flag in XLA_FLAGS makes XLA abort, and a flag's name inside the plugin's library proves
 // nothing (XLA keeps removed flags' names), so a flag is only added after a child process ran a small
 // computation on this plugin with it set and XLA did not reject it; the verdict is kept per library in
-// <cacheDir>/plugin-flags.json. An error says why no flag was added; XLA_FLAGS is then left as it was.
-func EnableAutotuneCache(p *Plugin, cacheDir string) (string, error) {
-	flags := os.Getenv("XLA_FLAGS")
+// <cacheDir>/plugin-flags.json. An error says why no flag was added; the flags then come back unchanged.
+//
+// It takes and returns values, and writes no environment: several backends may be prepared in one
+// process, and only the one place that creates a backend knows when the flags must reach XLA.
+func WithAutotuneCache(p *Plugin, xlaFlags, setting, cacheDir string) (flags, dir string, err error) {
 	for _, name := range autotuneFlagNames {
-		if dir, ok := flagValue(flags, name); ok {
-			return dir, nil
+		if dir, ok := flagValue(xlaFlags, name); ok {
+			return xlaFlags, dir, nil
 		}
 	}
-	setting := strings.TrimSpace(os.Getenv(AutotuneCacheEnv))
+	setting = strings.TrimSpace(setting)
 	if strings.EqualFold(setting, "off") || p == nil {
-		return "", nil
+		return xlaFlags, "", nil
 	}
-	dir := setting
+	dir = setting
 	if dir == "" {
 		dir = filepath.Join(cacheDir, "xla-autotune")
 	}
-	dir, err := filepath.Abs(dir)
+	dir, err = filepath.Abs(dir)
 	if err != nil {
-		return "", err
+		return xlaFlags, "", err
 	}
 	var unsure []string
 	for _, name := range autotuneFlagNames {
 		known, err := pluginKnowsFlag(p.Path, name, cacheDir)
 		if err != nil {
-			return "", err
+			return xlaFlags, "", err
 		}
 		if !known {
 			continue // not even the name: certainly not accepted
 		}
 		if err := checkWritableDir(dir); err != nil {
-			return "", fmt.Errorf("XLA autotuning cache %s: %w (set %s to another folder, or to off)", dir, err, AutotuneCacheEnv)
+			return xlaFlags, "", fmt.Errorf("XLA autotuning cache %s: %w (set %s to another folder, or to off)", dir, err, AutotuneCacheEnv)
 		}
 		if strings.ContainsAny(dir, " \t\n") {
-			return "", fmt.Errorf("XLA autotuning cache %q: XLA_FLAGS cannot hold a path with spaces (set %s to another folder, or to off)", dir, AutotuneCacheEnv)
+			return xlaFlags, "", fmt.Errorf("XLA autotuning cache %q: XLA_FLAGS cannot hold a path with spaces (set %s to another folder, or to off)", dir, AutotuneCacheEnv)
 		}
-		accepted, err := flagAccepted(p, name, dir, cacheDir)
+		accepted, err := flagAccepted(p, name, dir, cacheDir, xlaFlags)
 		if err != nil {
 			unsure = append(unsure, fmt.Sprintf("--%s could not be checked: %v", name, err))
 			continue
 		}
 		if accepted {
-			os.Setenv("XLA_FLAGS", strings.TrimSpace(flags+" --"+name+"="+dir))
-			return dir, nil
+			return strings.TrimSpace(xlaFlags + " --" + name + "=" + dir), dir, nil
 		}
 	}
 	if len(unsure) > 0 {
-		return "", fmt.Errorf("%s", strings.Join(unsure, "; "))
+		return xlaFlags, "", fmt.Errorf("%s", strings.Join(unsure, "; "))
 	}
-	return "", nil
+	return xlaFlags, "", nil
 }
 
 // flagValue returns the value of --name=value in an XLA_FLAGS string.

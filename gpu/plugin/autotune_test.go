@@ -46,7 +46,7 @@ func stubFlagProbe(t *testing.T, verdicts map[string]flagVerdict) *int {
 	t.Helper()
 	calls := 0
 	old := probeXLAFlag
-	probeXLAFlag = func(config, name, setting string) (flagVerdict, string) {
+	probeXLAFlag = func(config, name, xlaFlags, setting string) (flagVerdict, string) {
 		calls++
 		if !strings.HasPrefix(config, "xla:") || !strings.HasPrefix(setting, "--"+name+"=") {
 			t.Errorf("probe called with config %q setting %q", config, setting)
@@ -57,14 +57,41 @@ func stubFlagProbe(t *testing.T, verdicts map[string]flagVerdict) *int {
 	return &calls
 }
 
-func TestEnableAutotuneCache(t *testing.T) {
+// enableAutotune calls WithAutotuneCache as package gpu's create does: with this test's XLA_FLAGS and
+// AutotuneCacheEnv as the values, handing the flags it returns to XLA_FLAGS (t.Setenv, undone after the
+// test), so the cases below read as a user sees them.
+func enableAutotune(t *testing.T, p *Plugin, cacheDir string) (string, error) {
+	t.Helper()
+	flags, dir, err := WithAutotuneCache(p, os.Getenv("XLA_FLAGS"), os.Getenv(AutotuneCacheEnv), cacheDir)
+	t.Setenv("XLA_FLAGS", flags)
+	return dir, err
+}
+
+// TestWithAutotuneCacheTakesValues: the flags come from the caller and go back to it; the process's
+// XLA_FLAGS is neither read nor written, so that only the one place that creates a backend hands flags to XLA.
+func TestWithAutotuneCacheTakesValues(t *testing.T) {
+	stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictAccepted})
+	t.Setenv("XLA_FLAGS", "--xla_in_the_environment=1")
+	t.Setenv(AutotuneCacheEnv, "off") // ignored: the setting is the caller's
+	cache := t.TempDir()
+	flags, dir, err := WithAutotuneCache(fakePlugin(t, 4096, 1000, autotuneFlagName), "--xla_given=1", "", cache)
+	want := filepath.Join(cache, "xla-autotune")
+	if err != nil || dir != want || flags != "--xla_given=1 --"+autotuneFlagName+"="+want {
+		t.Fatalf("flags %q dir %q err %v", flags, dir, err)
+	}
+	if got := os.Getenv("XLA_FLAGS"); got != "--xla_in_the_environment=1" {
+		t.Fatalf("the process's XLA_FLAGS changed to %q", got)
+	}
+}
+
+func TestAutotuneCache(t *testing.T) {
 	t.Setenv(AutotuneCacheEnv, "")
 	cache := t.TempDir()
 	stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictAccepted})
 
 	t.Run("plugin knows the flag", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "--xla_gpu_enable_latency_hiding_scheduler=true")
-		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 1000, autotuneFlagName), cache)
+		dir, err := enableAutotune(t, fakePlugin(t, 4096, 1000, autotuneFlagName), cache)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +109,7 @@ func TestEnableAutotuneCache(t *testing.T) {
 
 	t.Run("plugin without the flag", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "")
-		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 0, ""), cache)
+		dir, err := enableAutotune(t, fakePlugin(t, 4096, 0, ""), cache)
 		if err != nil || dir != "" {
 			t.Errorf("dir %q err %v, want nothing", dir, err)
 		}
@@ -93,7 +120,7 @@ func TestEnableAutotuneCache(t *testing.T) {
 
 	t.Run("the user's folder wins", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "--"+autotuneFlagName+"=/scratch/me/tune")
-		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache)
+		dir, err := enableAutotune(t, fakePlugin(t, 4096, 10, autotuneFlagName), cache)
 		if err != nil || dir != "/scratch/me/tune" {
 			t.Errorf("dir %q err %v", dir, err)
 		}
@@ -105,12 +132,12 @@ func TestEnableAutotuneCache(t *testing.T) {
 	t.Run("off and override", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "")
 		t.Setenv(AutotuneCacheEnv, "off")
-		if dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache); err != nil || dir != "" {
+		if dir, err := enableAutotune(t, fakePlugin(t, 4096, 10, autotuneFlagName), cache); err != nil || dir != "" {
 			t.Errorf("off: dir %q err %v", dir, err)
 		}
 		mine := filepath.Join(t.TempDir(), "tune")
 		t.Setenv(AutotuneCacheEnv, mine)
-		if dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache); err != nil || dir != mine {
+		if dir, err := enableAutotune(t, fakePlugin(t, 4096, 10, autotuneFlagName), cache); err != nil || dir != mine {
 			t.Errorf("override: dir %q err %v", dir, err)
 		}
 	})
@@ -122,7 +149,7 @@ func TestEnableAutotuneCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Setenv(AutotuneCacheEnv, filepath.Join(blocker, "tune")) // a folder inside a file: cannot exist
-		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 10, autotuneFlagName), cache)
+		dir, err := enableAutotune(t, fakePlugin(t, 4096, 10, autotuneFlagName), cache)
 		if err == nil || dir != "" || !strings.Contains(err.Error(), AutotuneCacheEnv) {
 			t.Errorf("dir %q err %v: want an error naming %s", dir, err, AutotuneCacheEnv)
 		}
@@ -164,7 +191,7 @@ func TestAutotuneFlagMustBeAccepted(t *testing.T) {
 	t.Run("reserved name, rejected", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "")
 		stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictRejected})
-		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir())
+		dir, err := enableAutotune(t, fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir())
 		if err != nil || dir != "" || os.Getenv("XLA_FLAGS") != "" {
 			t.Fatalf("dir %q err %v XLA_FLAGS %q: a rejected flag must not be added", dir, err, os.Getenv("XLA_FLAGS"))
 		}
@@ -172,7 +199,7 @@ func TestAutotuneFlagMustBeAccepted(t *testing.T) {
 	t.Run("the other flag", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "")
 		stubFlagProbe(t, map[string]flagVerdict{autotuneFlagName: verdictRejected, newer: verdictAccepted})
-		dir, err := EnableAutotuneCache(both(t), t.TempDir())
+		dir, err := enableAutotune(t, both(t), t.TempDir())
 		if err != nil || dir == "" || !strings.Contains(os.Getenv("XLA_FLAGS"), "--"+newer+"="+dir) {
 			t.Fatalf("dir %q err %v XLA_FLAGS %q", dir, err, os.Getenv("XLA_FLAGS"))
 		}
@@ -180,7 +207,7 @@ func TestAutotuneFlagMustBeAccepted(t *testing.T) {
 	t.Run("no verdict", func(t *testing.T) {
 		t.Setenv("XLA_FLAGS", "")
 		stubFlagProbe(t, nil)
-		dir, err := EnableAutotuneCache(fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir())
+		dir, err := enableAutotune(t, fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir())
 		if err == nil || dir != "" || os.Getenv("XLA_FLAGS") != "" || !strings.Contains(err.Error(), "could not be checked") {
 			t.Fatalf("dir %q err %v XLA_FLAGS %q", dir, err, os.Getenv("XLA_FLAGS"))
 		}
@@ -191,7 +218,7 @@ func TestAutotuneFlagMustBeAccepted(t *testing.T) {
 		p, c := fakePlugin(t, 4096, 100, autotuneFlagName), t.TempDir()
 		for range 2 {
 			t.Setenv("XLA_FLAGS", "")
-			if dir, err := EnableAutotuneCache(p, c); err != nil || dir == "" {
+			if dir, err := enableAutotune(t, p, c); err != nil || dir == "" {
 				t.Fatalf("dir %q err %v", dir, err)
 			}
 		}
@@ -214,7 +241,7 @@ func TestXLARejectsFlagMessage(t *testing.T) {
 // must give no verdict rather than accept or reject the flag.
 func TestFlagProbeChildRuns(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "pjrt_c_api_cuda_plugin.so")
-	v, detail := probeXLAFlag("xla:"+missing+",preallocate=false", autotuneFlagName, "--"+autotuneFlagName+"=/tmp/x")
+	v, detail := probeXLAFlag("xla:"+missing+",preallocate=false", autotuneFlagName, "", "--"+autotuneFlagName+"=/tmp/x")
 	if v != verdictUnknown || !strings.Contains(detail, "flag probe") {
 		t.Fatalf("verdict %v detail %q", v, detail)
 	}

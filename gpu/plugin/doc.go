@@ -5,7 +5,7 @@
 // the driver runs, then the newest package version, and checks in a child process that the plugin's PJRT
 // C API is one go-xla can call and that it compiles and runs a small graph of what training uses
 // ([CheckCUDA]) as the pure-Go backend computes it: a plugin is loaded into this process only once it is
-// known not to crash it. [Plugin.LinkDir] lays a JAX plugin out the way go-xla loads plugins, and [EnableAutotuneCache] gives
+// known not to crash it. [Plugin.LinkDir] lays a JAX plugin out the way go-xla loads plugins, and [WithAutotuneCache] gives
 // XLA a persistent autotuning cache when a child run shows the plugin accepts the flag. Answers about a
 // plugin library are kept on disk, keyed by its path, size and time: every notebook cell is a new process.
 //

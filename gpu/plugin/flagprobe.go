@@ -3,7 +3,6 @@ package plugin
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -54,11 +53,11 @@ func xlaRejectsFlag(output, name string) bool {
 	return strings.Contains(output, "Unknown flag") && strings.Contains(output, name)
 }
 
-// probeXLAFlag asks a child (see child.go) to run XLA with XLA_FLAGS holding the flag setting
-// ("--name=value") and returns the verdict, with the child's last words when there is none. A variable for
-// tests.
-var probeXLAFlag = func(config, name, setting string) (flagVerdict, string) {
-	a := ask("flag "+config, "XLA_FLAGS="+strings.TrimSpace(os.Getenv("XLA_FLAGS")+" "+setting))
+// probeXLAFlag asks a child (see child.go) to run XLA with XLA_FLAGS holding xlaFlags and the flag
+// setting ("--name=value"), handed to the child as a value, and returns the verdict, with the child's last
+// words when there is none. A variable for tests.
+var probeXLAFlag = func(config, name, xlaFlags, setting string) (flagVerdict, string) {
+	a := ask("flag "+config, "XLA_FLAGS="+strings.TrimSpace(xlaFlags+" "+setting))
 	switch {
 	case a.Err == nil && strings.Contains(a.Stdout, "ok"):
 		return verdictAccepted, ""
@@ -68,16 +67,16 @@ var probeXLAFlag = func(config, name, setting string) (flagVerdict, string) {
 	return verdictUnknown, a.failure("the run").Error()
 }
 
-// flagAccepted reports whether the plugin's XLA accepts --name=dir, asking a child process once per
-// library (path, size, time) and flag; the verdict is kept in <cacheDir>/plugin-flags.json. No verdict
-// (the child failed for another reason) is an error and is not kept.
-func flagAccepted(p *Plugin, name, dir, cacheDir string) (bool, error) {
+// flagAccepted reports whether the plugin's XLA accepts --name=dir beside xlaFlags, asking a child process
+// once per library (path, size, time) and flag; the verdict is kept in <cacheDir>/plugin-flags.json. No
+// verdict (the child failed for another reason) is an error and is not kept.
+func flagAccepted(p *Plugin, name, dir, cacheDir, xlaFlags string) (bool, error) {
 	return pluginCached(p.Path, name+"|accepted", cacheDir, "plugin-flags.json", func() (bool, error) {
 		load := p.linked
 		if load == "" {
 			load = p.Path
 		}
-		verdict, detail := probeXLAFlag("xla:"+load+",preallocate=false", name, "--"+name+"="+dir)
+		verdict, detail := probeXLAFlag("xla:"+load+",preallocate=false", name, xlaFlags, "--"+name+"="+dir)
 		if verdict == verdictUnknown {
 			return false, fmt.Errorf("a test run of the plugin with it failed (%s)", detail)
 		}

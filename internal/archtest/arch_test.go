@@ -239,3 +239,109 @@ func TestVisionNamesOptionsNotFlags(t *testing.T) {
 		t.Fatalf("read only %d files under vision/, gpu/platform/ and kernel/: the walk is broken", checked)
 	}
 }
+
+// libraryFiles parses the non-test Go files of the libraries: what notebooks and other programs import,
+// as against the commands (cmd/) and the project's own tooling (internal/), which are edges.
+func libraryFiles(t *testing.T) map[string]*ast.File {
+	t.Helper()
+	var rels []string
+	for _, top := range []string{"gpu", "vision", "kernel", "install"} {
+		rels = append(rels, packages(t, top)...)
+	}
+	out := map[string]*ast.File{}
+	for _, rel := range rels {
+		files, _ := filepath.Glob(filepath.Join(root(t), rel, "*.go"))
+		for _, file := range files {
+			if strings.HasSuffix(file, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[filepath.ToSlash(strings.TrimPrefix(file, root(t)+string(filepath.Separator)))] = f
+		}
+	}
+	if len(out) < 60 {
+		t.Fatalf("read only %d library files: the walk is broken", len(out))
+	}
+	return out
+}
+
+// envWriters are the calls that change this process's environment.
+var envWriters = map[string]bool{"os.Setenv": true, "os.Unsetenv": true, "os.Clearenv": true, "syscall.Setenv": true, "syscall.Unsetenv": true}
+
+// TestLibrariesLeaveTheEnvironmentAlone: a library is configured by values (gpu.Options, recipe.Options);
+// writing the process's environment is configuration by a global that every later caller, and every child
+// process, inherits unasked. Environment variables are read at the edges (cmd/, gpu.Default); a child is
+// handed its environment as exec.Cmd.Env. The one exception is gpu's handOverToCUDA: XLA and CUDA read
+// XLA_FLAGS and CUDA_DEVICE_ORDER from the environment as the plugin loads, and take them no other way.
+func TestLibrariesLeaveTheEnvironmentAlone(t *testing.T) {
+	allowed := map[string]bool{"gpu/backend.go handOverToCUDA": true}
+	for name, f := range libraryFiles(t) {
+		for _, decl := range f.Decls {
+			fn, _ := decl.(*ast.FuncDecl)
+			where := name
+			if fn != nil {
+				where += " " + fn.Name.Name
+			}
+			ast.Inspect(decl, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				sel, ok := call.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				pkg, ok := sel.X.(*ast.Ident)
+				if ok && envWriters[pkg.Name+"."+sel.Sel.Name] && !allowed[where] {
+					t.Errorf("%s: %s.%s changes the process's environment: take the setting as a value (an Options field), and give a child process its environment as exec.Cmd.Env",
+						where, pkg.Name, sel.Sel.Name)
+				}
+				return true
+			})
+		}
+	}
+}
+
+// TestLibrariesHaveNoGlobalWriters: where a library writes (a log, an announcement) is the caller's to
+// say, as a value (an Options field, an argument); an exported package-level writer is a global that one
+// caller sets for all, as gpu.Log was.
+func TestLibrariesHaveNoGlobalWriters(t *testing.T) {
+	isWriter := func(e ast.Expr) bool {
+		switch e := e.(type) {
+		case *ast.SelectorExpr:
+			x, ok := e.X.(*ast.Ident)
+			return ok && (x.Name == "io" && e.Sel.Name == "Writer" || x.Name == "os" && (e.Sel.Name == "Stdout" || e.Sel.Name == "Stderr"))
+		case *ast.StarExpr:
+			sel, ok := e.X.(*ast.SelectorExpr)
+			if !ok {
+				return false
+			}
+			x, ok := sel.X.(*ast.Ident)
+			return ok && x.Name == "os" && sel.Sel.Name == "File"
+		}
+		return false
+	}
+	for name, f := range libraryFiles(t) {
+		for _, decl := range f.Decls {
+			gen, ok := decl.(*ast.GenDecl)
+			if !ok || gen.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gen.Specs {
+				v := spec.(*ast.ValueSpec)
+				writer := v.Type != nil && isWriter(v.Type)
+				for _, val := range v.Values {
+					writer = writer || isWriter(val)
+				}
+				for _, id := range v.Names {
+					if writer && id.IsExported() {
+						t.Errorf("%s: exported package-level writer %s: take the writer as a value (an Options field or an argument)", name, id.Name)
+					}
+				}
+			}
+		}
+	}
+}
