@@ -1,4 +1,4 @@
-// Package install puts the "Go (gonbgpu)" kernel into Jupyter, and takes it out again.
+// Package installer puts the "Go (gonbgpu)" kernel into Jupyter, and takes it out again.
 //
 // An install is a sequence of steps, each reporting one line: find (or, as root on Debian, install)
 // Jupyter; build GoNB, goimports and gopls into the kernelspec's own bin folder; download every module so
@@ -8,7 +8,7 @@
 // Installs are safe to repeat and never touch what is not theirs: every file written is recorded with its
 // checksum in a manifest inside the kernelspec folder, so a reinstall can tell an unchanged file from one
 // the user edited (kept, unless Force), and an uninstall removes exactly the files it wrote.
-package install
+package installer
 
 import (
 	"errors"

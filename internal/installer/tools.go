@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"bufio"
@@ -8,9 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/mod/modfile"
-
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/install"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
@@ -87,28 +86,7 @@ func lastLines(s string, n int) string {
 // checkout: build.env's variables (as `make` sets them, so that `gonbgpu install` run by hand builds the
 // same way), go.mod's toolchain, and no GOFLAGS of the user's (say -mod=vendor) in the way.
 func buildEnv(checkout string) []string {
-	return append(BuildEnv(), "GOTOOLCHAIN="+Toolchain(checkout), "GOFLAGS=")
-}
-
-// Toolchain is the Go toolchain the checkout builds with: its go.mod's toolchain line (go1.27.3), else
-// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version
-// is written; the Makefile and scripts/env.sh (which .ci/run and the scripts source) read the same line,
-// and install puts it in the kernelspec, since cells compile too.
-func Toolchain(checkout string) string {
-	data, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
-	if err != nil {
-		return "auto"
-	}
-	f, err := modfile.Parse("go.mod", data, nil)
-	switch {
-	case err != nil:
-		return "auto"
-	case f.Toolchain != nil && f.Toolchain.Name != "":
-		return f.Toolchain.Name
-	case f.Go != nil && strings.Count(f.Go.Version, ".") == 2: // "1.26.5"; "1.27" names no toolchain release
-		return "go" + f.Go.Version
-	}
-	return "auto"
+	return append(install.BuildEnv(), "GOTOOLCHAIN="+install.Toolchain(checkout), "GOFLAGS=")
 }
 
 // buildTools builds GoNB and goimports (pinned by go.mod's tool directives), gonbgpu-kernel (the small
@@ -239,10 +217,10 @@ func kernelEnv(goCmd, checkout, binDir, proxy, noSumDBList string) map[string]st
 		"PATH":             binDir + string(os.PathListSeparator) + filepath.Dir(goCmd) + string(os.PathListSeparator) + "${PATH}",
 		"GOPROXY":          proxy,
 		"GONOSUMDB":        noSumDBList,
-		"GOTOOLCHAIN":      Toolchain(checkout),
+		"GOTOOLCHAIN":      install.Toolchain(checkout),
 		xlacpu.CheckoutEnv: checkout,
 	}
-	for _, kv := range BuildEnv() {
+	for _, kv := range install.BuildEnv() {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
