@@ -129,16 +129,7 @@ func Install(o Options) (*Result, error) {
 			o.step("data", "%s=%s recorded for cells", catalog.DirEnv, abs)
 		}
 	}
-	s := &kernelspec.Spec{
-		// gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell (package internal/reaper).
-		Argv: []string{filepath.Join(binDir, "gonbgpu-kernel"), filepath.Join(binDir, "gonb"),
-			"--kernel", "{connection_file}", "-go_work=" + checkout},
-		DisplayName:   kernelspec.DisplayName,
-		Language:      "go",
-		InterruptMode: "message",
-		Env:           env,
-		Metadata:      map[string]any{"gonbgpu": map[string]any{"checkout": checkout}},
-	}
+	s := kernelspec.New(binDir, checkout, env)
 	res, err := writeKernelspec(&o, m, kdir, s)
 	if err != nil {
 		return nil, err

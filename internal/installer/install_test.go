@@ -150,7 +150,7 @@ func TestInstallKernelspec(t *testing.T) {
 			t.Errorf("tool %s not installed as an executable: %v", tool, err)
 		}
 	}
-	for name := range logos {
+	for name := range kernelspec.Logos() {
 		if _, err := os.Stat(filepath.Join(kdir, name)); err != nil {
 			t.Errorf("logo %s: %v", name, err)
 		}

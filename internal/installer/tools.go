@@ -249,7 +249,7 @@ func writeKernelspec(o *Options, m *manifest, kdir string, s *kernelspec.Spec) (
 		}
 		o.step("kernelspec", "%s %s", verb, filepath.Join(kdir, "kernel.json"))
 	}
-	for name, content := range logos {
+	for name, content := range kernelspec.Logos() {
 		if st, _ := m.status(name); (st == fileForeign || st == fileEdited) && !o.Force {
 			o.step("kept", "%s: not as gonbgpu wrote it (use --force to overwrite it)", filepath.Join(kdir, name))
 			continue
