@@ -80,7 +80,7 @@ func Install(o Options) (*Result, error) {
 		return nil, err
 	}
 	if o.CUDA {
-		if err := InstallCUDA(&o); err != nil {
+		if err := installCUDA(&o); err != nil {
 			return nil, err
 		}
 	}
@@ -97,7 +97,7 @@ func Install(o Options) (*Result, error) {
 
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return nil, fmt.Errorf("gonbgpu install: the go command is not on PATH.\n%s", GoHelp(DetectSystem()))
+		return nil, fmt.Errorf("gonbgpu install: the go command is not on PATH.\n%s", goHelp(detectSystem()))
 	}
 	// Everything that ends up inside the kernelspec's PATH-like or substituted values is checked before
 	// anything is written: a kernelspec that says "Done" but cannot run a cell is worse than a refusal.

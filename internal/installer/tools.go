@@ -15,11 +15,11 @@ import (
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
-// ModulePath is gonbgpu's module path, used to recognise a checkout.
-const ModulePath = "github.com/gonbgpu/gonbgpu"
+// modulePath is gonbgpu's module path, used to recognise a checkout.
+const modulePath = "github.com/gonbgpu/gonbgpu"
 
-// GoplsVersion is the gopls built for the kernel's autocomplete; v0.24 needs Go 1.27.
-const GoplsVersion = "v0.23.0"
+// goplsVersion is the gopls built for the kernel's autocomplete; v0.24 needs Go 1.27.
+const goplsVersion = "v0.23.0"
 
 // findCheckout returns the gonbgpu checkout: dir if given, else the module root above the current folder.
 func findCheckout(dir string) (string, error) {
@@ -29,7 +29,7 @@ func findCheckout(dir string) (string, error) {
 			return "", err
 		}
 		if !isCheckout(abs) {
-			return "", fmt.Errorf("gonbgpu install: %s is not a gonbgpu checkout (no go.mod for %s)", abs, ModulePath)
+			return "", fmt.Errorf("gonbgpu install: %s is not a gonbgpu checkout (no go.mod for %s)", abs, modulePath)
 		}
 		return abs, nil
 	}
@@ -42,7 +42,7 @@ func findCheckout(dir string) (string, error) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("gonbgpu install: run it inside a gonbgpu checkout (no go.mod for %s above %s), or pass --checkout DIR", ModulePath, wd)
+			return "", fmt.Errorf("gonbgpu install: run it inside a gonbgpu checkout (no go.mod for %s above %s), or pass --checkout DIR", modulePath, wd)
 		}
 	}
 }
@@ -56,7 +56,7 @@ func isCheckout(dir string) bool {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == "module" {
-			return fields[1] == ModulePath
+			return fields[1] == modulePath
 		}
 	}
 	return false
@@ -102,7 +102,7 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if _, err := goRun(goCmd, checkout, buildEnv(checkout), "build", "-o", tmp+string(os.PathSeparator),
-		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/internal/cmd/gonbgpu-kernel"); err != nil {
+		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", modulePath+"/internal/cmd/gonbgpu-kernel"); err != nil {
 		return fmt.Errorf("gonbgpu install: building gonb, goimports and gonbgpu-kernel: %w", err)
 	}
 	verbs, err := placeTools(m, tmp, "gonb", "goimports", "gonbgpu-kernel")
@@ -114,17 +114,17 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	// gopls only powers autocomplete and hover: a failure is a warning, not an error.
 	gobin, err := os.MkdirTemp(tmp, "gopls-*")
 	if err == nil {
-		_, err = goRun(goCmd, tmp, append(buildEnv(checkout), "GOBIN="+gobin), "install", "golang.org/x/tools/gopls@"+GoplsVersion)
+		_, err = goRun(goCmd, tmp, append(buildEnv(checkout), "GOBIN="+gobin), "install", "golang.org/x/tools/gopls@"+goplsVersion)
 	}
 	if err == nil {
 		var v string
 		v, err = placeTools(m, gobin, "gopls")
 		if err == nil {
-			o.step("gopls", "%s in %s (%s): autocomplete and hover on", GoplsVersion, binDir, v)
+			o.step("gopls", "%s in %s (%s): autocomplete and hover on", goplsVersion, binDir, v)
 			return nil
 		}
 	}
-	o.step("gopls", "WARNING: gopls %s could not be built (%s); notebooks work, but autocomplete and hover are off", GoplsVersion, firstLine(err.Error()))
+	o.step("gopls", "WARNING: gopls %s could not be built (%s); notebooks work, but autocomplete and hover are off", goplsVersion, firstLine(err.Error()))
 	return nil
 }
 
