@@ -1,10 +1,22 @@
+// Package install is what an install of gonbgpu reads besides the installer's Go code, kept where the
+// Makefile and the scripts find it: build.env, the one list of the environment gonbgpu builds with and
+// cells compile with (the Makefile includes it, scripts/env.sh sources it, the installer puts it into the
+// kernelspec); python/, the checkout's pinned Python environment (`make venv`); and slurm/, the sbatch
+// templates and the interactive srun recipe.
+//
+// Its Go API is only that build environment, [BuildEnv] and [Toolchain], which the installer
+// (internal/installer, behind `gonbgpu install`) and `gonbgpu bench compare` both build with.
 package install
 
 import (
 	_ "embed"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+
+	"golang.org/x/mod/modfile"
 )
 
 // buildEnvFile is build.env, the one source of the environment gonbgpu builds with and cells compile
@@ -58,4 +70,25 @@ func parseBuildEnv(name, data string) ([]string, error) {
 		vars = append(vars, key+"="+value)
 	}
 	return vars, nil
+}
+
+// Toolchain is the Go toolchain the checkout builds with: its go.mod's toolchain line (go1.27.3), else
+// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version
+// is written; the Makefile and scripts/env.sh (which .ci/run and the scripts source) read the same line,
+// and the installer puts it in the kernelspec, since cells compile too.
+func Toolchain(checkout string) string {
+	data, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
+	if err != nil {
+		return "auto"
+	}
+	f, err := modfile.Parse("go.mod", data, nil)
+	switch {
+	case err != nil:
+		return "auto"
+	case f.Toolchain != nil && f.Toolchain.Name != "":
+		return f.Toolchain.Name
+	case f.Go != nil && strings.Count(f.Go.Version, ".") == 2: // "1.26.5"; "1.27" names no toolchain release
+		return "go" + f.Go.Version
+	}
+	return "auto"
 }

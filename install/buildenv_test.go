@@ -5,10 +5,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 )
+
+// checkout is this repository's root (the module root above this package).
+func checkout(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
 
 // fileBuildEnv reads the checkout's install/build.env from disk.
 func fileBuildEnv(t *testing.T) []string {
@@ -51,34 +59,6 @@ func TestBuildEnvFile(t *testing.T) {
 	got, err := parseBuildEnv("x.env", "# c\n\nA=1\r\nB_2=x,y:z/w\n")
 	if err != nil || !slices.Equal(got, []string{"A=1", "B_2=x,y:z/w"}) {
 		t.Errorf("parseBuildEnv: %q, %v", got, err)
-	}
-}
-
-// TestKernelspecEnvIsBuildEnv is the single-source check: the kernelspec's env, what cells compile with,
-// holds every variable of install/build.env with its value, and go.mod's toolchain. (TestInstallKernelspec
-// checks the same on a kernel.json a real install wrote.)
-func TestKernelspecEnvIsBuildEnv(t *testing.T) {
-	co := checkout(t)
-	env := kernelEnv("/usr/bin/go", co, "/k/bin", "file:///p", "example.com/m")
-	checkEnvHasBuildEnv(t, "the kernelspec env", env, fileBuildEnv(t))
-	if want := Toolchain(co); env["GOTOOLCHAIN"] != want || !strings.HasPrefix(want, "go1.") {
-		t.Errorf("kernelspec GOTOOLCHAIN=%q, want go.mod's toolchain %q", env["GOTOOLCHAIN"], want)
-	}
-	build := map[string]string{}
-	for _, kv := range buildEnv(co) {
-		k, v, _ := strings.Cut(kv, "=")
-		build[k] = v
-	}
-	checkEnvHasBuildEnv(t, "the tools' build env", build, fileBuildEnv(t))
-}
-
-func checkEnvHasBuildEnv(t *testing.T, what string, env map[string]string, vars []string) {
-	t.Helper()
-	for _, kv := range vars {
-		k, v, _ := strings.Cut(kv, "=")
-		if got, ok := env[k]; !ok || got != v {
-			t.Errorf("%s has %s=%q (set: %v), but %s says %s", what, k, got, ok, buildEnvPath, kv)
-		}
 	}
 }
 
@@ -149,5 +129,30 @@ func TestBuildEnvOneSource(t *testing.T) {
 	}
 	if ci, _ := os.ReadFile(filepath.Join(co, ".ci/run")); !regexp.MustCompile(`(?m)^make test$`).Match(ci) {
 		t.Errorf(".ci/run no longer runs `make test`")
+	}
+}
+
+func TestToolchain(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := Toolchain(dir); got != "auto" {
+		t.Errorf("no go.mod: %q, want auto", got)
+	}
+	write("module m\n\ngo 1.27\n\ntoolchain go1.27.9\n")
+	if got := Toolchain(dir); got != "go1.27.9" {
+		t.Errorf("toolchain line: %q", got)
+	}
+	write("module m\n\ngo 1.26.5\n")
+	if got := Toolchain(dir); got != "go1.26.5" {
+		t.Errorf("go line only: %q", got)
+	}
+	write("module m\n\ngo 1.27\n")
+	if got := Toolchain(dir); got != "auto" {
+		t.Errorf("go line without a patch release: %q, want auto (go1.27 is no toolchain)", got)
 	}
 }

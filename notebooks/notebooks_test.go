@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonbgpu/gonbgpu/install"
+	"github.com/gonbgpu/gonbgpu/internal/installer"
 	"github.com/gonbgpu/gonbgpu/internal/ipynb"
 	"github.com/gonbgpu/gonbgpu/internal/nbrun"
 )
@@ -465,7 +465,7 @@ func installKernel(t *testing.T) (data, out string) {
 	data = t.TempDir()
 	var log bytes.Buffer
 	wd, _ := os.Getwd()
-	res, err := install.Install(install.Options{DataDir: data, Checkout: filepath.Dir(wd), Out: &log, NoSystemPackages: true})
+	res, err := installer.Install(installer.Options{DataDir: data, Checkout: filepath.Dir(wd), Out: &log, NoSystemPackages: true})
 	if err != nil {
 		t.Fatalf("installing the kernelspec: %v\n%s", err, log.String())
 	}

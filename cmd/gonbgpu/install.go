@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gonbgpu/gonbgpu/install"
+	"github.com/gonbgpu/gonbgpu/internal/installer"
 )
 
 func init() {
@@ -15,7 +15,7 @@ func init() {
 
 // installFlags are the flags install and uninstall share; verb words their help ("install into",
 // "remove from").
-func installFlags(name, verb, example string, o *install.Options) *flag.FlagSet {
+func installFlags(name, verb, example string, o *installer.Options) *flag.FlagSet {
 	fs := newFlags(name, "[--user | --prefix DIR | --data-dir DIR] [flags]", example)
 	// --user is the default; the flag exists so that scripts can say so, and is refused beside the two
 	// others (oneTarget). Its help must not hold a back-quoted word: the flag package would show that word
@@ -48,7 +48,7 @@ func oneTarget(fs *flag.FlagSet) error {
 }
 
 func runInstall(args []string) error {
-	var o install.Options
+	var o installer.Options
 	fs := installFlags("install", "install into", "make install-kernel                     # the same as: gonbgpu install --no-apt\ngonbgpu install --prefix $CONDA_PREFIX  # into a conda environment's Jupyter", &o)
 	fs.BoolVar(&o.Force, "force", false, "overwrite a kernel.json edited since the last install")
 	fs.StringVar(&o.Checkout, "checkout", "", "gonbgpu source `DIR` whose packages cells import (default: the checkout above the current folder)")
@@ -60,7 +60,7 @@ func runInstall(args []string) error {
 	if err := oneTarget(fs); err != nil {
 		return err
 	}
-	res, err := install.Install(o)
+	res, err := installer.Install(o)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func runInstall(args []string) error {
 }
 
 func runUninstall(args []string) error {
-	var o install.Options
+	var o installer.Options
 	fs := installFlags("uninstall", "remove from", "gonbgpu uninstall                       # the kernel installed for this user", &o)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -77,5 +77,5 @@ func runUninstall(args []string) error {
 	if err := oneTarget(fs); err != nil {
 		return err
 	}
-	return install.Uninstall(o)
+	return installer.Uninstall(o)
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"os"
 
-	"github.com/gonbgpu/gonbgpu/install"
+	"github.com/gonbgpu/gonbgpu/internal/installer"
 )
 
 func init() {
@@ -17,7 +17,7 @@ func runSetup(args []string) error {
 		return err
 	}
 	if *tests {
-		return install.SetupTests(os.Stdout)
+		return installer.SetupTests(os.Stdout)
 	}
-	return install.Setup(os.Stdout)
+	return installer.Setup(os.Stdout)
 }

@@ -345,3 +345,74 @@ func TestLibrariesHaveNoGlobalWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallIsData: install/ is what the Makefile, the scripts and the installer read (build.env,
+// python/, slurm/), and its Go API is only the build environment that more than one package builds with
+// (the installer and `gonbgpu bench compare`). The installer itself is the CLI's, under internal/installer:
+// a name only the CLI uses belongs there, not in install/. install/ imports nothing of the module, so that
+// imports run one way, from the installer to it.
+func TestInstallIsData(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(root(t), "install", "*.go"))
+	var exported []string
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Name.IsExported() && d.Recv == nil {
+					exported = append(exported, d.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() {
+							exported = append(exported, s.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() {
+								exported = append(exported, n.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(files) == 0 {
+		t.Fatal("no Go file in install/: the walk is broken")
+	}
+	slices.Sort(exported)
+	if want := []string{"BuildEnv", "Toolchain"}; !slices.Equal(exported, want) {
+		t.Errorf("install/ exports %v, want only the build environment %v: what only the CLI uses goes into internal/installer", exported, want)
+	}
+	for _, imp := range imports(t, "install", true) {
+		if strings.HasPrefix(imp, module+"/") {
+			t.Errorf("install/ imports %s: it is what the installer builds on, and imports nothing of the module", imp)
+		}
+	}
+}
+
+// TestLibrariesNeverInstall: the installer (internal/installer: Jupyter, apt-get, the kernelspec folder) is
+// the CLI's and the tests'; no library (vision/, gpu/, kernel/, install/) reaches it, not even in its tests.
+func TestLibrariesNeverInstall(t *testing.T) {
+	var rels []string
+	for _, top := range []string{"vision", "gpu", "kernel", "install"} {
+		rels = append(rels, packages(t, top)...)
+	}
+	if len(rels) < 15 {
+		t.Fatalf("found only %v: the walk is broken", rels)
+	}
+	for imp, chain := range closure(t, true, rels...) {
+		if imp == module+"/internal/installer" {
+			t.Errorf("a library reaches the installer: %s", chain)
+		}
+	}
+}

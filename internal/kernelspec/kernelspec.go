@@ -1,5 +1,7 @@
 // Package kernelspec reads and writes Jupyter kernelspecs (kernel.json), the file that tells Jupyter how to
-// start a kernel: its command line, display name, language and environment.
+// start a kernel: its command line, display name, language and environment. It also says what gonbgpu's
+// own kernelspec holds ([New], [Name], [DisplayName], [Logos]); the installer (internal/installer) decides
+// where it goes, gathers the cells' environment and writes the files.
 //
 // It is kept apart from the installer so that tests and tools can parse and check a kernelspec without
 // pulling in the installer, and so that every place that handles the file agrees on its shape.
@@ -11,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -20,6 +23,22 @@ const Name = "gonbgpu"
 
 // DisplayName is what the notebook's kernel picker shows.
 const DisplayName = "Go (gonbgpu)"
+
+// New is gonbgpu's kernelspec, for the kernel's tools in binDir (gonbgpu-kernel and gonb, which the
+// installer builds there) and the checkout that cells import packages from (GoNB's -go_work); env is what
+// cells run and compile with. gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell
+// (package internal/reaper); interrupts go as messages; the metadata records the checkout.
+func New(binDir, checkout string, env map[string]string) *Spec {
+	return &Spec{
+		Argv: []string{filepath.Join(binDir, "gonbgpu-kernel"), filepath.Join(binDir, "gonb"),
+			"--kernel", "{connection_file}", "-go_work=" + checkout},
+		DisplayName:   DisplayName,
+		Language:      "go",
+		InterruptMode: "message",
+		Env:           env,
+		Metadata:      map[string]any{"gonbgpu": map[string]any{"checkout": checkout}},
+	}
+}
 
 // Spec is the content of a kernel.json.
 type Spec struct {

@@ -1,6 +1,9 @@
 package kernelspec
 
 import (
+	"bytes"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,4 +71,45 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("unstable:\n%s\n%s", out, out2)
 		}
 	})
+}
+
+// TestNew: gonbgpu's kernelspec starts GoNB through gonbgpu-kernel, both from binDir, passes the
+// connection file and the checkout (read back with Flag and from the metadata), and is a valid kernel.json.
+func TestNew(t *testing.T) {
+	env := map[string]string{"GOTOOLCHAIN": "go1.27.3"}
+	s := New("/k/bin", "/src/gonbgpu", env)
+	if want := []string{"/k/bin/gonbgpu-kernel", "/k/bin/gonb", "--kernel", "{connection_file}", "-go_work=/src/gonbgpu"}; !slices.Equal(s.Argv, want) {
+		t.Errorf("argv %q, want %q", s.Argv, want)
+	}
+	if w, ok := s.Flag("go_work"); !ok || w != "/src/gonbgpu" {
+		t.Errorf("Flag(go_work) = %q %v", w, ok)
+	}
+	if s.DisplayName != DisplayName || s.Language != "go" || s.InterruptMode != "message" || s.Env["GOTOOLCHAIN"] != "go1.27.3" {
+		t.Errorf("spec %+v", s)
+	}
+	data, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("kernel.json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if co, _ := back.Metadata["gonbgpu"].(map[string]any)["checkout"].(string); co != "/src/gonbgpu" {
+		t.Errorf("metadata %v: want the checkout recorded", back.Metadata)
+	}
+}
+
+// TestLogos: the three files Jupyter shows, each what its name says.
+func TestLogos(t *testing.T) {
+	logos := Logos()
+	if len(logos) != 3 {
+		t.Fatalf("logos %v: want the SVG and the 32 and 64 pixel PNGs", slices.Sorted(maps.Keys(logos)))
+	}
+	for name, data := range logos {
+		if strings.HasSuffix(name, ".png") && !bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")) ||
+			strings.HasSuffix(name, ".svg") && !bytes.Contains(data, []byte("<svg")) {
+			t.Errorf("%s (%d bytes) is not what its name says", name, len(data))
+		}
+	}
 }

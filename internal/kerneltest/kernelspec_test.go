@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonbgpu/gonbgpu/install"
+	"github.com/gonbgpu/gonbgpu/internal/installer"
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 	"github.com/gonbgpu/gonbgpu/internal/kerneltest"
 )
@@ -102,7 +102,7 @@ func TestKernelspecList(t *testing.T) {
 	dataBefore := treeHashes(t, data)
 
 	var log bytes.Buffer
-	if _, err := install.Install(install.Options{DataDir: data, Checkout: kerneltest.Checkout(), NoSystemPackages: true, Out: &log}); err != nil {
+	if _, err := installer.Install(installer.Options{DataDir: data, Checkout: kerneltest.Checkout(), NoSystemPackages: true, Out: &log}); err != nil {
 		t.Fatalf("installing: %v\n%s", err, log.String())
 	}
 

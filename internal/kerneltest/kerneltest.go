@@ -27,7 +27,7 @@ import (
 
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 
-	"github.com/gonbgpu/gonbgpu/install"
+	"github.com/gonbgpu/gonbgpu/internal/installer"
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 )
 
@@ -65,11 +65,11 @@ func Checkout() string {
 func Install(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("jupyter"); err != nil {
-		t.Fatalf("jupyter is not installed: `make test` installs it (apt-get install %s)", strings.Join(install.JupyterPackages, " "))
+		t.Fatalf("jupyter is not installed: `make test` installs it (apt-get install %s)", strings.Join(installer.JupyterPackages, " "))
 	}
 	data := t.TempDir()
 	var log bytes.Buffer
-	if _, err := install.Install(install.Options{DataDir: data, Checkout: Checkout(), NoSystemPackages: true, Out: &log}); err != nil {
+	if _, err := installer.Install(installer.Options{DataDir: data, Checkout: Checkout(), NoSystemPackages: true, Out: &log}); err != nil {
 		t.Fatalf("installing the kernelspec: %v\n%s", err, log.String())
 	}
 	return data

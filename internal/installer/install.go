@@ -1,4 +1,4 @@
-// Package install puts the "Go (gonbgpu)" kernel into Jupyter, and takes it out again.
+// Package installer puts the "Go (gonbgpu)" kernel into Jupyter, and takes it out again.
 //
 // An install is a sequence of steps, each reporting one line: find (or, as root on Debian, install)
 // Jupyter; build GoNB, goimports and gopls into the kernelspec's own bin folder; download every module so
@@ -8,7 +8,7 @@
 // Installs are safe to repeat and never touch what is not theirs: every file written is recorded with its
 // checksum in a manifest inside the kernelspec folder, so a reinstall can tell an unchanged file from one
 // the user edited (kept, unless Force), and an uninstall removes exactly the files it wrote.
-package install
+package installer
 
 import (
 	"errors"
@@ -80,7 +80,7 @@ func Install(o Options) (*Result, error) {
 		return nil, err
 	}
 	if o.CUDA {
-		if err := InstallCUDA(&o); err != nil {
+		if err := installCUDA(&o); err != nil {
 			return nil, err
 		}
 	}
@@ -97,7 +97,7 @@ func Install(o Options) (*Result, error) {
 
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return nil, fmt.Errorf("gonbgpu install: the go command is not on PATH.\n%s", GoHelp(DetectSystem()))
+		return nil, fmt.Errorf("gonbgpu install: the go command is not on PATH.\n%s", goHelp(detectSystem()))
 	}
 	// Everything that ends up inside the kernelspec's PATH-like or substituted values is checked before
 	// anything is written: a kernelspec that says "Done" but cannot run a cell is worse than a refusal.
@@ -129,16 +129,7 @@ func Install(o Options) (*Result, error) {
 			o.step("data", "%s=%s recorded for cells", catalog.DirEnv, abs)
 		}
 	}
-	s := &kernelspec.Spec{
-		// gonbgpu-kernel runs GoNB so that what a cell starts ends with the cell (package internal/reaper).
-		Argv: []string{filepath.Join(binDir, "gonbgpu-kernel"), filepath.Join(binDir, "gonb"),
-			"--kernel", "{connection_file}", "-go_work=" + checkout},
-		DisplayName:   kernelspec.DisplayName,
-		Language:      "go",
-		InterruptMode: "message",
-		Env:           env,
-		Metadata:      map[string]any{"gonbgpu": map[string]any{"checkout": checkout}},
-	}
+	s := kernelspec.New(binDir, checkout, env)
 	res, err := writeKernelspec(&o, m, kdir, s)
 	if err != nil {
 		return nil, err

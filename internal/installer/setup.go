@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"fmt"
@@ -11,8 +11,8 @@ import (
 	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 )
 
-// Requirement is a system package `make run` and `make test` need, with how to tell it is present.
-type Requirement struct {
+// requirement is a system package `make run` and `make test` need, with how to tell it is present.
+type requirement struct {
 	Debian string // Debian package name
 	Why    string // what it is for
 	Check  func() bool
@@ -43,8 +43,8 @@ func fileExists(path string) func() bool {
 	return func() bool { return exec.Command("test", "-e", path).Run() == nil }
 }
 
-// Requirements lists what the notebooks, the CLI and the tests need from the system.
-var Requirements = []Requirement{
+// requirements lists what the notebooks, the CLI and the tests need from the system.
+var requirements = []requirement{
 	{"jupyter-notebook", "the notebook server", commandExists("jupyter-notebook")},
 	{"jupyter-client", "kernelspecs", commandExists("jupyter-kernelspec")},
 	{"python3-nbclient", "headless execution", pythonModule("nbclient")},
@@ -53,25 +53,25 @@ var Requirements = []Requirement{
 	{"dataset-fashion-mnist", "the notebooks' dataset (or `gonbgpu data fetch fashion-mnist`)", fashionMNISTFound},
 }
 
-// TestRequirements are needed by the tests only: `gonbgpu setup --tests` (which `make test` runs) installs
+// testRequirements are needed by the tests only: `gonbgpu setup --tests` (which `make test` runs) installs
 // them too, while `make run` and `make install-kernel` (plain `gonbgpu setup`) do not ask for them.
-var TestRequirements = []Requirement{
+var testRequirements = []requirement{
 	{"chromium", "the headless browser of the browser test (make test-browser)", fileExists("/usr/bin/chromium")},
 	{"python3-torchvision", "PyTorch's ONNX export checked against vision/pretrained (pulls python3-torch)", pythonModule("torchvision")},
 	{"python3-onnx", "rewrites PyTorch's ONNX files into what other exporters write, for vision/pretrained's tests", pythonModule("onnx")},
 }
 
-// Setup makes sure the system packages of [Requirements] are there: it installs the missing ones with
+// Setup makes sure the system packages of [requirements] are there: it installs the missing ones with
 // apt-get when running as root on Debian/Ubuntu, and otherwise fails with the list and the command to run.
-func Setup(w io.Writer) error { return setup(w, Requirements) }
+func Setup(w io.Writer) error { return setup(w, requirements) }
 
-// SetupTests is [Setup] for [Requirements] and [TestRequirements] together.
+// SetupTests is [Setup] for [requirements] and [testRequirements] together.
 func SetupTests(w io.Writer) error {
-	return setup(w, append(append([]Requirement{}, Requirements...), TestRequirements...))
+	return setup(w, append(append([]requirement{}, requirements...), testRequirements...))
 }
 
-func setup(w io.Writer, reqs []Requirement) error {
-	var missing []Requirement
+func setup(w io.Writer, reqs []requirement) error {
+	var missing []requirement
 	for _, r := range reqs {
 		if !r.Check() {
 			missing = append(missing, r)
@@ -85,9 +85,9 @@ func setup(w io.Writer, reqs []Requirement) error {
 	for i, r := range missing {
 		names[i] = r.Debian
 	}
-	if CanUseApt() {
+	if canUseApt() {
 		fmt.Fprintf(w, "gonbgpu setup: installing %s\n", strings.Join(names, " "))
-		if err := AptInstall(w, names...); err != nil {
+		if err := aptInstall(w, names...); err != nil {
 			return fmt.Errorf("gonbgpu setup: %w", err)
 		}
 		for _, r := range missing {
@@ -102,8 +102,8 @@ func setup(w io.Writer, reqs []Requirement) error {
 	for _, r := range missing {
 		fmt.Fprintf(&b, "  - %s (%s)\n", r.Debian, r.Why)
 	}
-	sys := DetectSystem()
-	fmt.Fprintf(&b, "%s", JupyterHelp(sys))
+	sys := detectSystem()
+	fmt.Fprintf(&b, "%s", jupyterHelp(sys))
 	for _, r := range missing {
 		if r.Debian == "dataset-fashion-mnist" {
 			fmt.Fprintf(&b, "The dataset, on a machine with internet access (a login node):\n    gonbgpu data fetch fashion-mnist   # into $%s, default %s\n", catalog.DirEnv, catalog.DefaultDir())
@@ -112,17 +112,17 @@ func setup(w io.Writer, reqs []Requirement) error {
 	return fmt.Errorf("%s", strings.TrimRight(b.String(), "\n"))
 }
 
-// System is the kind of machine, for the install commands a message suggests.
-type System struct {
+// system is the kind of machine, for the install commands a message suggests.
+type system struct {
 	Debian  bool // /etc/debian_version exists
 	Root    bool
 	Modules bool // environment modules (Lmod or Tcl) are set up: a cluster
 	Conda   bool // a conda environment is active, or conda is on PATH
 }
 
-// DetectSystem looks at the machine the way the messages need it.
-func DetectSystem() System {
-	var s System
+// detectSystem looks at the machine the way the messages need it.
+func detectSystem() system {
+	var s system
 	_, err := os.Stat("/etc/debian_version")
 	s.Debian = err == nil
 	s.Root = os.Geteuid() == 0
@@ -132,9 +132,9 @@ func DetectSystem() System {
 	return s
 }
 
-// GoHelp says how to get Go on PATH on this kind of system, without root where there is none. Any Go
+// goHelp says how to get Go on PATH on this kind of system, without root where there is none. Any Go
 // from 1.21 on is enough: it downloads go.mod's toolchain by itself.
-func GoHelp(s System) string {
+func goHelp(s system) string {
 	var b strings.Builder
 	b.WriteString("Get Go (any version >= 1.21: it fetches the toolchain go.mod names by itself), then run the command again:\n")
 	if s.Modules {
@@ -153,10 +153,10 @@ func GoHelp(s System) string {
 	return b.String()
 }
 
-// JupyterHelp says how to get Jupyter (notebook, nbclient, nbconvert, numpy) on this kind of system: the
+// jupyterHelp says how to get Jupyter (notebook, nbclient, nbconvert, numpy) on this kind of system: the
 // checkout's install/python/requirements.txt, every package pinned by hash, with pip --user or into a
 // conda environment.
-func JupyterHelp(s System) string {
+func jupyterHelp(s system) string {
 	var b strings.Builder
 	b.WriteString("Install Jupyter (JupyterLab, Notebook, nbclient, nbconvert, numpy: install/python/requirements.txt in the\n" +
 		"gonbgpu checkout, every package pinned), then run the command again:\n")

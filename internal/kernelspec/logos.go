@@ -1,4 +1,4 @@
-package install
+package kernelspec
 
 import _ "embed"
 
@@ -10,6 +10,9 @@ var (
 	logo32 []byte
 	//go:embed assets/logo-64x64.png
 	logo64 []byte
-
-	logos = map[string][]byte{"logo-svg.svg": logoSVG, "logo-32x32.png": logo32, "logo-64x64.png": logo64}
 )
+
+// Logos returns the kernelspec's logo files by the names Jupyter looks for beside kernel.json.
+func Logos() map[string][]byte {
+	return map[string][]byte{"logo-svg.svg": logoSVG, "logo-32x32.png": logo32, "logo-64x64.png": logo64}
+}

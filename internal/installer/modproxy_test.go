@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"crypto/rand"
@@ -123,28 +123,5 @@ func TestParsePinned(t *testing.T) {
 		if _, err := parsePinned(bad); err == nil {
 			t.Errorf("%q: want an error", bad)
 		}
-	}
-}
-
-func TestToolchain(t *testing.T) {
-	dir := t.TempDir()
-	write := func(s string) {
-		t.Helper()
-		must(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(s), 0o644))
-	}
-	if got := Toolchain(dir); got != "auto" {
-		t.Errorf("no go.mod: %q, want auto", got)
-	}
-	write("module m\n\ngo 1.27\n\ntoolchain go1.27.9\n")
-	if got := Toolchain(dir); got != "go1.27.9" {
-		t.Errorf("toolchain line: %q", got)
-	}
-	write("module m\n\ngo 1.26.5\n")
-	if got := Toolchain(dir); got != "go1.26.5" {
-		t.Errorf("go line only: %q", got)
-	}
-	write("module m\n\ngo 1.27\n")
-	if got := Toolchain(dir); got != "auto" {
-		t.Errorf("go line without a patch release: %q, want auto (go1.27 is no toolchain)", got)
 	}
 }

@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"bytes"
@@ -58,9 +58,9 @@ func ensureJupyter(o *Options) (*jupyter, error) {
 		o.step("jupyter", "found %s", j.path)
 		return j, nil
 	}
-	if !o.NoSystemPackages && CanUseApt() {
+	if !o.NoSystemPackages && canUseApt() {
 		o.step("jupyter", "not found; installing Debian packages %s", strings.Join(JupyterPackages, " "))
-		if err := AptInstall(o.out(), JupyterPackages...); err != nil {
+		if err := aptInstall(o.out(), JupyterPackages...); err != nil {
 			return nil, err
 		}
 		if j, err := findJupyter(); err == nil {
@@ -69,11 +69,11 @@ func ensureJupyter(o *Options) (*jupyter, error) {
 		}
 		return nil, fmt.Errorf("gonbgpu install: apt-get installed %s but `jupyter` is still not on PATH", strings.Join(JupyterPackages, " "))
 	}
-	return nil, errors.New("gonbgpu install: Jupyter was not found on PATH.\n" + strings.TrimRight(JupyterHelp(DetectSystem()), "\n"))
+	return nil, errors.New("gonbgpu install: Jupyter was not found on PATH.\n" + strings.TrimRight(jupyterHelp(detectSystem()), "\n"))
 }
 
-// CanUseApt reports whether system packages can be installed here: running as root on Debian or Ubuntu.
-func CanUseApt() bool {
+// canUseApt reports whether system packages can be installed here: running as root on Debian or Ubuntu.
+func canUseApt() bool {
 	if os.Geteuid() != 0 {
 		return false
 	}
@@ -84,8 +84,8 @@ func CanUseApt() bool {
 	return err == nil
 }
 
-// AptInstall installs Debian packages that are missing (`apt-get update` first, once).
-func AptInstall(w interface{ Write([]byte) (int, error) }, pkgs ...string) error {
+// aptInstall installs Debian packages that are missing (`apt-get update` first, once).
+func aptInstall(w interface{ Write([]byte) (int, error) }, pkgs ...string) error {
 	var missing []string
 	for _, p := range pkgs {
 		if !debInstalled(p) {

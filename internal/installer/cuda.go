@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"fmt"
@@ -25,12 +25,12 @@ func cudaPluginFor(g nvidia.Presence) (string, string, error) {
 	return fmt.Sprintf("cuda%d", cuda), g.PluginAdvice(), nil
 }
 
-// InstallCUDA downloads the CUDA PJRT plugin for this node's GPU (see [cudaPluginFor]) and NVIDIA's
+// installCUDA downloads the CUDA PJRT plugin for this node's GPU (see [cudaPluginFor]) and NVIDIA's
 // libraries with go-xla's installer (from JAX's packages on pypi.org, checksums verified) into
 // ~/.local/lib/go-xla, where gonbgpu's discovery finds them. It needs the internet, so run it on a login
 // node, not a compute node. On a machine with no NVIDIA GPU it refuses, unless force: the download is
 // several gigabytes.
-func InstallCUDA(o *Options) error {
+func installCUDA(o *Options) error {
 	g := nvidia.Detect()
 	if g.Count == 0 && !o.Force {
 		return fmt.Errorf("gonbgpu install --cuda: no NVIDIA GPU is visible here (%s); the download is several GB, "+

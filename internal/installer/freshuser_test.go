@@ -1,4 +1,4 @@
-package install_test
+package installer_test
 
 import (
 	"fmt"
@@ -33,7 +33,7 @@ func TestFreshUserInstall(t *testing.T) {
 		t.Skip("builds everything from an empty cache as a new user")
 	}
 	_, file, _, _ := runtime.Caller(0)
-	checkout := filepath.Dir(filepath.Dir(file))
+	checkout := filepath.Dir(filepath.Dir(filepath.Dir(file)))
 	goCmd := userGo()
 	if goCmd == "" {
 		t.Fatalf("no go command on PATH that an ordinary user can run (`go test` puts its own toolchain, in root's module cache, first)")

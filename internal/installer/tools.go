@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"bufio"
@@ -8,19 +8,18 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/mod/modfile"
-
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/install"
 	"github.com/gonbgpu/gonbgpu/internal/fsutil"
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
-// ModulePath is gonbgpu's module path, used to recognise a checkout.
-const ModulePath = "github.com/gonbgpu/gonbgpu"
+// modulePath is gonbgpu's module path, used to recognise a checkout.
+const modulePath = "github.com/gonbgpu/gonbgpu"
 
-// GoplsVersion is the gopls built for the kernel's autocomplete; v0.24 needs Go 1.27.
-const GoplsVersion = "v0.23.0"
+// goplsVersion is the gopls built for the kernel's autocomplete; v0.24 needs Go 1.27.
+const goplsVersion = "v0.23.0"
 
 // findCheckout returns the gonbgpu checkout: dir if given, else the module root above the current folder.
 func findCheckout(dir string) (string, error) {
@@ -30,7 +29,7 @@ func findCheckout(dir string) (string, error) {
 			return "", err
 		}
 		if !isCheckout(abs) {
-			return "", fmt.Errorf("gonbgpu install: %s is not a gonbgpu checkout (no go.mod for %s)", abs, ModulePath)
+			return "", fmt.Errorf("gonbgpu install: %s is not a gonbgpu checkout (no go.mod for %s)", abs, modulePath)
 		}
 		return abs, nil
 	}
@@ -43,7 +42,7 @@ func findCheckout(dir string) (string, error) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("gonbgpu install: run it inside a gonbgpu checkout (no go.mod for %s above %s), or pass --checkout DIR", ModulePath, wd)
+			return "", fmt.Errorf("gonbgpu install: run it inside a gonbgpu checkout (no go.mod for %s above %s), or pass --checkout DIR", modulePath, wd)
 		}
 	}
 }
@@ -57,7 +56,7 @@ func isCheckout(dir string) bool {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == "module" {
-			return fields[1] == ModulePath
+			return fields[1] == modulePath
 		}
 	}
 	return false
@@ -87,28 +86,7 @@ func lastLines(s string, n int) string {
 // checkout: build.env's variables (as `make` sets them, so that `gonbgpu install` run by hand builds the
 // same way), go.mod's toolchain, and no GOFLAGS of the user's (say -mod=vendor) in the way.
 func buildEnv(checkout string) []string {
-	return append(BuildEnv(), "GOTOOLCHAIN="+Toolchain(checkout), "GOFLAGS=")
-}
-
-// Toolchain is the Go toolchain the checkout builds with: its go.mod's toolchain line (go1.27.3), else
-// "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version
-// is written; the Makefile and scripts/env.sh (which .ci/run and the scripts source) read the same line,
-// and install puts it in the kernelspec, since cells compile too.
-func Toolchain(checkout string) string {
-	data, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
-	if err != nil {
-		return "auto"
-	}
-	f, err := modfile.Parse("go.mod", data, nil)
-	switch {
-	case err != nil:
-		return "auto"
-	case f.Toolchain != nil && f.Toolchain.Name != "":
-		return f.Toolchain.Name
-	case f.Go != nil && strings.Count(f.Go.Version, ".") == 2: // "1.26.5"; "1.27" names no toolchain release
-		return "go" + f.Go.Version
-	}
-	return "auto"
+	return append(install.BuildEnv(), "GOTOOLCHAIN="+install.Toolchain(checkout), "GOFLAGS=")
 }
 
 // buildTools builds GoNB and goimports (pinned by go.mod's tool directives), gonbgpu-kernel (the small
@@ -124,7 +102,7 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if _, err := goRun(goCmd, checkout, buildEnv(checkout), "build", "-o", tmp+string(os.PathSeparator),
-		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", ModulePath+"/internal/cmd/gonbgpu-kernel"); err != nil {
+		"github.com/janpfeifer/gonb", "golang.org/x/tools/cmd/goimports", modulePath+"/internal/cmd/gonbgpu-kernel"); err != nil {
 		return fmt.Errorf("gonbgpu install: building gonb, goimports and gonbgpu-kernel: %w", err)
 	}
 	verbs, err := placeTools(m, tmp, "gonb", "goimports", "gonbgpu-kernel")
@@ -136,17 +114,17 @@ func buildTools(o *Options, m *manifest, goCmd, checkout, binDir string) error {
 	// gopls only powers autocomplete and hover: a failure is a warning, not an error.
 	gobin, err := os.MkdirTemp(tmp, "gopls-*")
 	if err == nil {
-		_, err = goRun(goCmd, tmp, append(buildEnv(checkout), "GOBIN="+gobin), "install", "golang.org/x/tools/gopls@"+GoplsVersion)
+		_, err = goRun(goCmd, tmp, append(buildEnv(checkout), "GOBIN="+gobin), "install", "golang.org/x/tools/gopls@"+goplsVersion)
 	}
 	if err == nil {
 		var v string
 		v, err = placeTools(m, gobin, "gopls")
 		if err == nil {
-			o.step("gopls", "%s in %s (%s): autocomplete and hover on", GoplsVersion, binDir, v)
+			o.step("gopls", "%s in %s (%s): autocomplete and hover on", goplsVersion, binDir, v)
 			return nil
 		}
 	}
-	o.step("gopls", "WARNING: gopls %s could not be built (%s); notebooks work, but autocomplete and hover are off", GoplsVersion, firstLine(err.Error()))
+	o.step("gopls", "WARNING: gopls %s could not be built (%s); notebooks work, but autocomplete and hover are off", goplsVersion, firstLine(err.Error()))
 	return nil
 }
 
@@ -239,10 +217,10 @@ func kernelEnv(goCmd, checkout, binDir, proxy, noSumDBList string) map[string]st
 		"PATH":             binDir + string(os.PathListSeparator) + filepath.Dir(goCmd) + string(os.PathListSeparator) + "${PATH}",
 		"GOPROXY":          proxy,
 		"GONOSUMDB":        noSumDBList,
-		"GOTOOLCHAIN":      Toolchain(checkout),
+		"GOTOOLCHAIN":      install.Toolchain(checkout),
 		xlacpu.CheckoutEnv: checkout,
 	}
-	for _, kv := range BuildEnv() {
+	for _, kv := range install.BuildEnv() {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
@@ -271,7 +249,7 @@ func writeKernelspec(o *Options, m *manifest, kdir string, s *kernelspec.Spec) (
 		}
 		o.step("kernelspec", "%s %s", verb, filepath.Join(kdir, "kernel.json"))
 	}
-	for name, content := range logos {
+	for name, content := range kernelspec.Logos() {
 		if st, _ := m.status(name); (st == fileForeign || st == fileEdited) && !o.Force {
 			o.step("kept", "%s: not as gonbgpu wrote it (use --force to overwrite it)", filepath.Join(kdir, name))
 			continue

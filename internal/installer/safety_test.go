@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"bytes"
@@ -191,29 +191,29 @@ func TestWarnTemporary(t *testing.T) {
 // cluster with environment modules, conda where conda is, pip --user and Go's tarball into $HOME always
 // (no root needed), apt-get only on Debian.
 func TestHelpForSystem(t *testing.T) {
-	cluster := System{Modules: true, Conda: true}
+	cluster := system{Modules: true, Conda: true}
 	for _, want := range []string{"module load go", "conda install -c conda-forge go", "tar -C $HOME/.local", "go.dev/dl/go1.27.3.linux-", ">= 1.21"} {
-		if !strings.Contains(GoHelp(cluster), want) {
-			t.Errorf("GoHelp on a cluster lacks %q:\n%s", want, GoHelp(cluster))
+		if !strings.Contains(goHelp(cluster), want) {
+			t.Errorf("goHelp on a cluster lacks %q:\n%s", want, goHelp(cluster))
 		}
 	}
 	for _, want := range []string{"module avail", "conda create -n gonbgpu", "pip install --require-hashes -r install/python/requirements.txt",
 		"pip install --user --require-hashes -r install/python/requirements.txt"} {
-		if !strings.Contains(JupyterHelp(cluster), want) {
-			t.Errorf("JupyterHelp on a cluster lacks %q:\n%s", want, JupyterHelp(cluster))
+		if !strings.Contains(jupyterHelp(cluster), want) {
+			t.Errorf("jupyterHelp on a cluster lacks %q:\n%s", want, jupyterHelp(cluster))
 		}
 	}
-	for _, h := range []string{GoHelp(cluster), JupyterHelp(cluster)} {
+	for _, h := range []string{goHelp(cluster), jupyterHelp(cluster)} {
 		if strings.Contains(h, "apt-get") || strings.Contains(h, "sudo") {
 			t.Errorf("help for a non-Debian machine mentions apt-get or sudo:\n%s", h)
 		}
 	}
-	plain := System{}
-	if h := GoHelp(plain); strings.Contains(h, "module") || strings.Contains(h, "conda") || !strings.Contains(h, "curl -LO") {
-		t.Errorf("GoHelp on a plain machine:\n%s", h)
+	plain := system{}
+	if h := goHelp(plain); strings.Contains(h, "module") || strings.Contains(h, "conda") || !strings.Contains(h, "curl -LO") {
+		t.Errorf("goHelp on a plain machine:\n%s", h)
 	}
-	if h := JupyterHelp(System{Debian: true}); !strings.Contains(h, "apt-get install jupyter-notebook") {
-		t.Errorf("JupyterHelp on Debian should give the apt-get line too:\n%s", h)
+	if h := jupyterHelp(system{Debian: true}); !strings.Contains(h, "apt-get install jupyter-notebook") {
+		t.Errorf("jupyterHelp on Debian should give the apt-get line too:\n%s", h)
 	}
 }
 

@@ -1,4 +1,4 @@
-package install
+package installer
 
 import (
 	"bytes"
@@ -12,15 +12,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonbgpu/gonbgpu/install"
 	"github.com/gonbgpu/gonbgpu/internal/kernelspec"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
-// checkout is this repository's root (the module root above this package).
+// checkout is this repository's root (the module root two folders above this package).
 func checkout(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 }
 
 func needJupyter(t *testing.T) {
@@ -58,7 +59,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	return snap
 }
 
-func install(t *testing.T, o Options) (*Result, string) {
+func mustInstall(t *testing.T, o Options) (*Result, string) {
 	t.Helper()
 	var out bytes.Buffer
 	o.Out = &out
@@ -98,7 +99,7 @@ func TestInstallKernelspec(t *testing.T) {
 	datasetsDir := t.TempDir()
 	t.Setenv("GONBGPU_DATA", datasetsDir)
 
-	res, out := install(t, Options{})
+	res, out := mustInstall(t, Options{})
 	kdir := filepath.Join(data, "kernels", "gonbgpu")
 	if res.KernelDir != kdir {
 		t.Fatalf("installed into %s, want %s (JUPYTER_DATA_DIR)", res.KernelDir, kdir)
@@ -136,9 +137,9 @@ func TestInstallKernelspec(t *testing.T) {
 	if s.Env["GONBGPU_DATA"] != datasetsDir {
 		t.Errorf("GONBGPU_DATA=%q in the kernelspec, want %q (the install's)", s.Env["GONBGPU_DATA"], datasetsDir)
 	}
-	checkEnvHasBuildEnv(t, "kernel.json's env", s.Env, fileBuildEnv(t)) // cells compile as gonbgpu builds
-	if s.Env["GOTOOLCHAIN"] != Toolchain(checkout(t)) {
-		t.Errorf("GOTOOLCHAIN=%q, want go.mod's %q", s.Env["GOTOOLCHAIN"], Toolchain(checkout(t)))
+	checkEnvHasBuildEnv(t, "kernel.json's env", s.Env, install.BuildEnv()) // cells compile as gonbgpu builds
+	if s.Env["GOTOOLCHAIN"] != install.Toolchain(checkout(t)) {
+		t.Errorf("GOTOOLCHAIN=%q, want go.mod's %q", s.Env["GOTOOLCHAIN"], install.Toolchain(checkout(t)))
 	}
 	if !strings.HasPrefix(s.Env["PATH"], filepath.Join(kdir, "bin")+":") || !strings.HasSuffix(s.Env["PATH"], "${PATH}") {
 		t.Errorf("PATH=%q", s.Env["PATH"])
@@ -149,7 +150,7 @@ func TestInstallKernelspec(t *testing.T) {
 			t.Errorf("tool %s not installed as an executable: %v", tool, err)
 		}
 	}
-	for name := range logos {
+	for name := range kernelspec.Logos() {
 		if _, err := os.Stat(filepath.Join(kdir, name)); err != nil {
 			t.Errorf("logo %s: %v", name, err)
 		}
@@ -163,7 +164,7 @@ func TestInstallKernelspec(t *testing.T) {
 
 	// Installing twice changes nothing.
 	before := snapshot(t, kdir)
-	_, out2 := install(t, Options{})
+	_, out2 := mustInstall(t, Options{})
 	after := snapshot(t, kdir)
 	if diff := diffSnap(before, after); diff != "" {
 		t.Errorf("second install changed files:\n%s", diff)
@@ -193,7 +194,7 @@ func TestInstallKernelspec(t *testing.T) {
 func TestInstallKeepsEditsAndForeignFiles(t *testing.T) {
 	needJupyter(t)
 	prefix := t.TempDir()
-	res, _ := install(t, Options{Prefix: prefix})
+	res, _ := mustInstall(t, Options{Prefix: prefix})
 	kdir := filepath.Join(prefix, "share", "jupyter", "kernels", "gonbgpu")
 	if res.KernelDir != kdir {
 		t.Fatalf("--prefix: installed into %s, want %s", res.KernelDir, kdir)
@@ -211,14 +212,14 @@ func TestInstallKeepsEditsAndForeignFiles(t *testing.T) {
 	notes := filepath.Join(kdir, "my-notes.txt")
 	os.WriteFile(notes, []byte("mine"), 0o644)
 
-	res, out := install(t, Options{Prefix: prefix})
+	res, out := mustInstall(t, Options{Prefix: prefix})
 	if !res.Kept || !strings.Contains(out, "kept") {
 		t.Fatalf("edited kernel.json should be kept:\n%s", out)
 	}
 	if s2, _ := kernelspec.Read(kj); s2.Env["MY_SETTING"] != "mine" {
 		t.Fatalf("the user's edit was lost")
 	}
-	res, _ = install(t, Options{Prefix: prefix, Force: true})
+	res, _ = mustInstall(t, Options{Prefix: prefix, Force: true})
 	if s3, _ := kernelspec.Read(kj); res.Kept || s3.Env["MY_SETTING"] != "" {
 		t.Fatalf("--force should rewrite kernel.json")
 	}
