@@ -191,8 +191,10 @@ var checks = map[string]check{
 		// The device sections, on the backend the chapter ran on; the folder run and the batch-job cell after them.
 		switch backend := backendOf(text); backend {
 		case "go":
+			chapter04DataParallel(t, nb, text, 0)
 			chapter04OneDevice(t, text)
 		case "xla:cpu":
+			chapter04DataParallel(t, nb, text, 4)
 			chapter04Devices(t, text, []int{1, 2, 4})
 		default:
 			t.Errorf("chapter 04 ran on backend %q: its checks know go (one device) and xla:cpu (4 CPU devices)", backend)
@@ -297,6 +299,80 @@ var reportRow = regexp.MustCompile(`(?m)^(resnet\d+-(\d+)dev)\s+\S+\s+(\d+)\s+(\
 // deviceRow matches a row of chapter 04's table against the number of devices: devices, the backend and
 // device counts the history recorded, s/epoch, speedup, efficiency, test accuracy, CPU s/epoch, cores busy.
 var deviceRow = regexp.MustCompile(`(?m)^\s*(\d+)  (\S+), (\d+) of (\d+) device\(s\)\s+([0-9.]+)\s+([0-9.]+)x\s+(\d+)%\s+([0-9.]+)\s+(\S+)\s+(\S+)$`)
+
+// dpTol bounds the relative differences chapter 04's data-parallel checks accept. The steps compared
+// compute the same float64 sums in other orders, which leaves differences of about 1e-16; the step itself
+// moves the weights by about 5e-2 (relative), so a wrong gradient, a wrong shard weighting or a missing
+// update shows far above it.
+const dpTol = 1e-9
+
+var (
+	// dpHand matches the section's comparison of the step by hand on N shards with the full-batch step.
+	dpHand = regexp.MustCompile(`by hand on (\d+) shards against the full batch, float64: largest difference (\S+)`)
+	// dpSPMD matches its comparison of the library's SPMD step on N devices with the step by hand.
+	dpSPMD = regexp.MustCompile(`SPMD on (\d+) devices \(.*\) against the step by hand on (\d+) shards, float64: largest difference (\S+)`)
+	// dpMoved matches how far the full-batch step moved the weights.
+	dpMoved = regexp.MustCompile(`full-batch step \((\d+) images\): the weights moved by up to (\S+) \(relative\)`)
+	// dpLoss matches the shards' weighted losses against the global batch's loss.
+	dpLoss = regexp.MustCompile(`Σ_k \(n_k/B\)·L_k = (\S+), the global batch's loss (\S+)`)
+)
+
+// chapter04DataParallel checks the section "Data parallelism by hand": it is there, explains shards and the
+// all-reduce, and its outputs show the step by hand equal to the full-batch step in float64, on equal
+// shards and on 3 unequal ones, and (devices > 1) the library's SPMD step on that many devices equal to
+// the step by hand. With devices == 0 (one-device backend) the SPMD cell must say why it compares nothing.
+func chapter04DataParallel(t *testing.T, nb *ipynb.Notebook, text string, devices int) {
+	t.Helper()
+	var prose string
+	for _, c := range nb.Cells {
+		if c.CellType == "markdown" {
+			prose += string(c.Source)
+		}
+	}
+	for _, w := range []string{"## Data parallelism by hand", "**shards**", "**all-reduce**", "without batch norm"} {
+		if !strings.Contains(prose, w) {
+			t.Errorf("chapter 04's prose lacks %q", w)
+		}
+	}
+	if m := mustMatch(t, text, dpLoss.String()); m != nil && !(math.Abs(atof(m[1])-atof(m[2])) <= 1e-12*math.Abs(atof(m[2]))) {
+		t.Errorf("the shards' weighted losses do not add up to the global batch's: %s", m[0])
+	}
+	if m := mustMatch(t, text, dpMoved.String()); m != nil && !(atof(m[2]) > 1e3*dpTol) {
+		t.Errorf("the full-batch step hardly moved the weights, so equal steps prove nothing: %s", m[0])
+	}
+	hand := dpHand.FindAllStringSubmatch(text, -1)
+	want := []string{"3", strconv.Itoa(max(devices, 4))} // equal shards (one per device, 4 without several), and 3 unequal ones
+	var got []string
+	for _, m := range hand {
+		got = append(got, m[1])
+		if d, err := strconv.ParseFloat(m[2], 64); err != nil || !(d <= dpTol) {
+			t.Errorf("the step by hand differs from the full-batch step by more than %g: %s", dpTol, m[0])
+		}
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("steps by hand on %v shards compared with the full batch, want %v", got, want)
+	}
+	spmd := dpSPMD.FindAllStringSubmatch(text, -1)
+	if devices < 2 {
+		mustContain(t, text, "has one device: no SPMD step to compare with")
+		if len(spmd) != 0 {
+			t.Errorf("an SPMD comparison on a one-device backend: %q", spmd)
+		}
+		return
+	}
+	if len(spmd) != 1 {
+		t.Errorf("%d SPMD comparisons, want 1", len(spmd))
+		return
+	}
+	m := spmd[0]
+	if atoi(m[1]) != devices || m[2] != m[1] {
+		t.Errorf("the SPMD step ran on %s devices against %s shards, want %d of each", m[1], m[2], devices)
+	}
+	if d, err := strconv.ParseFloat(m[3], 64); err != nil || !(d <= dpTol) {
+		t.Errorf("the SPMD step differs from the step by hand by more than %g: %s", dpTol, m[0])
+	}
+}
 
 // chapter04OneDevice checks the device sections on a backend with one device (pure Go): they say so and how
 // to get several, and compare nothing: one real row, no batch-size comparison, no speedup figure.
