@@ -86,6 +86,10 @@ func (o Options) withDefaults() Options {
 // DefaultDir is the datasets folder when none is given: datasets/ in gonbgpu's cache folder.
 func DefaultDir() string { return Options{}.withDefaults().Dir }
 
+// Folder is the datasets folder o names: o.Dir, or [DefaultDir] when o leaves it empty. A notebook keeps
+// its own files beside the datasets there (chapter 5's resnet18.onnx): catalog.FromEnvironment().Folder().
+func (o Options) Folder() string { return o.withDefaults().Dir }
+
 // File is one file of a dataset as it is stored on disk once fetched.
 type File struct {
 	Name string // base name inside the dataset's folder
