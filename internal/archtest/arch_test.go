@@ -202,66 +202,60 @@ var argument = regexp.MustCompile(`^"--[a-z][a-z-]*"$`)
 // gonbgpu's command line, which a notebook user never typed; cmd/gonbgpu maps the names to its flags
 // when it prints. Only string literals count: doc comments may say which flag sets a field.
 func TestVisionNamesOptionsNotFlags(t *testing.T) {
-	rels := append(append(packages(t, "vision"), packages(t, "gpu/platform")...), packages(t, "kernel")...)
-	checked := 0
-	for _, rel := range rels {
-		files, _ := filepath.Glob(filepath.Join(root(t), rel, "*.go"))
-		for _, file := range files {
-			if strings.HasSuffix(file, "_test.go") {
-				continue
+	files := parseFiles(t, "vision", "gpu/platform", "kernel")
+	for file, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			if v, ok := n.(*ast.ValueSpec); ok && len(v.Names) == 1 && v.Names[0].Name == "legacySettings" {
+				return false // the flags old checkpoints recorded, read under today's names
 			}
-			f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checked++
-			ast.Inspect(f, func(n ast.Node) bool {
-				if v, ok := n.(*ast.ValueSpec); ok && len(v.Names) == 1 && v.Names[0].Name == "legacySettings" {
-					return false // the flags old checkpoints recorded, read under today's names
-				}
-				lit, ok := n.(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					return true
-				}
-				if argument.MatchString(lit.Value) {
-					return true // an argument handed to another program (a Python script's --threads), not a message
-				}
-				for _, m := range cliFlag.FindAllStringSubmatch(lit.Value, -1) {
-					if !strings.HasPrefix(m[2], "gres") {
-						t.Errorf("%s: a message names the flag --%s: name the option field instead (%s)", strings.TrimPrefix(file, root(t)+"/"), m[2], lit.Value)
-					}
-				}
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
 				return true
-			})
+			}
+			if argument.MatchString(lit.Value) {
+				return true // an argument handed to another program (a Python script's --threads), not a message
+			}
+			for _, m := range cliFlag.FindAllStringSubmatch(lit.Value, -1) {
+				if !strings.HasPrefix(m[2], "gres") {
+					t.Errorf("%s: a message names the flag --%s: name the option field instead (%s)", file, m[2], lit.Value)
+				}
+			}
+			return true
+		})
+	}
+	if len(files) < 30 {
+		t.Fatalf("read only %d files under vision/, gpu/platform/ and kernel/: the walk is broken", len(files))
+	}
+}
+
+// parseFiles parses the non-test Go files of the packages under the given top folders, by path from the
+// checkout's root.
+func parseFiles(t *testing.T, tops ...string) map[string]*ast.File {
+	t.Helper()
+	out := map[string]*ast.File{}
+	for _, top := range tops {
+		for _, rel := range packages(t, top) {
+			files, _ := filepath.Glob(filepath.Join(root(t), rel, "*.go"))
+			for _, file := range files {
+				if strings.HasSuffix(file, "_test.go") {
+					continue
+				}
+				f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[filepath.ToSlash(strings.TrimPrefix(file, root(t)+string(filepath.Separator)))] = f
+			}
 		}
 	}
-	if checked < 30 {
-		t.Fatalf("read only %d files under vision/, gpu/platform/ and kernel/: the walk is broken", checked)
-	}
+	return out
 }
 
 // libraryFiles parses the non-test Go files of the libraries: what notebooks and other programs import,
 // as against the commands (cmd/) and the project's own tooling (internal/), which are edges.
 func libraryFiles(t *testing.T) map[string]*ast.File {
 	t.Helper()
-	var rels []string
-	for _, top := range []string{"gpu", "vision", "kernel", "install"} {
-		rels = append(rels, packages(t, top)...)
-	}
-	out := map[string]*ast.File{}
-	for _, rel := range rels {
-		files, _ := filepath.Glob(filepath.Join(root(t), rel, "*.go"))
-		for _, file := range files {
-			if strings.HasSuffix(file, "_test.go") {
-				continue
-			}
-			f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[filepath.ToSlash(strings.TrimPrefix(file, root(t)+string(filepath.Separator)))] = f
-		}
-	}
+	out := parseFiles(t, "gpu", "vision", "kernel", "install")
 	if len(out) < 60 {
 		t.Fatalf("read only %d library files: the walk is broken", len(out))
 	}

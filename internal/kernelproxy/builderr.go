@@ -104,21 +104,6 @@ func tidyErrorLines(lines []string) []string {
 	return out
 }
 
-// gonbErrorDisplayText returns the error lines of m when it is GoNB's HTML rendering of a failed build.
-func gonbErrorDisplayText(m *message) []string {
-	if !isGonbErrorLines(m) {
-		return nil
-	}
-	var c struct {
-		Data map[string]any `json:"data"`
-	}
-	if json.Unmarshal(m.content, &c) != nil {
-		return nil
-	}
-	h, _ := c.Data["text/html"].(string)
-	return gonbErrorText(h)
-}
-
 // buildErrorMessage returns the error message m (GoNB's end of a cell) carrying the compiler's lines, or
 // nil when m is not GoNB's "failed to run" error of a build or a go get.
 func (f *folder) buildErrorMessage(m *message, lines []string) *message {

@@ -1,6 +1,7 @@
 package kernelproxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -75,13 +76,14 @@ func (f *folder) process(m *message) []*message {
 		}
 		return f.stderr(st, m, c.Text)
 	case "display_data":
-		if st != nil && st.ename != "" && isGonbErrorLines(m) {
-			return nil // GoNB's HTML of the panic's lines: the folded traceback has them
+		if st == nil {
+			break
 		}
-		if st != nil {
-			if lines := gonbErrorDisplayText(m); lines != nil {
-				st.buildErr = lines
+		if h, ok := gonbErrorHTML(m); ok {
+			if st.ename != "" {
+				return nil // GoNB's HTML of the panic's lines: the folded traceback has them
 			}
+			st.buildErr = gonbErrorText(h)
 		}
 	case "error":
 		if st != nil && st.ename != "" {
@@ -196,15 +198,19 @@ func (f *folder) folded(st *foldState, m *message) *message {
 	return out
 }
 
-// isGonbErrorLines recognises GoNB's HTML rendering of a failed program's error lines
-// (goexec.State.DisplayErrorLines: its CSS classes are gonb-err-…).
-func isGonbErrorLines(m *message) bool {
+// gonbErrorHTML returns the HTML of m when it is GoNB's rendering of a failed program's error lines
+// (goexec.State.DisplayErrorLines: its CSS classes are gonb-err-…). The bytes are looked at first: a
+// training cell's progress redraws its output many times a second, and none of those needs decoding.
+func gonbErrorHTML(m *message) (string, bool) {
+	if !bytes.Contains(m.content, []byte("gonb-err-")) {
+		return "", false
+	}
 	var c struct {
 		Data map[string]any `json:"data"`
 	}
 	if json.Unmarshal(m.content, &c) != nil {
-		return false
+		return "", false
 	}
 	h, _ := c.Data["text/html"].(string)
-	return strings.Contains(h, "gonb-err-")
+	return h, strings.Contains(h, "gonb-err-")
 }

@@ -4,6 +4,7 @@
 package pysite
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -86,19 +87,12 @@ func pythonSitePackages() []string {
 	if err != nil {
 		return nil
 	}
-	cmd := exec.Command(py, "-c",
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "-c",
 		"import site\nfor d in site.getsitepackages()+[site.getusersitepackages()]: print(d)")
 	cmd.Env = append(os.Environ(), "PYTHONNOUSERSITE=")
-	done := make(chan struct{})
-	var out []byte
-	go func() { out, err = cmd.Output(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		return nil
-	}
+	out, err := cmd.Output()
 	if err != nil {
 		return nil
 	}
