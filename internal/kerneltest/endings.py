@@ -8,6 +8,8 @@
 # and a cell is running (sleeping for ten minutes). It prints JSON lines on stdout:
 #   {"kernel_pid": N, "cell_pid": M}   once the kernel is in that state
 #   {"ended": true}                     after shutdown_kernel returned (polite and forced)
+# Between the two it waits for a line on stdin: the test looks at the kernel's processes while they all
+# still run, then lets it end the kernel (without the wait, a polite shutdown raced the test's look).
 import json
 import sys
 import time
@@ -48,6 +50,7 @@ def main():
     if way == "client-dies":
         time.sleep(TIMEOUT)  # the test kills this process
         return
+    sys.stdin.readline()  # the test has looked
     kc.stop_channels()
     km.shutdown_kernel(now=(way == "forced"))
     print(json.dumps({"ended": True}), flush=True)

@@ -44,6 +44,11 @@ func TestKernelEndings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// endings.py ends the kernel only once told to, after the look below.
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -99,6 +104,9 @@ func TestKernelEndings(t *testing.T) {
 				_ = cmd.Process.Kill()
 				<-exited
 			} else {
+				if _, err := stdin.Write([]byte("end\n")); err != nil {
+					t.Fatalf("telling endings.py to end the kernel: %v\n%s", err, logs())
+				}
 				var ended struct{ Ended bool }
 				next(&ended)
 			}
