@@ -19,9 +19,10 @@ func (cudaBackend) NumDevices() int { return 1 }
 // TestCPUNoticeInASlurmJob: a SLURM job on the CPU says so, with why: it asked for no GPU, its GPUs cannot be
 // used, its GPU backend failed, or GOMLX_BACKEND asked for the CPU; outside a job, or on a GPU, nothing.
 func TestCPUNoticeInASlurmJob(t *testing.T) {
-	cpu := &platform.Choice{Name: "xla:cpu", Reason: "no CUDA plugin found in ~/.local; using XLA's CPU plugin"}
-	job := BatchJob{ID: "424242"}
-	n := CPUNotice(cpu, job)
+	in := func(c platform.Choice, j platform.Job) *platform.Choice { c.Job = j; return &c }
+	cpu := platform.Choice{Name: "xla:cpu", Reason: "no CUDA plugin found in ~/.local; using XLA's CPU plugin"}
+	job := platform.Job{ID: "424242"}
+	n := CPUNotice(in(cpu, job))
 	for _, w := range []string{"SLURM job 424242 computes on the CPU (backend xla:cpu)", "asked for no GPU", "--gres=gpu:1", cpu.Reason} {
 		if !strings.Contains(n, w) {
 			t.Errorf("no GPU asked: notice lacks %q: %q", w, n)
@@ -30,25 +31,39 @@ func TestCPUNoticeInASlurmJob(t *testing.T) {
 	if strings.Count(n, "\n") != 1 || !strings.HasSuffix(n, "\n") {
 		t.Errorf("want one line: %q", n)
 	}
-	given := BatchJob{ID: "7", GPUs: 1, GPUsFrom: "SLURM_GPUS_ON_NODE=1"}
-	if n := CPUNotice(cpu, given); !strings.Contains(n, "was given 1 GPU(s) (SLURM_GPUS_ON_NODE=1) but none can be used") {
+	given := platform.Job{ID: "7", GPUs: 1, GPUsFrom: "SLURM_GPUS_ON_NODE=1"}
+	if n := CPUNotice(in(cpu, given)); !strings.Contains(n, "was given 1 GPU(s) (SLURM_GPUS_ON_NODE=1) but none can be used") {
 		t.Errorf("GPUs given, none usable: %q", n)
 	}
-	failed := &platform.Choice{Name: "go", Reason: "CUDA was found but its backend failed to start (CUDA_ERROR_NO_DEVICE)",
+	failed := platform.Choice{Name: "go", Reason: "CUDA was found but its backend failed to start (CUDA_ERROR_NO_DEVICE)",
 		Warning: "CUDA was chosen (…) but its backend failed to start: CUDA_ERROR_NO_DEVICE"}
-	if n := CPUNotice(failed, given); !strings.Contains(n, "GPU backend could not be used: CUDA was chosen") ||
+	if n := CPUNotice(in(failed, given)); !strings.Contains(n, "GPU backend could not be used: CUDA was chosen") ||
 		!strings.Contains(n, "CUDA_ERROR_NO_DEVICE") {
 		t.Errorf("GPU backend failed: %q", n)
 	}
-	byHand := &platform.Choice{Name: "go", Reason: BackendEnv + "=go is set"}
-	if n := CPUNotice(byHand, job); !strings.Contains(n, BackendEnv+"=go is set") || strings.Contains(n, "asked for no GPU") {
+	byHand := platform.Choice{Name: "go", Reason: BackendEnv + "=go is set"}
+	if n := CPUNotice(in(byHand, job)); !strings.Contains(n, BackendEnv+"=go is set") || strings.Contains(n, "asked for no GPU") {
 		t.Errorf("GOMLX_BACKEND=go: %q", n)
 	}
-	if n := CPUNotice(cpu, BatchJob{}); n != "" {
+	if n := CPUNotice(&cpu); n != "" {
 		t.Errorf("outside a job: %q", n)
 	}
-	if n := CPUNotice(&platform.Choice{Name: "xla:cuda", Backend: cudaBackend{}}, given); n != "" {
+	if n := CPUNotice(in(platform.Choice{Name: "xla:cuda", Backend: cudaBackend{}}, given)); n != "" {
 		t.Errorf("on a GPU: %q", n)
+	}
+}
+
+// TestNewCarriesTheJob: the job the options name (the edge read it from SLURM's environment) is the
+// choice's, for the libraries handed the choice.
+func TestNewCarriesTheJob(t *testing.T) {
+	j := platform.Job{ID: "5", GPUs: 2, GPUsFrom: "SLURM_GPUS_ON_NODE=2", Facts: map[string]string{"SLURM_JOB_ID": "5"}}
+	c, err := New(Options{Backend: "go", Job: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Backend.Finalize()
+	if c.Job.ID != "5" || c.Job.GPUs != 2 || c.Job.Facts["SLURM_JOB_ID"] != "5" {
+		t.Errorf("the choice's job is %+v, want %+v", c.Job, j)
 	}
 }
 

@@ -300,7 +300,7 @@ func newChoice(d decision, o Options) (*platform.Choice, error) {
 		return nil, &RequiredGPUError{Name: d.Name, Reason: d.Reason, Explicit: d.Explicit, Fix: d.Advice}
 	}
 	c := choiceOn(b)
-	c.Name, c.Config, c.Reason, c.Warning = d.Name, d.Config, d.Reason, d.Warning
+	c.Name, c.Config, c.Reason, c.Warning, c.Job = d.Name, d.Config, d.Reason, d.Warning, o.Job
 	if d.Plugin != nil {
 		c.Plugin = d.Plugin.String()
 	}

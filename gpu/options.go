@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/gpu/plugin"
+	"github.com/gonbgpu/gonbgpu/internal/slurm"
 	"github.com/gonbgpu/gonbgpu/internal/xlacpu"
 )
 
@@ -35,6 +37,11 @@ type Options struct {
 	// AutotuneCache controls XLA's autotuning cache for a CUDA plugin ($GONBGPU_XLA_AUTOTUNE_CACHE): ""
 	// keeps it under gonbgpu's cache folder, "off" turns it off, anything else is the folder to use.
 	AutotuneCache string
+
+	// Job is the batch job this process runs in (SLURM's environment, read by [OptionsFromEnvironment]);
+	// the [platform.Choice] carries it to the libraries that say how to ask for GPUs or record where a
+	// run ran. The zero Job: not in a job.
+	Job platform.Job
 }
 
 // CPUDevicesEnv names the environment variable that sets how many devices the XLA CPU backend exposes
@@ -42,13 +49,14 @@ type Options struct {
 const CPUDevicesEnv = "GONBGPU_CPU_DEVICES"
 
 // OptionsFromEnvironment reads the Options from this process's environment: GOMLX_BACKEND,
-// GONBGPU_CPU_DEVICES, GONBGPU_REQUIRE_GPU and GONBGPU_XLA_AUTOTUNE_CACHE. It is for the edges (a command,
+// GONBGPU_CPU_DEVICES, GONBGPU_REQUIRE_GPU, GONBGPU_XLA_AUTOTUNE_CACHE, and SLURM's job (Options.Job). It is for the edges (a command,
 // [Default]); a value it cannot read is an error naming the variable, which is what the user set.
 func OptionsFromEnvironment() (Options, error) {
 	o := Options{
 		Backend:       strings.TrimSpace(os.Getenv(BackendEnv)),
 		RequireGPU:    ParseRequireGPU(os.Getenv(RequireGPUEnv)),
 		AutotuneCache: strings.TrimSpace(os.Getenv(plugin.AutotuneCacheEnv)),
+		Job:           slurm.FromEnvironment(),
 	}
 	if v := strings.TrimSpace(os.Getenv(CPUDevicesEnv)); v != "" {
 		n, err := strconv.Atoi(v)

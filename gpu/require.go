@@ -57,21 +57,15 @@ func warningBlock(msg string) string {
 	return "gonbgpu: WARNING: running on the CPU, not the GPU (much slower). " + msg + "\n"
 }
 
-// BatchJob is what a command knows of the batch job it runs in (read from SLURM's environment by the
-// command, not here): ID is "" outside a job.
-type BatchJob struct {
-	ID       string // SLURM_JOB_ID
-	GPUs     int    // the GPUs SLURM gave the job; 0 when it asked for none (or SLURM does not say)
-	GPUsFrom string // the variable that said so, e.g. "SLURM_GPUS_ON_NODE=1"
-}
-
 // CPUNotice is the line a batch job prints on standard error, once, when it computes on the CPU: which
 // backend, and why — the job asked for no GPU, its GPUs cannot be used, or its GPU backend failed.
-// Outside a job, or on a GPU, it is "". A job's log is read after hours: it must say where the hours went.
-func CPUNotice(c *platform.Choice, job BatchJob) string {
-	if job.ID == "" || c == nil || platform.IsCUDA(c.Backend) {
+// Outside a job (c.Job, from [Options.Job]), or on a GPU, it is "". A job's log is read after hours: it
+// must say where the hours went.
+func CPUNotice(c *platform.Choice) string {
+	if c == nil || c.Job.ID == "" || platform.IsCUDA(c.Backend) {
 		return ""
 	}
+	job := c.Job
 	var why string
 	switch {
 	case c.Warning != "":

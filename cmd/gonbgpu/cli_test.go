@@ -161,7 +161,7 @@ func startUntilStep(t *testing.T, args []string, epoch, step int) *proc {
 	return startUntil(t, args, func(line string) bool {
 		m := progressLine.FindStringSubmatch(line)
 		return m != nil && m[1] == strconv.Itoa(epoch) && m[2] == strconv.Itoa(step)
-	}, trainer.ProgressEveryEnv+"=1ns")
+	}, progressEveryEnv+"=1ns")
 }
 
 // hangGuard is how long a gonbgpu process that a test starts and waits for may run before it is killed:
@@ -418,22 +418,41 @@ func TestRequireGPUDefault(t *testing.T) {
 		}
 		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	}
+	// The environment is the lookup's alone: the process's own is not read.
 	t.Setenv("SLURM_GPUS_ON_NODE", "2")
-	t.Setenv(gpu.RequireGPUEnv, "")
-	if !requireGPUDefault(env()) {
+	if requireGPUDefault(env()) {
+		t.Error("the process's environment leaked into the lookup's")
+	}
+	job := []string{"SLURM_GPUS_ON_NODE", "2"}
+	if !requireGPUDefault(env(job...)) {
 		t.Error("a SLURM job with GPUs must require the GPU by default")
 	}
-	t.Setenv(gpu.RequireGPUEnv, "0")
-	if requireGPUDefault(env(gpu.RequireGPUEnv, "0")) {
+	if requireGPUDefault(env(append(job, gpu.RequireGPUEnv, "0")...)) {
 		t.Errorf("%s=0 must allow the CPU", gpu.RequireGPUEnv)
 	}
-	t.Setenv(gpu.RequireGPUEnv, "")
-	if requireGPUDefault(env(gpu.BackendEnv, "go")) {
+	if requireGPUDefault(env(append(job, gpu.BackendEnv, "go")...)) {
 		t.Error("GOMLX_BACKEND=go chosen by hand must not be refused")
 	}
-	t.Setenv("SLURM_GPUS_ON_NODE", "")
-	os.Unsetenv("SLURM_GPUS_ON_NODE")
 	if requireGPUDefault(env()) {
 		t.Error("outside SLURM GPU jobs the CPU is allowed")
+	}
+}
+
+// TestProgressEvery: $GONBGPU_PROGRESS_EVERY is read here, at the edge: unset is the trainer's default
+// (0), a duration is taken, and anything else is one error naming the variable and the value.
+func TestProgressEvery(t *testing.T) {
+	lookup := func(v string) func(string) (string, bool) {
+		return func(k string) (string, bool) { return v, k == progressEveryEnv && v != "" }
+	}
+	if d, err := progressEvery(lookup("")); d != 0 || err != nil {
+		t.Errorf("unset: %v, %v", d, err)
+	}
+	if d, err := progressEvery(lookup("10s")); d != 10*time.Second || err != nil {
+		t.Errorf("10s: %v, %v", d, err)
+	}
+	for _, bad := range []string{"10", "-1s", "soon"} {
+		if _, err := progressEvery(lookup(bad)); err == nil || !strings.Contains(err.Error(), progressEveryEnv+`="`+bad+`"`) {
+			t.Errorf("%q: want an error naming %s and the value, got %v", bad, progressEveryEnv, err)
+		}
 	}
 }

@@ -112,7 +112,7 @@ func TestTrainCheckpointsAcrossDeviceCounts(t *testing.T) {
 	p := startUntil(t, dpRun(a, 2, "--devices", "4"), func(line string) bool {
 		m := progressLine.FindStringSubmatch(line)
 		return m != nil && m[1] == "1" && m[2] == "6"
-	}, append(onCPUDevices(4), trainer.ProgressEveryEnv+"=1ns")...)
+	}, append(onCPUDevices(4), progressEveryEnv+"=1ns")...)
 	p.signal(syscall.SIGTERM)
 	if code := exitCode(p.wait()); code != 143 {
 		t.Fatalf("SIGTERM on 4 devices: exit %d, want 143\n%s\n%s", code, p.stdout, p.stderr)

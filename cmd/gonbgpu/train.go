@@ -33,10 +33,28 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 // sayIfJobOnCPU says on standard error, once (commands create their backend once), that a SLURM job
-// computes on the CPU and why: see [gpu.CPUNotice]. SLURM's environment is read here, at the edge.
+// computes on the CPU and why: see [gpu.CPUNotice]. SLURM's environment was read at the edge, into the
+// choice's Job (gpu.OptionsFromEnvironment).
 func sayIfJobOnCPU(c *platform.Choice) {
-	g := slurm.JobGPUs()
-	fmt.Fprint(os.Stderr, gpu.CPUNotice(c, gpu.BatchJob{ID: os.Getenv("SLURM_JOB_ID"), GPUs: g.Count, GPUsFrom: g.From}))
+	fmt.Fprint(os.Stderr, gpu.CPUNotice(c))
+}
+
+// progressEveryEnv sets how often the plain progress line of a batch job's log is printed, as a Go
+// duration (e.g. "10s"; default one minute): see [trainer.AutoProgress].
+const progressEveryEnv = "GONBGPU_PROGRESS_EVERY"
+
+// progressEvery reads $GONBGPU_PROGRESS_EVERY through lookup: 0 when unset (the trainer's default), an
+// error naming the variable when it is not a positive duration.
+func progressEvery(lookup func(string) (string, bool)) (time.Duration, error) {
+	v, ok := lookup(progressEveryEnv)
+	if !ok || strings.TrimSpace(v) == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("gonbgpu train: %s=%q: want a positive Go duration such as 30s or 2m", progressEveryEnv, v)
+	}
+	return d, nil
 }
 
 // requireGPUDefault decides whether training requires the GPU when --require-gpu is not given: as
@@ -49,7 +67,7 @@ func requireGPUDefault(lookup func(string) (string, bool)) bool {
 	if v, ok := lookup(gpu.BackendEnv); ok && strings.TrimSpace(v) != "" {
 		return false // the backend was chosen by hand
 	}
-	return slurm.JobGPUs().Count > 0
+	return slurm.Read(lookup).GPUs > 0
 }
 
 // trainFlags defines train's flags into o. Their defaults are the recipe's (recipe.Defaults), written once
@@ -123,10 +141,15 @@ func runTrain(args []string) error {
 		o.Out = filepath.Join("runs", model+"-"+strings.ToLower(o.Dataset))
 	}
 	flags := optionFlags(fs, &o)
+	every, err := progressEvery(os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	run, err := recipe.Prepare(choice, o)
 	if err != nil {
 		return withFlags(err, flags)
 	}
+	run.Trainer.Progress = trainer.AutoProgress(every)
 	for _, l := range run.Lines {
 		fmt.Println(l)
 	}

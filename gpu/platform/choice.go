@@ -37,6 +37,10 @@ type Choice struct {
 	// "" when it was not looked for (a GPU was chosen, or GOMLX_BACKEND named another backend).
 	CPUPlugin string
 
+	// Job is the batch job this process runs in, as the edge read it (see [Job]); the zero Job outside
+	// one, and for a choice made by [Of].
+	Job Job
+
 	// machine lists, when asked, this machine's GPUs that the process can use and then the host CPU, with
 	// their memory now (package gpu passes its NVML listing, see [On]); nil: the backend's own descriptions
 	// and the host. A function, not a list, so that [Choice.ComputeDevices] says how much memory is free

@@ -299,6 +299,44 @@ func TestLibrariesLeaveTheEnvironmentAlone(t *testing.T) {
 	}
 }
 
+// envReaders are the calls that read this process's environment.
+var envReaders = map[string]bool{"os.Getenv": true, "os.LookupEnv": true, "os.Environ": true, "os.ExpandEnv": true,
+	"syscall.Getenv": true, "syscall.Environ": true, "slurm.FromEnvironment": true, "catalog.FromEnvironment": true,
+	"gpu.OptionsFromEnvironment": true}
+
+// TestVisionReadsNoEnvironment: the computing libraries (vision/) are configured by the values they are
+// handed — recipe.Options, trainer.Config, the platform.Choice and its Job (SLURM's GPUs, CUDA's mask) —
+// never by the process's environment, which the edges read once: the commands, gpu.Default for cells.
+// The exceptions are named: catalog.FromEnvironment is the edge's reader of $GONBGPU_DATA, and
+// data.Locate and recipe's default datasets folder (Options.Datasets nil) are the cells' way to it.
+func TestVisionReadsNoEnvironment(t *testing.T) {
+	allowed := map[string]bool{"vision/data/catalog/catalog.go FromEnvironment": true, "vision/data/locate.go Locate": true,
+		"vision/recipe/recipe.go load": true}
+	files := parseFiles(t, "vision")
+	if len(files) < 30 {
+		t.Fatalf("read only %d files: the walk is broken", len(files))
+	}
+	for name, f := range files {
+		for _, decl := range f.Decls {
+			where := name
+			if fn, ok := decl.(*ast.FuncDecl); ok {
+				where += " " + fn.Name.Name
+			}
+			ast.Inspect(decl, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if pkg, ok := sel.X.(*ast.Ident); ok && envReaders[pkg.Name+"."+sel.Sel.Name] && !allowed[where] {
+					t.Errorf("%s: %s.%s reads the process's environment: take the setting as a value (an Options field, the platform.Choice's Job), read at the edge",
+						where, pkg.Name, sel.Sel.Name)
+				}
+				return true
+			})
+		}
+	}
+}
+
 // TestLibrariesHaveNoGlobalWriters: where a library writes (a log, an announcement) is the caller's to
 // say, as a value (an Options field, an argument); an exported package-level writer is a global that one
 // caller sets for all, as gpu.Log was.

@@ -43,3 +43,17 @@ func TestJob(t *testing.T) {
 		t.Errorf("job: got %v", got)
 	}
 }
+
+// TestFromEnvironment: the Job read from an environment carries the id, the GPUs and where SLURM said
+// so, CUDA's mask, and the facts; outside SLURM only the mask.
+func TestFromEnvironment(t *testing.T) {
+	env := map[string]string{"SLURM_JOB_ID": "77", "SLURM_JOB_GPUS": "0,1", "CUDA_VISIBLE_DEVICES": "0,1", "PATH": "/bin"}
+	j := Read(lookupIn(env))
+	if j.ID != "77" || j.GPUs != 2 || j.GPUsFrom != "SLURM_JOB_GPUS=0,1" || j.VisibleDevices != "0,1" ||
+		!maps.Equal(j.Facts, map[string]string{"SLURM_JOB_ID": "77", "SLURM_JOB_GPUS": "0,1", "CUDA_VISIBLE_DEVICES": "0,1"}) {
+		t.Errorf("in a job: %+v", j)
+	}
+	if j := Read(lookupIn(map[string]string{"HOME": "/h"})); j.ID != "" || j.GPUs != 0 || j.Facts != nil || j.VisibleDevices != "" {
+		t.Errorf("outside a job: %+v", j)
+	}
+}

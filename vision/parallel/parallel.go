@@ -5,13 +5,11 @@ package parallel
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/distributed"
 
 	"github.com/gonbgpu/gonbgpu/gpu/platform"
-	"github.com/gonbgpu/gonbgpu/internal/slurm"
 )
 
 // DataAxis is the name of the device mesh's one axis, along which batches are split.
@@ -68,7 +66,7 @@ func (p *Plan) BatchSharding() (batch, replicated *distributed.ShardingSpec, err
 	return batch, distributed.NewReplicatedShardingSpec(mesh), nil
 }
 
-// New decides the devices for data-parallel training on backend b. requested is the number of devices
+// New decides the devices for data-parallel training on the backend of c. requested is the number of devices
 // asked for (recipe.Options.Devices, `gonbgpu train --devices N`), 0 meaning all the backend has; globalBatch is the batch size of one step over all
 // devices. CUDA already hides the GPUs that CUDA_VISIBLE_DEVICES (which SLURM sets) excludes, so the
 // backend's device count is what this job may use; SLURM's own count only makes the messages say how to
@@ -77,16 +75,22 @@ func (p *Plan) BatchSharding() (batch, replicated *distributed.ShardingSpec, err
 // On XLA's CPU backend, 0 means one device: its CPU devices share the host's cores, so spreading a step
 // over them adds communication and no compute. Several are used when asked for, to try data parallelism
 // (and to test it) on a machine without GPUs.
-func New(b compute.Backend, requested, globalBatch int) (*Plan, error) {
+func New(c *platform.Choice, requested, globalBatch int) (*Plan, error) {
+	if c == nil || c.Backend == nil {
+		return nil, fmt.Errorf("parallel.New: no backend (pass gpu.Default()'s choice, or platform.Of(backend))")
+	}
+	b := c.Backend
 	pureGo := platform.IsPureGo(b)
 	available := b.NumDevices()
 	if pureGo {
 		available = 1
 	}
-	return plan(available, pureGo, platform.IsXLACPU(b), requested, globalBatch, slurm.JobGPUs())
+	return plan(available, pureGo, platform.IsXLACPU(b), requested, globalBatch, c.Job)
 }
 
-func plan(available int, pureGo, xlaCPU bool, requested, globalBatch int, job slurm.GPUs) (*Plan, error) {
+// plan is [New] with the backend's facts given; job is the batch job the choice carries (its GPUs and
+// CUDA's mask only make the messages say how to ask for more).
+func plan(available int, pureGo, xlaCPU bool, requested, globalBatch int, job platform.Job) (*Plan, error) {
 	if requested < 0 {
 		return nil, fmt.Errorf("the number of devices must be ≥ 0 (0 means all the backend has), got %d", requested)
 	}
@@ -111,18 +115,18 @@ func plan(available int, pureGo, xlaCPU bool, requested, globalBatch int, job sl
 			msg := fmt.Sprintf("%d devices asked for, but the backend has %d", requested, available)
 			if pureGo {
 				msg += ": the pure-Go backend has one device; several need XLA: GOMLX_BACKEND=xla:cpu (CPU devices) or a GPU node (see `gonbgpu devices`)"
-			} else if job.Count > 0 {
-				msg += fmt.Sprintf("; SLURM gave this job %d GPU(s) (%s): ask for more with --gres=gpu:%d", job.Count, job.From, requested)
-			} else if cvd := os.Getenv("CUDA_VISIBLE_DEVICES"); cvd != "" {
-				msg += fmt.Sprintf("; CUDA_VISIBLE_DEVICES=%s limits what this process sees", cvd)
+			} else if job.GPUs > 0 {
+				msg += fmt.Sprintf("; SLURM gave this job %d GPU(s) (%s): ask for more with --gres=gpu:%d", job.GPUs, job.GPUsFrom, requested)
+			} else if job.VisibleDevices != "" {
+				msg += fmt.Sprintf("; CUDA_VISIBLE_DEVICES=%s limits what this process sees", job.VisibleDevices)
 			}
 			return nil, fmt.Errorf("%s", msg)
 		}
 		n = requested
 		why = fmt.Sprintf("%d of %d device(s), as asked", n, available)
 	}
-	if job.Count > 0 && !pureGo {
-		why += fmt.Sprintf("; SLURM job GPUs: %d (%s)", job.Count, job.From)
+	if job.GPUs > 0 && !pureGo {
+		why += fmt.Sprintf("; SLURM job GPUs: %d (%s)", job.GPUs, job.GPUsFrom)
 	}
 	if globalBatch%n != 0 {
 		lo := globalBatch / n * n

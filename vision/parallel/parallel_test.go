@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gonbgpu/gonbgpu/internal/slurm"
+	"github.com/gomlx/compute"
+
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 )
 
 func TestPlanParallel(t *testing.T) {
-	none := slurm.GPUs{}
+	none := platform.Job{}
 	cases := []struct {
 		available int
 		pureGo    bool
@@ -58,18 +60,36 @@ func TestPlanParallel(t *testing.T) {
 }
 
 func TestPlanParallelNamesSlurm(t *testing.T) {
-	_, err := plan(2, false, false, 4, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
+	_, err := plan(2, false, false, 4, 256, platform.Job{GPUs: 2, GPUsFrom: "SLURM_GPUS_ON_NODE=2"})
 	if err == nil || !strings.Contains(err.Error(), "SLURM gave this job 2 GPU(s)") || !strings.Contains(err.Error(), "--gres=gpu:4") {
 		t.Fatalf("want a SLURM hint, got %v", err)
 	}
-	p, err := plan(2, false, false, 0, 256, slurm.GPUs{Count: 2, From: "SLURM_GPUS_ON_NODE=2"})
+	p, err := plan(2, false, false, 0, 256, platform.Job{GPUs: 2, GPUsFrom: "SLURM_GPUS_ON_NODE=2"})
 	if err != nil || !strings.Contains(p.Why, "SLURM job GPUs: 2") {
 		t.Fatalf("%v %v", p, err)
+	}
+	// Outside SLURM, CUDA's mask, as the choice carries it, says why fewer GPUs show.
+	_, err = plan(1, false, false, 2, 256, platform.Job{VisibleDevices: "3"})
+	if err == nil || !strings.Contains(err.Error(), "CUDA_VISIBLE_DEVICES=3 limits what this process sees") {
+		t.Fatalf("want CUDA's mask named, got %v", err)
+	}
+}
+
+// TestNewReadsTheChoicesJob: New takes the job from the choice it is handed, not from the environment.
+func TestNewReadsTheChoicesJob(t *testing.T) {
+	t.Setenv("SLURM_GPUS_ON_NODE", "8") // not this test's job: must not be read
+	c := &platform.Choice{Backend: fakeBackend{n: 2}, Job: platform.Job{GPUs: 2, GPUsFrom: "SLURM_JOB_GPUS=0,1"}}
+	_, err := New(c, 4, 256)
+	if err == nil || !strings.Contains(err.Error(), "SLURM gave this job 2 GPU(s) (SLURM_JOB_GPUS=0,1)") {
+		t.Fatalf("want the choice's job named, got %v", err)
+	}
+	if _, err := New(nil, 1, 8); err == nil || !strings.Contains(err.Error(), "no backend") {
+		t.Fatalf("a nil choice: %v", err)
 	}
 }
 
 func TestMeshAndSharding(t *testing.T) {
-	p, err := plan(4, false, false, 0, 64, slurm.GPUs{})
+	p, err := plan(4, false, false, 0, 64, platform.Job{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +111,22 @@ func TestMeshAndSharding(t *testing.T) {
 
 // TestPlanXLACPU: XLA's CPU devices share the host's cores: by default one trains, and several when asked.
 func TestPlanXLACPU(t *testing.T) {
-	p, err := plan(4, false, true, 0, 128, slurm.GPUs{})
+	p, err := plan(4, false, true, 0, 128, platform.Job{})
 	if err != nil || p.N() != 1 || p.PerDevice != 128 || !strings.Contains(p.Why, "share the host's") {
 		t.Fatalf("default on xla:cpu: %+v %v", p, err)
 	}
-	p, err = plan(4, false, true, 4, 128, slurm.GPUs{})
+	p, err = plan(4, false, true, 4, 128, platform.Job{})
 	if err != nil || p.N() != 4 || p.PerDevice != 32 {
 		t.Fatalf("4 of xla:cpu's devices: %+v %v", p, err)
 	}
 }
+
+// fakeBackend answers what New asks of a backend, as XLA on n GPUs would; nothing else works.
+type fakeBackend struct {
+	compute.Backend
+	n int
+}
+
+func (fakeBackend) IsCUDA() bool      { return true }
+func (fakeBackend) String() string    { return "xla" }
+func (b fakeBackend) NumDevices() int { return b.n }

@@ -146,7 +146,7 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 	// The devices and the memory a training step needs are checked before any data is read: a size that
 	// cannot fit fails at once, with the figure, instead of after minutes of loading or in the runtime's
 	// fatal out-of-memory.
-	p, err := parallel.New(b, o.Devices, o.Batch)
+	p, err := parallel.New(c, o.Devices, o.Batch)
 	if err != nil {
 		return nil, err
 	}

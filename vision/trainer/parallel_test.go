@@ -3,6 +3,8 @@ package trainer
 import (
 	"testing"
 
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
+
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 
 	"github.com/gomlx/compute"
@@ -11,7 +13,7 @@ import (
 
 func TestDistributeSingleDeviceIsIdentity(t *testing.T) {
 	d := testData()
-	p, err := parallel.New(testutil.Backend(t), 0, 16)
+	p, err := parallel.New(platform.Of(testutil.Backend(t)), 0, 16)
 	if err != nil {
 		t.Fatal(err)
 	}

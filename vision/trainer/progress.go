@@ -22,23 +22,19 @@ type Progress interface {
 	Done()
 }
 
-// ProgressEveryEnv sets how often the plain progress line of batch-job logs is printed, as a Go duration
-// (e.g. "10s"; default one minute).
-const ProgressEveryEnv = "GONBGPU_PROGRESS_EVERY"
-
 // AutoProgress picks a progress display: a live HTML bar in a notebook cell, a terminal bar when
-// standard error is a terminal, and otherwise (a batch job's log file) a plain line every minute (or every
-// $GONBGPU_PROGRESS_EVERY), so that a long epoch still shows the job is alive and how far it got.
-func AutoProgress() Progress {
+// standard error is a terminal, and otherwise (a batch job's log file) a plain line every `every` (0: a
+// minute), so that a long epoch still shows the job is alive and how far it got. The interval is the
+// caller's to say (`gonbgpu train` reads $GONBGPU_PROGRESS_EVERY).
+func AutoProgress(every time.Duration) Progress {
 	switch {
 	case gonbui.IsNotebook:
 		return &cellProgress{}
 	case term.IsTerminal(int(os.Stderr.Fd())):
 		return &termProgress{w: os.Stderr}
 	}
-	every := time.Minute
-	if d, err := time.ParseDuration(os.Getenv(ProgressEveryEnv)); err == nil && d > 0 {
-		every = d
+	if every <= 0 {
+		every = time.Minute
 	}
 	return &LineProgress{W: os.Stdout, Every: every}
 }

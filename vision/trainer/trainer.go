@@ -31,7 +31,6 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/gonbgpu/gonbgpu/gpu/platform"
-	"github.com/gonbgpu/gonbgpu/internal/slurm"
 	"github.com/gonbgpu/gonbgpu/internal/tensorutil"
 	"github.com/gonbgpu/gonbgpu/vision/optim"
 )
@@ -185,7 +184,7 @@ type Trainer struct {
 
 	// Log receives the per-epoch lines and notices (default os.Stdout).
 	Log io.Writer
-	// Progress shows progress within an epoch (default AutoProgress()).
+	// Progress shows progress within an epoch (default AutoProgress(0)).
 	Progress Progress
 	// OnEpoch, if set, is called after each epoch with the history so far.
 	OnEpoch func(h *History)
@@ -215,7 +214,7 @@ func New(c *platform.Choice, cfg Config, modelFn ModelFn, data Data) (*Trainer, 
 		cfg.KeepCheckpoints = 2
 	}
 	t := &Trainer{cfg: cfg, platform: c, backend: backend, store: model.NewStore(), data: data,
-		Log: os.Stdout, Progress: AutoProgress(), conf: &confusionMetric{numClasses: len(data.Classes)}}
+		Log: os.Stdout, Progress: AutoProgress(0), conf: &confusionMetric{numClasses: len(data.Classes)}}
 	// Seeded initialisation: the same seed gives the same initial weights, so runs can be compared and
 	// an interrupted-then-resumed run equals an uninterrupted one.
 	seed := cfg.Seed
@@ -471,7 +470,7 @@ func (t *Trainer) History() *History { return t.hist }
 func (t *Trainer) environment() Environment {
 	host, _ := os.Hostname()
 	return Environment{Backend: t.platform.Name, Reason: t.platform.Reason, Devices: t.backend.NumDevices(),
-		Device: t.platform.DeviceDescription(), Host: host, GoMaxPro: runtime.GOMAXPROCS(0), SLURM: slurm.Job(),
+		Device: t.platform.DeviceDescription(), Host: host, GoMaxPro: runtime.GOMAXPROCS(0), SLURM: t.platform.Job.Facts,
 		Changed: t.changed, Used: t.data.devices()}
 }
 

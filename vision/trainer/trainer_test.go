@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gonbgpu/gonbgpu/gpu/platform"
 
 	"github.com/gonbgpu/gonbgpu/internal/testutil"
 
@@ -380,6 +383,8 @@ func TestCellProgressOneDisplayNeverEmpty(t *testing.T) {
 func TestHistoryRecordsTheBackendItWasGiven(t *testing.T) {
 	c := *testutil.Choice(t)
 	c.Name, c.Reason = "go:test", "handed to the trainer by TestHistoryRecordsTheBackendItWasGiven"
+	c.Job = platform.Job{ID: "31", Facts: map[string]string{"SLURM_JOB_ID": "31"}}
+	t.Setenv("SLURM_JOB_ID", "99") // the process's own: not the choice's, not recorded
 	tr, err := New(&c, testConfig(t.TempDir(), 1), linear, testData())
 	if err != nil {
 		t.Fatal(err)
@@ -397,6 +402,9 @@ func TestHistoryRecordsTheBackendItWasGiven(t *testing.T) {
 		e := hist.Env[0]
 		if e.Backend != c.Name || e.Reason != c.Reason || e.Device != c.DeviceDescription() || e.Devices != c.Backend.NumDevices() {
 			t.Fatalf("environment %+v, want backend %q (%q) on %q", e, c.Name, c.Reason, c.DeviceDescription())
+		}
+		if !maps.Equal(e.SLURM, c.Job.Facts) {
+			t.Fatalf("the history records the job %v, want the choice's %v", e.SLURM, c.Job.Facts)
 		}
 	}
 	if _, err := New(nil, testConfig("", 1), linear, testData()); err == nil || !strings.Contains(err.Error(), "platform.Of") {
