@@ -159,10 +159,13 @@ func TestRequireGPUFailsFastWithTheReason(t *testing.T) {
 	if c != nil || !errors.As(err, &req) {
 		t.Fatalf("want a RequiredGPUError and no backend, got %v, %v", c, err)
 	}
-	for _, w := range []string{RequireGPUEnv, "no CUDA plugin found", `pip install --user "jax[cuda13]"`} {
+	for _, w := range []string{RequireGPUOption, RequireGPUEnv, "no CUDA plugin found", `pip install --user "jax[cuda13]"`} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q: %v", w, err)
 		}
+	}
+	if strings.Contains(err.Error(), "--require-gpu") {
+		t.Errorf("a library's error names the option, not a command's flag: %v", err)
 	}
 	// An explicit CPU backend contradicts the requirement.
 	t.Setenv(BackendEnv, "go")

@@ -27,6 +27,10 @@ func ParseRequireGPU(value string) bool {
 	return true
 }
 
+// RequireGPUOption names [Options.RequireGPU] in [RequiredGPUError]'s message: a library names the option
+// its caller set, and a command that set it from a flag rewrites the name to the flag's.
+const RequireGPUOption = "gpu.Options.RequireGPU"
+
 // RequiredGPUError is the error of [New] when [Options.RequireGPU] is on and the backend would not compute on a GPU.
 type RequiredGPUError struct {
 	Name, Reason string // the backend that would have been used instead, and why
@@ -48,8 +52,8 @@ func (e *RequiredGPUError) Error() string {
 	case strings.Contains(c.Reason, "no NVIDIA GPU is visible"):
 		what = "run on a GPU node (srun/sbatch --gres=gpu:1) and check CUDA_VISIBLE_DEVICES"
 	}
-	return fmt.Sprintf("gonbgpu: the GPU backend is required (%s=1, --require-gpu) but the backend would be %s: %s. To fix: %s; "+
-		"or set %s=0 to run on the CPU", RequireGPUEnv, c.Name, c.Reason, what, RequireGPUEnv)
+	return fmt.Sprintf("gonbgpu: the GPU backend is required (%s, which %s=1 sets) but the backend would be %s: %s. To fix: %s; "+
+		"or turn %s off (%s=0) to run on the CPU", RequireGPUOption, RequireGPUEnv, c.Name, c.Reason, what, RequireGPUOption, RequireGPUEnv)
 }
 
 // warningBlock formats a fallback warning so that it stands out in a cell's output or a job's log.

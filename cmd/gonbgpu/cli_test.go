@@ -372,8 +372,8 @@ func TestSlurmTemplates(t *testing.T) {
 	failed, err := noGPU.CombinedOutput()
 	noRace(t, noGPU.Args, string(failed))
 	_, histErr := os.Stat(filepath.Join(noGPUOut, "history.json"))
-	if err == nil || !strings.Contains(string(failed), "the GPU backend is required") || histErr == nil ||
-		strings.Contains(string(failed), "output:") {
+	if err == nil || !strings.Contains(string(failed), "the GPU backend is required (--require-gpu, which GONBGPU_REQUIRE_GPU=1 sets)") ||
+		histErr == nil || strings.Contains(string(failed), "output:") || strings.Contains(string(failed), gpu.RequireGPUOption) {
 		t.Errorf("a GPU job without a usable GPU must fail at start-up with the reason: err %v\n%s", err, failed)
 	}
 	cmd.Env = append(cmd.Env, "GONBGPU_REQUIRE_GPU=0") // this machine has no GPU: allow the CPU

@@ -37,7 +37,7 @@ func runDevices(args []string) error {
 	}
 	choice, err := gpu.DefaultWith(opts, os.Stderr)
 	if err != nil {
-		return err
+		return withRequireGPUFlag(err)
 	}
 	devices := gpu.MachineDevices(choice.Backend)
 	switch {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/gonbgpu/gonbgpu/gpu"
 
 	"github.com/gonbgpu/gonbgpu/vision/recipe"
 )
@@ -71,4 +74,14 @@ func withFlags(err error, flags *strings.Replacer) error {
 		return err
 	}
 	return &flagError{msg, err}
+}
+
+// withRequireGPUFlag rewrites the option a [gpu.RequiredGPUError] names (gpu.Options.RequireGPU) to the
+// flag that set it here, --require-gpu: the user of a command typed the flag, not the field.
+func withRequireGPUFlag(err error) error {
+	var req *gpu.RequiredGPUError
+	if !errors.As(err, &req) {
+		return err
+	}
+	return &flagError{strings.ReplaceAll(err.Error(), gpu.RequireGPUOption, "--require-gpu"), err}
 }

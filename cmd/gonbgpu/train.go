@@ -124,7 +124,7 @@ func runTrain(args []string) error {
 	opts.RequireGPU = *requireGPU
 	choice, err := gpu.DefaultWith(opts, nil)
 	if err != nil {
-		return err
+		return withRequireGPUFlag(err)
 	}
 	sayIfJobOnCPU(choice)
 	if o.Out == "" {
