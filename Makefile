@@ -33,7 +33,7 @@ all: build
 
 # Go missing or older than 1.21 (which cannot fetch go.mod's toolchain): say how to get it, without root.
 check-go:
-	@scripts/need-go.sh $(GO)
+	@install/need-go.sh $(GO)
 
 build: check-go
 	$(GO) build -o $(BIN) ./cmd/gonbgpu

@@ -1,6 +1,6 @@
 // Package install is what an install of gonbgpu reads besides the installer's Go code, kept where the
 // Makefile and the scripts find it: build.env, the one list of the environment gonbgpu builds with and
-// cells compile with (the Makefile includes it, scripts/env.sh sources it, the installer puts it into the
+// cells compile with (the Makefile includes it, install/env.sh sources it, the installer puts it into the
 // kernelspec); python/, the checkout's pinned Python environment (`make venv`); and slurm/, the sbatch
 // templates and the interactive srun recipe.
 //
@@ -20,7 +20,7 @@ import (
 )
 
 // buildEnvFile is build.env, the one source of the environment gonbgpu builds with and cells compile
-// with; the Makefile includes it and scripts/env.sh sources it.
+// with; the Makefile includes it and install/env.sh sources it.
 //
 //go:embed build.env
 var buildEnvFile string
@@ -32,7 +32,7 @@ const buildEnvPath = "install/build.env"
 var buildEnvVars, buildEnvErr = parseBuildEnv(buildEnvPath, buildEnvFile)
 
 // BuildEnv returns build.env's variables as KEY=VALUE, in the file's order: what the Makefile exports,
-// what scripts/env.sh exports, and what the installer puts into the kernelspec's env and builds the
+// what install/env.sh exports, and what the installer puts into the kernelspec's env and builds the
 // kernel's tools with. (GOTOOLCHAIN is not among them: see [Toolchain].)
 func BuildEnv() []string {
 	if buildEnvErr != nil {
@@ -74,7 +74,7 @@ func parseBuildEnv(name, data string) ([]string, error) {
 
 // Toolchain is the Go toolchain the checkout builds with: its go.mod's toolchain line (go1.27.3), else
 // "go" and its go line when that names a release (1.26.5), else "auto". It is the one place that version
-// is written; the Makefile and scripts/env.sh (which .ci/run and the scripts source) read the same line,
+// is written; the Makefile and install/env.sh (which .ci/run and the scripts source) read the same line,
 // and the installer puts it in the kernelspec, since cells compile too.
 func Toolchain(checkout string) string {
 	data, err := os.ReadFile(filepath.Join(checkout, "go.mod"))

@@ -62,7 +62,7 @@ func TestBuildEnvFile(t *testing.T) {
 	}
 }
 
-// TestBuildEnvOneSource checks that the Makefile and scripts/env.sh (which .ci/run and the scripts source)
+// TestBuildEnvOneSource checks that the Makefile and install/env.sh (which .ci/run and the scripts source)
 // export exactly build.env's values and go.mod's toolchain, and that none of them writes one of those
 // variables itself.
 func TestBuildEnvOneSource(t *testing.T) {
@@ -105,10 +105,10 @@ func TestBuildEnvOneSource(t *testing.T) {
 	} else {
 		check("the Makefile", exec.Command("make", "--no-print-directory", "--eval", "gonbgpu-print-env: ; @env", "gonbgpu-print-env"))
 	}
-	check("scripts/env.sh", exec.Command("sh", "-c", ". scripts/env.sh && env"))
+	check("install/env.sh", exec.Command("sh", "-c", ". install/env.sh && env"))
 
 	// Who sets the variables: only build.env (and go.mod's toolchain line, read where GOTOOLCHAIN is set).
-	for _, f := range []string{"Makefile", ".ci/run", "scripts/env.sh", "scripts/gpu-check.sh", "scripts/need-go.sh", "internal/bench/compare.sh"} {
+	for _, f := range []string{"Makefile", ".ci/run", "install/env.sh", "scripts/gpu-check.sh", "install/need-go.sh", "internal/bench/compare.sh"} {
 		data, err := os.ReadFile(filepath.Join(co, f))
 		if err != nil {
 			t.Fatal(err)
@@ -123,8 +123,8 @@ func TestBuildEnvOneSource(t *testing.T) {
 				}
 			}
 		}
-		if f != "Makefile" && f != "scripts/env.sh" && f != "scripts/need-go.sh" && !strings.Contains(string(data), ". scripts/env.sh") {
-			t.Errorf("%s does not source scripts/env.sh", f)
+		if f != "Makefile" && f != "install/env.sh" && f != "install/need-go.sh" && !strings.Contains(string(data), ". install/env.sh") {
+			t.Errorf("%s does not source install/env.sh", f)
 		}
 	}
 	if ci, _ := os.ReadFile(filepath.Join(co, ".ci/run")); !regexp.MustCompile(`(?m)^make test$`).Match(ci) {

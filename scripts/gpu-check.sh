@@ -83,7 +83,7 @@ plan() {
 
 build() {
   set -e
-  . scripts/env.sh # the build environment (install/build.env) and go.mod's toolchain
+  . install/env.sh # the build environment (install/build.env) and go.mod's toolchain
   [[ -d "$D" ]] && chmod -R u+w "$D"
   rm -rf "$D" && mkdir -p "$D/stage/tests"
   go build -ldflags="-s -w" -o "$D/stage/gonbgpu" ./cmd/gonbgpu
@@ -227,7 +227,7 @@ run() {
   {
     plan | sed 's/^/plan: /' || exit 1
     # The GPU is required: a fallback to the CPU is a failure, with its reason, not a passing check.
-    . scripts/env.sh # install/build.env: go-xla never downloads a plugin (GOMLX_NO_AUTO_INSTALL)
+    . install/env.sh # install/build.env: go-xla never downloads a plugin (GOMLX_NO_AUTO_INSTALL)
     export GONBGPU_REQUIRE_GPU=1
     rm -rf "$W" && mkdir -p "$W" # a previous run's figures must not show in this summary
     # Unpacked outside the tree (about 200 MiB), so that .device stays carriable.

@@ -129,9 +129,10 @@ func TestPlatformIsLight(t *testing.T) {
 }
 
 // TestTopLevelIsTheCard: the top level shows the product's shape: kernel/, notebooks/, gpu/, install/
-// and Go's cmd/ and internal/, the domain library vision/, and scripts/ (gpu-check.sh and the build
-// environment, which DEVELOPERS.md names there). A new top-level folder fails here: put it where what
-// it holds belongs.
+// and Go's cmd/ and internal/, the domain library vision/, and scripts/, which holds gpu-check.sh alone
+// because the developers' guide names it there (the build environment for scripts is install/env.sh).
+// A new top-level folder fails here, and so does a second file in scripts/: put it where what it holds
+// belongs.
 func TestTopLevelIsTheCard(t *testing.T) {
 	allowed := map[string]bool{"cmd": true, "internal": true, "vision": true, "kernel": true, "notebooks": true,
 		"gpu": true, "install": true, "scripts": true}
@@ -151,6 +152,11 @@ func TestTopLevelIsTheCard(t *testing.T) {
 	}
 	if len(seen) < 6 {
 		t.Fatalf("found only %v at the top level: the listing is broken", seen)
+	}
+	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.HasPrefix(f, "scripts/") && f != "scripts/gpu-check.sh" {
+			t.Errorf("%s: scripts/ holds gpu-check.sh alone; build helpers go into install/, tooling into internal/", f)
+		}
 	}
 }
 

@@ -4,7 +4,7 @@
 # Needs Debian's python3-torch for the PyTorch lines (the scripts beside this one).
 set -e
 cd "$(dirname "$0")/../.."
-. scripts/env.sh # the build environment (install/build.env) and go.mod's toolchain
+. install/env.sh # the build environment (install/build.env) and go.mod's toolchain
 export GOMLX_BACKEND=go
 go build -o /tmp/gonbgpu-bench ./cmd/gonbgpu
 for i in $(seq "${1:-3}"); do
