@@ -438,6 +438,38 @@ func TestInstallIsData(t *testing.T) {
 	}
 }
 
+// libraryHelpers are the packages under internal/ that the libraries build on: private pieces of a
+// library (a custom gradient, tensor and file helpers, SLURM's and a plugin's facts, the NVML and .ipynb
+// readers), each importing nothing of the tooling. Everything else under internal/ is tooling (the
+// installer, the kernel's proxy and its tests' drivers, notebook runners, checks) and is built on the
+// libraries, never under them.
+var libraryHelpers = map[string]bool{"customvjp": true, "fsutil": true, "ipynb": true, "nvml": true, "pjrtapi": true,
+	"pysite": true, "slurm": true, "tensorutil": true, "xlacpu": true}
+
+// TestLibrariesImportNoTooling: imports run one way, from the tooling to the libraries. A library (gpu/,
+// vision/, kernel/, install/) reaches under internal/ only the helpers listed in libraryHelpers; a new
+// package there that a library needs is added to the list on purpose, with what it holds.
+func TestLibrariesImportNoTooling(t *testing.T) {
+	var rels []string
+	for _, top := range []string{"vision", "gpu", "kernel", "install"} {
+		rels = append(rels, packages(t, top)...)
+	}
+	reached := 0
+	for imp, chain := range closure(t, false, rels...) {
+		inner, ok := strings.CutPrefix(imp, module+"/internal/")
+		if !ok {
+			continue
+		}
+		reached++
+		if name, _, _ := strings.Cut(inner, "/"); !libraryHelpers[name] {
+			t.Errorf("a library reaches tooling under internal/: %s", chain)
+		}
+	}
+	if reached == 0 {
+		t.Fatal("no library reaches internal/: the walk is broken")
+	}
+}
+
 // TestLibrariesNeverInstall: the installer (internal/installer: Jupyter, apt-get, the kernelspec folder) is
 // the CLI's and the tests'; no library (vision/, gpu/, kernel/, install/) reaches it, not even in its tests.
 func TestLibrariesNeverInstall(t *testing.T) {
