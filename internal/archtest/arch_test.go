@@ -440,11 +440,11 @@ func TestInstallIsData(t *testing.T) {
 
 // libraryHelpers are the packages under internal/ that the libraries build on: private pieces of a
 // library (a custom gradient, tensor and file helpers, SLURM's and a plugin's facts, the NVML and .ipynb
-// readers), each importing nothing of the tooling. Everything else under internal/ is tooling (the
+// readers, the wait for GoNB to read what a cell printed), each importing nothing of the tooling. Everything else under internal/ is tooling (the
 // installer, the kernel's proxy and its tests' drivers, notebook runners, checks) and is built on the
 // libraries, never under them.
 var libraryHelpers = map[string]bool{"customvjp": true, "fsutil": true, "ipynb": true, "nvml": true, "pjrtapi": true,
-	"pysite": true, "slurm": true, "tensorutil": true, "xlacpu": true}
+	"pysite": true, "slurm": true, "stdoutpipe": true, "tensorutil": true, "xlacpu": true}
 
 // TestLibrariesImportNoTooling: imports run one way, from the tooling to the libraries. A library (gpu/,
 // vision/, kernel/, install/) reaches under internal/ only the helpers listed in libraryHelpers; a new
