@@ -410,7 +410,7 @@ func chapter04TimeModel(t *testing.T, text string, counts []int) {
 var lrRow = regexp.MustCompile(`(?m)^(B=\d+, lr .*?)\s+(\d+)\s+([0-9.]+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)$`)
 
 // chapter04LearningRate checks the learning-rate experiment: four runs on the same images, batch 32 and
-// batch 256 (the same images: 8 times fewer steps), at the learning rates the names say, and what the
+// batch 128 (the same images: 4 times fewer steps), at the learning rates the names say, and what the
 // prose says of them.
 func chapter04LearningRate(t *testing.T, text string) {
 	t.Helper()
@@ -423,12 +423,12 @@ func chapter04LearningRate(t *testing.T, text string) {
 	acc, first := map[string]float64{}, map[string]float64{}
 	for i, r := range rows {
 		b, lr := atoi(r[2]), atof(r[3])
-		wantB, wantLR := 256, 0.4
+		wantB, wantLR := 128, 0.4
 		switch i {
 		case 0:
-			wantB, wantLR = 32, 0.05
+			wantB, wantLR = 32, 0.1
 		case 1:
-			wantLR = 0.05
+			wantLR = 0.1
 		}
 		if b != wantB || lr != wantLR || atoi(r[4]) != epochs*(images/b) || !(atof(r[6]) > 0) {
 			t.Errorf("run %d should be batch %d at lr %g, %d steps: %q", i, wantB, wantLR, epochs*(images/wantB), r[0])
@@ -439,16 +439,16 @@ func chapter04LearningRate(t *testing.T, text string) {
 	if !strings.Contains(rows[3][1], "warm-up") || strings.Contains(rows[2][1], "warm-up") {
 		t.Errorf("the last run, and only it, should have a warm-up: %q", rows)
 	}
-	// The prose: the unscaled large batch trails the small one; the scaled rate without warm-up jumps far above
-	// ln 10 in its first steps and is left behind; with warm-up it beats the unscaled run but trails the small batch.
+	// The prose: the unscaled large batch trails the small one; the scaled rate without warm-up jumps to many
+	// times ln 10 in its first steps and ends near chance; with warm-up it trains, within 0.05 of the small batch.
 	if !(acc["small"] > acc["unscaled"]) {
 		t.Errorf("the large batch at the same learning rate should trail the small batch: %v", acc)
 	}
-	if !(first["scaled"] > 2*math.Log(10)) || !(acc["scaled"] < acc["unscaled"]) {
-		t.Errorf("the scaled rate without warm-up should blow up its first steps and be left behind: first-tenth losses %v, accuracies %v", first, acc)
+	if !(first["scaled"] > 5*math.Log(10)) || !(acc["scaled"] < 0.2) {
+		t.Errorf("the scaled rate without warm-up should blow up its first steps and end near chance: first-tenth losses %v, accuracies %v", first, acc)
 	}
-	if !(acc["warm"] > acc["unscaled"]) || !(acc["warm"] < acc["small"]) || !(first["warm"] < 2*math.Log(10)) {
-		t.Errorf("with warm-up the scaled rate should train, ahead of the unscaled run and behind the small batch: first-tenth losses %v, accuracies %v", first, acc)
+	if !(first["warm"] < 2*math.Log(10)) || !(math.Abs(acc["small"]-acc["warm"]) <= 0.05) {
+		t.Errorf("with warm-up the scaled rate should train, to within 0.05 of the small batch: first-tenth losses %v, accuracies %v", first, acc)
 	}
 	mustContain(t, text, "Learning rate and batch size: training loss against images seen")
 }
