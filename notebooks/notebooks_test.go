@@ -205,7 +205,7 @@ func installKernel(t *testing.T) (data, out string) {
 // on a machine without GPUs, and checks that its multi-device sections come from real runs on 1, 2 and 4
 // devices: the device counts the histories recorded, the same global batch, speedups computed from those
 // runs. It needs the XLA CPU plugin (`make venv`, which `make test` runs first): without it the kernel
-// fails with the plugin's install message. About 4 minutes on 2 cores.
+// fails with the plugin's install message. About 7 minutes on 2 cores (a loaded machine).
 func TestChapter04OnCPUDevices(t *testing.T) {
 	const p = "04-multi-gpu-resnet.ipynb"
 	data, out := installKernel(t)
