@@ -87,6 +87,9 @@ type Config struct {
 	Schedule       optim.Schedule `json:"schedule"`
 	WarmupEpochs   float64        `json:"warmup_epochs,omitempty"`
 	LabelSmoothing float64        `json:"label_smoothing,omitempty"`
+	// LRScales give some variables their own learning rate, a multiple of LR (SGD only): e.g. a new
+	// classifier on pretrained weights, {"/model/head/", 10}. Variable paths start with "/model/".
+	LRScales []optim.Scale `json:"lr_scales,omitempty"`
 
 	Seed int64 `json:"seed"`
 
@@ -142,7 +145,7 @@ func (c *Config) Validate() error {
 func (c *Config) optimConfig(stepsPerEpoch int) optim.Config {
 	return optim.Config{Name: c.Optimizer, LR: c.LR, Momentum: c.Momentum, Nesterov: c.Nesterov,
 		WeightDecay: c.WeightDecay, Schedule: c.Schedule, TotalSteps: c.Epochs * stepsPerEpoch,
-		WarmupSteps: int(c.WarmupEpochs * float64(stepsPerEpoch))}
+		WarmupSteps: int(c.WarmupEpochs * float64(stepsPerEpoch)), Scales: c.LRScales}
 }
 
 // ModelFn builds a classifier: images [B,H,W,C] float32 in, logits [B,classes] out. Its variables are
@@ -163,7 +166,13 @@ type Skipper interface{ StartAt(batch int) }
 // Data is what a run trains and tests on.
 type Data struct {
 	Train, Test train.Dataset
-	Classes     []string
+	// Val, when set, is a validation split, held out from the training images: it is evaluated after
+	// every epoch instead of the test set, the run keeps the weights of the epoch where its accuracy
+	// was highest (in OUT/selected/), and the test set is evaluated once, after the last epoch, with
+	// those weights (History.Selected). Without it the test set is evaluated after every epoch, and
+	// choosing an epoch on those figures would report a test accuracy that was selected on the test set.
+	Val     train.Dataset
+	Classes []string
 }
 
 // Trainer runs training.
@@ -195,6 +204,8 @@ type Trainer struct {
 	saver *saver
 	// changed lists the settings this run changed from the checkpoint it resumed (Environment.Changed).
 	changed []string
+	// sel is the selection on the validation split so far (Data.Val).
+	sel selection
 }
 
 // New prepares a run on the backend of c (gpu.Default(), or platform.Of(b) for a backend made by other
@@ -253,6 +264,11 @@ func New(c *platform.Choice, cfg Config, modelFn ModelFn, data Data) (*Trainer, 
 				t.changed = configChanges(st.History.Config, cfg)
 				st.History.Config = cfg
 				t.st = st
+				if data.Val != nil {
+					if err := t.sel.resume(cfg.OutDir); err != nil {
+						return nil, err
+					}
+				}
 				fmt.Fprintf(t.Log, "resuming from %s: %d epoch(s) done", path, st.EpochsDone)
 				if st.Batch > 0 {
 					fmt.Fprintf(t.Log, ", %d batch(es) into epoch %d", st.Batch, st.EpochsDone+1)
@@ -433,6 +449,7 @@ func configChanges(was, now Config) []string {
 		{"Config.Momentum", was.Momentum, now.Momentum}, {"Config.WeightDecay", was.WeightDecay, now.WeightDecay},
 		{"Config.Nesterov", was.Nesterov, now.Nesterov}, {"Config.Schedule", was.Schedule, now.Schedule},
 		{"Config.WarmupEpochs", was.WarmupEpochs, now.WarmupEpochs}, {"Config.LabelSmoothing", was.LabelSmoothing, now.LabelSmoothing},
+		{"Config.LRScales", was.LRScales, now.LRScales},
 	} {
 		if fmt.Sprint(c.was) != fmt.Sprint(c.now) {
 			out = append(out, fmt.Sprintf("%s %v → %v", c.flag, c.was, c.now))
@@ -583,13 +600,25 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 		if err := t.recalibrateBN(); err != nil {
 			return h, fmt.Errorf("epoch %d: re-estimating batch-norm averages: %w", epoch+1, err)
 		}
-		res, err := t.gt.Eval(t.data.Test)
+		evalOn := t.data.Test
+		if t.data.Val != nil {
+			evalOn = t.data.Val
+		}
+		res, err := t.gt.Eval(evalOn)
 		if err != nil {
 			return h, fmt.Errorf("epoch %d: evaluation: %w", epoch+1, err)
 		}
 		rec.EvalSeconds = time.Since(evalStart).Seconds()
-		rec.TestLoss, rec.TestAcc = t.evalFigures(res)
-		h.Confusion = t.conf.read(t.store)
+		if t.data.Val != nil {
+			rec.ValLoss, rec.ValAcc = t.evalFigures(res)
+			rec.TestLoss, rec.TestAcc = math.NaN(), math.NaN() // not looked at until the epoch is chosen
+			if err := t.sel.offer(t, rec); err != nil {
+				return h, fmt.Errorf("epoch %d: keeping the weights of the best epoch on validation: %w", epoch+1, err)
+			}
+		} else {
+			rec.TestLoss, rec.TestAcc = t.evalFigures(res)
+			h.Confusion = t.conf.read(t.store)
+		}
 		rec.FinishedAt = time.Now()
 		h.Epochs = append(h.Epochs, rec)
 		t.st.EpochsDone, t.st.Batch, t.st.PartialSeconds, t.st.PartialImages = epoch+1, 0, 0, 0
@@ -600,12 +629,18 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 			return h, err
 		}
 		if len(h.Epochs) == 1 || resumedAt > 0 {
-			fmt.Fprintf(t.Log, "%5s %9s %9s %10s %9s %9s %9s %9s\n", "epoch", "seconds", "img/s", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
+			fmt.Fprintln(t.Log, TableHeader(t.data.Val != nil))
 		}
 		fmt.Fprintln(t.Log, rec.Line())
 		if t.OnEpoch != nil {
 			t.OnEpoch(h)
 		}
+	}
+	if t.data.Val != nil && (h.Selected == nil || h.Selected.Epoch != t.sel.epoch) {
+		if err := t.testSelected(); err != nil {
+			return h, err
+		}
+		fmt.Fprintln(t.Log, h.Selected.Line(len(h.Epochs)))
 	}
 	return h, nil
 }
