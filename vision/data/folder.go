@@ -27,8 +27,13 @@ type FolderOptions struct {
 	// Width and Height, when both positive, give a non-square output size and override Size.
 	Width, Height int
 
-	// Channels is 3 (RGB, the default) or 1 (grey, by ITU-R BT.601 luma, as PIL's convert("L")).
-	// Alpha is dropped, like PIL's convert("RGB").
+	// Channels is 0 (the default: 1 when every image loaded is grey, else 3), 3 (RGB) or 1 (grey, by
+	// ITU-R BT.601 luma, as PIL's convert("L")). An image is grey when its pixels, as decoded and resized,
+	// have R = G = B: 8- and 16-bit grey PNGs and JPEGs, paletted images whose colours used are grey, grey
+	// images saved as RGB. Under the default, a folder of grey images gives one channel (as the
+	// Fashion-MNIST files it may hold were), and a folder mixing grey and colour files gives three, the
+	// grey ones repeated on R, G and B. Alpha is dropped, like PIL's convert("RGB"); CMYK JPEGs are
+	// converted to RGB.
 	Channels int
 
 	// Stretch resizes every image to the output size ignoring its aspect ratio (imaging.Resize). By
@@ -66,6 +71,14 @@ type FolderReport struct {
 	// Loaded is the total number of images loaded.
 	Loaded int
 
+	// Channels is the number of channels of the set: 1 or 3 (see FolderOptions.Channels).
+	Channels int
+
+	// Colour is the number of images loaded that are not grey, and FirstColour the first of them in
+	// file order: what made a mostly grey folder load as 3 channels.
+	Colour      int
+	FirstColour string
+
 	// Skipped lists the bad images skipped under SkipBad, in file order.
 	Skipped []BadImage
 
@@ -88,6 +101,16 @@ type BadImage struct {
 func (r *FolderReport) String() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "loaded %d images in %d classes", r.Loaded, len(r.Classes))
+	switch {
+	case r.Colour == 0 && r.Channels == 1:
+		sb.WriteString(", all grey: 1 channel")
+	case r.Colour == 0:
+		fmt.Fprintf(&sb, ", all grey: %d channels (as asked)", r.Channels)
+	case r.Channels == 1:
+		fmt.Fprintf(&sb, ", %d in colour (e.g. %s) made grey: 1 channel (as asked)", r.Colour, r.FirstColour)
+	default:
+		fmt.Fprintf(&sb, ", %d in colour (e.g. %s): %d channels", r.Colour, r.FirstColour, r.Channels)
+	}
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(&sb, "; skipped %d bad images:", len(r.Skipped))
 		for i, b := range r.Skipped {
@@ -151,11 +174,13 @@ func Folder(dir string, opt FolderOptions) (*Set, *FolderReport, error) {
 	if w <= 0 || h <= 0 {
 		return nil, nil, fmt.Errorf("data.Folder(%s): set FolderOptions.Size (or Width and Height) to the image size to produce", dir)
 	}
-	if opt.Channels == 0 {
-		opt.Channels = 3
+	if opt.Channels != 0 && opt.Channels != 1 && opt.Channels != 3 {
+		return nil, nil, fmt.Errorf("data.Folder(%s): Channels must be 1 or 3 (or 0: 1 when every image is grey, else 3), not %d", dir, opt.Channels)
 	}
-	if opt.Channels != 1 && opt.Channels != 3 {
-		return nil, nil, fmt.Errorf("data.Folder(%s): Channels must be 1 or 3, not %d", dir, opt.Channels)
+	// Under the default, images are decoded as RGB and reduced to one channel at the end if all are grey.
+	auto := opt.Channels == 0
+	if auto {
+		opt.Channels = 3
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.NumCPU()
@@ -233,12 +258,13 @@ func Folder(dir string, opt FolderOptions) (*Set, *FolderReport, error) {
 	}
 	pixels := make([]uint8, total)
 	errs := make([]error, len(files))
+	colour := make([]bool, len(files))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range min(opt.Workers, len(files)) {
 		wg.Go(func() {
 			for i := range jobs {
-				errs[i] = loadImageFile(files[i].path, pixels[i*size:(i+1)*size], w, h, opt)
+				colour[i], errs[i] = loadImageFile(files[i].path, pixels[i*size:(i+1)*size], w, h, opt)
 			}
 		})
 	}
@@ -260,6 +286,12 @@ func Folder(dir string, opt FolderOptions) (*Set, *FolderReport, error) {
 			set.Labels = append(set.Labels, f.class)
 			set.N++
 			report.Counts[f.class]++
+			if colour[i] {
+				if report.Colour == 0 {
+					report.FirstColour = f.path
+				}
+				report.Colour++
+			}
 		case errors.Is(errs[i], errNotImage) && !imageExtensions[strings.ToLower(filepath.Ext(f.path))]:
 			report.Ignored = append(report.Ignored, f.path)
 		default:
@@ -267,6 +299,16 @@ func Folder(dir string, opt FolderOptions) (*Set, *FolderReport, error) {
 		}
 	}
 	set.Pixels = pixels[: set.N*size : set.N*size]
+	if auto && report.Colour == 0 {
+		// Every image is grey (R = G = B): keep one channel, in a buffer of its own so that the RGB one
+		// is freed.
+		grey := make([]uint8, set.N*w*h)
+		for i := range grey {
+			grey[i] = set.Pixels[3*i]
+		}
+		set.Pixels, set.C = grey, 1
+	}
+	report.Channels = set.C
 	report.Loaded = set.N
 	if len(bad) > 0 && !opt.SkipBad {
 		more := ""
@@ -366,23 +408,24 @@ func countUnder(dir string, bad []BadImage, ignored []string) int {
 	return n
 }
 
-// loadImageFile reads, decodes and resizes the image at path into dst (w×h×opt.Channels bytes).
+// loadImageFile reads, decodes and resizes the image at path into dst (w×h×opt.Channels bytes), and
+// says whether it is in colour (see decodeImage).
 // It never panics: a decoder panic on a malicious file becomes an error for that file.
-func loadImageFile(path string, dst []uint8, w, h int, opt FolderOptions) (err error) {
+func loadImageFile(path string, dst []uint8, w, h int, opt FolderOptions) (colour bool, err error) {
 	f, fi, err := openRegular(path) // a file swapped for a pipe since the listing must not hang the loader
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	if fi.Size() > maxImageFileBytes {
-		return fmt.Errorf("file larger than %d MiB", maxImageFileBytes>>20)
+		return false, fmt.Errorf("file larger than %d MiB", maxImageFileBytes>>20)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxImageFileBytes+1))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(data) > maxImageFileBytes {
-		return fmt.Errorf("file larger than %d MiB", maxImageFileBytes>>20)
+		return false, fmt.Errorf("file larger than %d MiB", maxImageFileBytes>>20)
 	}
 	return decodeImage(data, dst, w, h, opt.Channels, opt.Stretch, opt.MaxPixels)
 }
@@ -393,8 +436,11 @@ var (
 )
 
 // decodeImage decodes a PNG or JPEG (chosen by content) from data and writes it resized to w×h with c
-// channels into dst. Images declaring more than maxPixels pixels are refused before decoding.
-func decodeImage(data, dst []uint8, w, h, c int, stretch bool, maxPixels int) (err error) {
+// channels into dst. Images declaring more than maxPixels pixels are refused before decoding. colour
+// tells whether the resized image has a pixel with R, G and B not all equal: whatever the file's colour
+// model (grey, 16-bit grey, paletted, RGB with or without alpha, YCbCr, CMYK), an image is grey when what
+// is kept of it is. Resizing treats R, G and B alike, so a grey image stays exactly grey.
+func decodeImage(data, dst []uint8, w, h, c int, stretch bool, maxPixels int) (colour bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("decoder panic: %v", r)
@@ -409,22 +455,22 @@ func decodeImage(data, dst []uint8, w, h, c int, stretch bool, maxPixels int) (e
 	case bytes.HasPrefix(data, jpegMagic):
 		decode, decodeConfig, format = jpeg.Decode, jpeg.DecodeConfig, "JPEG"
 	default:
-		return errNotImage
+		return false, errNotImage
 	}
 	cfg, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return decodeError(format, err)
+		return false, decodeError(format, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return fmt.Errorf("%s has empty size %d×%d", format, cfg.Width, cfg.Height)
+		return false, fmt.Errorf("%s has empty size %d×%d", format, cfg.Width, cfg.Height)
 	}
 	if pixels, ok := mulNoOverflow(cfg.Width, cfg.Height); !ok || pixels > maxPixels {
-		return fmt.Errorf("%s of %d×%d pixels exceeds the limit of %d pixels (FolderOptions.MaxPixels)",
+		return false, fmt.Errorf("%s of %d×%d pixels exceeds the limit of %d pixels (FolderOptions.MaxPixels)",
 			format, cfg.Width, cfg.Height, maxPixels)
 	}
 	img, err := decode(bytes.NewReader(data))
 	if err != nil {
-		return decodeError(format, err)
+		return false, decodeError(format, err)
 	}
 	var resized *image.NRGBA
 	if stretch {
@@ -433,13 +479,14 @@ func decodeImage(data, dst []uint8, w, h, c int, stretch bool, maxPixels int) (e
 		resized = imaging.Fill(img, w, h, imaging.Center, imaging.Linear)
 	}
 	if b := resized.Bounds(); b.Dx() != w || b.Dy() != h {
-		return fmt.Errorf("resizing %s of %d×%d gave %d×%d, want %d×%d", format, cfg.Width, cfg.Height, b.Dx(), b.Dy(), w, h)
+		return false, fmt.Errorf("resizing %s of %d×%d gave %d×%d, want %d×%d", format, cfg.Width, cfg.Height, b.Dx(), b.Dy(), w, h)
 	}
 	for y := range h {
 		row := resized.Pix[y*resized.Stride : y*resized.Stride+4*w]
 		out := dst[y*w*c : (y+1)*w*c]
 		for x := range w {
 			r, g, b := row[4*x], row[4*x+1], row[4*x+2]
+			colour = colour || r != g || g != b
 			if c == 1 {
 				out[x] = uint8((299*uint32(r) + 587*uint32(g) + 114*uint32(b) + 500) / 1000)
 			} else {
@@ -447,7 +494,7 @@ func decodeImage(data, dst []uint8, w, h, c int, stretch bool, maxPixels int) (e
 			}
 		}
 	}
-	return nil
+	return colour, nil
 }
 
 // decodeError describes a decoder's error, telling truncated files (the usual result of an interrupted

@@ -308,7 +308,7 @@ func TestFolderSpecialFiles(t *testing.T) {
 	wantErr(t, err, only, "is empty", "1 entries that are not regular files")
 
 	// loadImageFile itself refuses a pipe (one swapped in after the listing).
-	if err := loadImageFile(fifo, make([]uint8, 8*8*3), 8, 8, FolderOptions{Channels: 3, MaxPixels: 1 << 20}); err == nil ||
+	if _, err := loadImageFile(fifo, make([]uint8, 8*8*3), 8, 8, FolderOptions{Channels: 3, MaxPixels: 1 << 20}); err == nil ||
 		!strings.Contains(err.Error(), "named pipe") {
 		t.Errorf("loadImageFile on a pipe: %v", err)
 	}
@@ -329,4 +329,90 @@ func TestFolderMemoryBudget(t *testing.T) {
 	memlimit.Available = func() memlimit.Budget { return memlimit.Budget{Bytes: 100 << 10, Source: "test budget"} }
 	_, _, err = Folder(dir, FolderOptions{Size: 100})
 	wantErr(t, err, "7 files as 100×100×3 images needs at least 205 KiB of memory", "100 KiB (test budget)")
+}
+
+// greyFolder writes one image of grey level v (8×8) in each of the colour models a user's folder of grey
+// files may hold, and returns the folder.
+func greyFolder(t *testing.T, v uint8) string {
+	t.Helper()
+	dir := t.TempDir()
+	g8 := image.NewGray(image.Rect(0, 0, 8, 8))
+	g16 := image.NewGray16(image.Rect(0, 0, 8, 8))
+	pal := image.NewPaletted(image.Rect(0, 0, 8, 8), color.Palette{color.Gray{0}, color.Gray{v}, color.RGBA{255, 0, 0, 255}})
+	for i := range g8.Pix {
+		g8.Pix[i] = v
+		pal.Pix[i] = 1 // the palette holds a red, unused: the image is grey
+	}
+	for i := 0; i < len(g16.Pix); i += 2 {
+		g16.Pix[i], g16.Pix[i+1] = v, v // v·257: exactly v in 8 bits
+	}
+	writeFile(t, filepath.Join(dir, "a", "gray8.png"), pngBytes(t, g8))
+	writeFile(t, filepath.Join(dir, "a", "gray16.png"), pngBytes(t, g16))
+	writeFile(t, filepath.Join(dir, "a", "paletted.png"), pngBytes(t, pal))
+	writeFile(t, filepath.Join(dir, "b", "gray.jpg"), jpegBytes(t, g8))
+	writeFile(t, filepath.Join(dir, "b", "rgb-alpha.png"), pngBytes(t, solid(8, 8, color.NRGBA{v, v, v, 128})))
+	writeFile(t, filepath.Join(dir, "b", "ycbcr.jpg"), jpegBytes(t, solid(8, 8, color.NRGBA{v, v, v, 255})))
+	return dir
+}
+
+// A folder of grey files, whatever their colour model, loads as one channel under the default Channels;
+// with one colour file beside them it loads as three, the grey ones repeated on R, G and B.
+func TestFolderChannelsFollowTheImages(t *testing.T) {
+	const v = 90
+	dir := greyFolder(t, v)
+	set, report, err := Folder(dir, FolderOptions{Size: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.C != 1 || len(set.Pixels) != 6*4*4 || report.Channels != 1 || report.Colour != 0 {
+		t.Fatalf("grey folder: C=%d, %d bytes, report %d channels, %d colour; want 1, %d, 1, 0",
+			set.C, len(set.Pixels), report.Channels, report.Colour, 6*4*4)
+	}
+	if cap(set.Pixels) != len(set.Pixels) {
+		t.Errorf("grey folder: the pixels keep a buffer of %d bytes for %d", cap(set.Pixels), len(set.Pixels))
+	}
+	for i, p := range set.Pixels {
+		if p < v-2 || p > v+2 { // JPEG may be off by a level or two
+			t.Fatalf("grey folder: pixel %d of image %d = %d, want %d", i%16, i/16, p, v)
+		}
+	}
+	if s := report.String(); !strings.Contains(s, "all grey: 1 channel") {
+		t.Errorf("report.String() = %q", s)
+	}
+
+	// One colour JPEG among them: three channels, every grey image R = G = B.
+	colourFile := writeFile(t, filepath.Join(dir, "b", "z-colour.jpg"), jpegBytes(t, solid(8, 8, color.NRGBA{200, 30, 60, 255})))
+	set, report, err = Folder(dir, FolderOptions{Size: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.C != 3 || len(set.Pixels) != 7*4*4*3 || report.Colour != 1 || report.FirstColour != colourFile {
+		t.Fatalf("mixed folder: C=%d, %d bytes, %d colour (%q); want 3, %d, 1 (%q)",
+			set.C, len(set.Pixels), report.Colour, report.FirstColour, 7*4*4*3, colourFile)
+	}
+	for i := range 6 {
+		img := set.Image(i)
+		for p := 0; p < len(img); p += 3 {
+			if img[p] != img[p+1] || img[p+1] != img[p+2] {
+				t.Fatalf("mixed folder: grey image %d has pixel %v", i, img[p:p+3])
+			}
+		}
+	}
+	if img := set.Image(6); img[0] < 150 || img[1] > 80 {
+		t.Errorf("mixed folder: the colour image's first pixel is %v, want about (200, 30, 60)", img[:3])
+	}
+	if s := report.String(); !strings.Contains(s, "1 in colour (e.g. "+colourFile+"): 3 channels") {
+		t.Errorf("report.String() = %q", s)
+	}
+
+	// Channels given: kept, whatever the images are.
+	for _, c := range []int{1, 3} {
+		set, _, err := Folder(dir, FolderOptions{Size: 4, Channels: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set.C != c || len(set.Pixels) != 7*4*4*c {
+			t.Errorf("Channels %d: C=%d, %d bytes", c, set.C, len(set.Pixels))
+		}
+	}
 }

@@ -103,7 +103,7 @@ func FuzzFolderImage(f *testing.F) {
 		}
 		dst := make([]uint8, width*height*channels)
 		// 1<<20 pixels: decoding allocates at most 8 MiB, whatever the header claims.
-		err := decodeImage(data, dst, width, height, channels, stretch, 1<<20)
+		_, err := decodeImage(data, dst, width, height, channels, stretch, 1<<20)
 		if err != nil && strings.HasPrefix(err.Error(), "decoder panic") {
 			t.Fatal(err) // Recovered, so Folder would survive; but a panic in a decoder is worth knowing about.
 		}

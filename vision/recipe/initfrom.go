@@ -68,9 +68,9 @@ func loadInitFrom(b compute.Backend, o Options, mb *resnet.Builder, h, w, c int)
 		if len(diffs) > 1 {
 			more = fmt.Sprintf(" (and %d more difference(s))", len(diffs)-1)
 		}
-		return nil, fmt.Errorf("Options.InitFrom %s: its checkpoint %s holds a %s, which does not fit this run's %s on %d×%d×%d images: "+
+		return nil, fmt.Errorf("Options.InitFrom %s: its checkpoint %s holds a %s, which does not fit this run's %s on %s's %d×%d×%d images: "+
 			"%s%s; give Options.Model, Options.Width and Options.Plain as the source run had them, and images with as many channels",
-			o.InitFrom, ckpt, hist.Model, modelName(o), h, w, c, diffs[0], more)
+			o.InitFrom, ckpt, hist.Model, modelName(o), imagesOf(o), h, w, c, diffs[0], more)
 	}
 	src := &initSource{ckpt: ckpt, model: hist.Model, vars: map[string]*tensors.Tensor{}}
 	for path, v := range vars {

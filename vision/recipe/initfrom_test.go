@@ -122,6 +122,7 @@ func TestInitFromErrors(t *testing.T) {
 	dir := twoClassFolder(t, 4)
 	src := sourceRun(t, dir)
 	empty := t.TempDir()
+	greyDir := greyTwoClassFolder(t, 4)
 	o := func(m func(*Options)) Options {
 		o := Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20", Width: 0.25, Epochs: 1, Batch: 4,
 			InitFrom: src, Out: filepath.Join(t.TempDir(), "target")}
@@ -137,6 +138,8 @@ func TestInitFromErrors(t *testing.T) {
 		"both give the starting weights":                                                          o(func(o *Options) { o.Pretrained = "x.onnx" }),
 		"is also Options.Out":                                                                     o(func(o *Options) { o.Out = src }),
 		"needs Options.Pretrained FILE.onnx or Options.InitFrom RUN_DIR":                          o(func(o *Options) { o.InitFrom = ""; o.FreezeBackbone = true }),
+		// A grey folder (1 channel) from a run on colour images (3): the error names the folder and both shapes.
+		"this run's resnet20-w0.25-finetuned on folder (" + greyDir + ")'s 16×16×1 images: /model/stem/conv/weights is (Float32)[3, 3, 3, 4] there, (Float32)[3, 3, 1, 4] here": o(func(o *Options) { o.Data = greyDir }),
 	}
 	for want, opts := range cases {
 		_, err := Prepare(testutil.Choice(t), opts)

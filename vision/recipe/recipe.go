@@ -208,7 +208,7 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 		pm, err = pretrained.Load(o.Pretrained, pretrained.Options{Model: o.Model, NumClasses: len(trainSet.Classes),
 			Channels: trainSet.C, InputSize: o.PretrainedSize, FreezeBackbone: o.FreezeBackbone})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("Options.Pretrained with %s's %d-channel images: %w", imagesOf(o), trainSet.C, err)
 		}
 		r.Pretrained, o.Model, r.Options.Model = pm, pm.Model, pm.Model
 		mean, std = pm.Mean, pm.Std // the normalisation the weights were trained with
@@ -577,7 +577,18 @@ func imageShape(o Options) (h, w, c int) {
 	case "cifar10":
 		return 32, 32, 3
 	}
-	return o.ImageSize, o.ImageSize, 3
+	// A folder's images have 1 channel when all are grey, else 3 (data.Folder), which only reading
+	// them tells: 1 keeps the estimate a lower bound.
+	return o.ImageSize, o.ImageSize, 1
+}
+
+// imagesOf names where the run's images come from, for errors about them: the dataset, and its folder
+// when there is one.
+func imagesOf(o Options) string {
+	if o.Data == "" {
+		return o.Dataset
+	}
+	return fmt.Sprintf("%s (%s)", o.Dataset, o.Data)
 }
 
 // checkStepMemory refuses a run whose training step cannot fit: the model's parameters (with their

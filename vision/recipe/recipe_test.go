@@ -1,12 +1,14 @@
 package recipe
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -318,5 +320,83 @@ func TestPrepareFillsTheDefaults(t *testing.T) {
 	}
 	if _, _, _, ok := OptimizerDefaults("rmsprop", 1); ok {
 		t.Error("an unknown optimizer must have no defaults")
+	}
+}
+
+// greyTwoClassFolder is twoClassFolder in grayscale PNGs, as the chapters write Fashion-MNIST's images.
+func greyTwoClassFolder(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	for ci, class := range []string{"dark", "light"} {
+		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			img := image.NewGray(image.Rect(0, 0, 20, 12))
+			for p := range img.Pix {
+				img.Pix[p] = uint8(40 + 170*ci)
+			}
+			img.Pix[3*20+i%20] = 255
+			var buf bytes.Buffer
+			if err := png.Encode(&buf, img); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, class, fmt.Sprintf("%02d.png", i)), buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// TestGreyFolder: a folder of grey images is a 1-channel dataset (the data line says 16×16×1), and an
+// ImageNet network (3 input channels) still starts from its file's weights: the stem's kernel is the
+// file's summed over R, G and B, as if the grey image were given on all three.
+func TestGreyFolder(t *testing.T) {
+	dir := greyTwoClassFolder(t, 10)
+	r, err := Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, ImageSize: 16, Model: "resnet20",
+		Width: 0.25, Epochs: 1, Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Train.C != 1 || r.Test.C != 1 || len(r.Train.Pixels) != 16*16*r.Train.N {
+		t.Fatalf("grey folder: train %d channels (%d bytes for %d images), test %d", r.Train.C, len(r.Train.Pixels), r.Train.N, r.Test.C)
+	}
+	if joined := strings.Join(r.Lines, "\n"); !strings.Contains(joined, "images of 16×16×1, 2 classes (from "+dir) {
+		t.Errorf("data line:\n%s", joined)
+	}
+
+	file := filepath.Join(t.TempDir(), "resnet18.onnx")
+	if err := os.WriteFile(file, onnxtest.ResNet(onnxtest.Options{Model: "resnet18", Divisor: 16, Folded: true, Classes: 1000, Size: 32, Seed: 3}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := pretrained.Load(file, pretrained.Options{NumClasses: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refStore := model.NewStore()
+	if err := ref.Apply(refStore.Scope("/model")); err != nil {
+		t.Fatal(err)
+	}
+	rgb := values(refStore)["/model/stem/conv/weights"] // [7, 7, 3, out]
+	r, err = Prepare(testutil.Choice(t), Options{Dataset: "folder", Data: dir, ImageSize: 16, Pretrained: file,
+		PretrainedSize: 32, Epochs: 1, Batch: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grey := values(r.Trainer.Store())["/model/stem/conv/weights"] // [7, 7, 1, out]
+	if len(rgb) != 3*len(grey) || len(grey) == 0 {
+		t.Fatalf("stem kernel: %d values from the file, %d in the run; want 3:1", len(rgb), len(grey))
+	}
+	out := len(grey) / 49
+	for i := range grey {
+		k, o := i/out, i%out
+		want := rgb[(3*k+0)*out+o] + rgb[(3*k+1)*out+o] + rgb[(3*k+2)*out+o]
+		if math.Abs(float64(grey[i]-want)) > 1e-6 {
+			t.Fatalf("stem kernel value %d = %g, want the sum over R, G, B %g", i, grey[i], want)
+		}
+	}
+	if len(r.Pretrained.Mean) != 1 {
+		t.Errorf("normalisation of a grey dataset: %d means", len(r.Pretrained.Mean))
 	}
 }

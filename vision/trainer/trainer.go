@@ -196,7 +196,12 @@ type Trainer struct {
 	Log io.Writer
 	// Progress shows progress within an epoch (default AutoProgress()).
 	Progress Progress
-	// OnEpoch, if set, is called after each epoch with the history so far.
+	// OnEpoch, if set, is called after each epoch with the history so far (the epoch's checkpoint
+	// written), before the epoch's row of the table is printed to Log. So a live figure it creates at the
+	// first epoch and updates in place (kernel.Update, plot.Figure.Update) stands above the table in a
+	// notebook cell, and the table's rows follow each other in one output, as they do in a terminal;
+	// created after the first row, the figure would cut the table in two. Text it prints goes before the
+	// epoch's row.
 	OnEpoch func(h *History)
 
 	hist  *History
@@ -628,13 +633,15 @@ func (t *Trainer) Run(ctx context.Context) (*History, error) {
 		if err := t.checkpoint(); err != nil {
 			return h, err
 		}
+		// OnEpoch before the epoch's row: a figure it shows from the first epoch on stands above the table,
+		// whose rows then follow each other in one block of text (see Trainer.OnEpoch).
+		if t.OnEpoch != nil {
+			t.OnEpoch(h)
+		}
 		if len(h.Epochs) == 1 || resumedAt > 0 {
 			fmt.Fprintln(t.Log, TableHeader(t.data.Val != nil))
 		}
 		fmt.Fprintln(t.Log, rec.Line())
-		if t.OnEpoch != nil {
-			t.OnEpoch(h)
-		}
 	}
 	if t.data.Val != nil && (h.Selected == nil || h.Selected.Epoch != t.sel.epoch) {
 		if err := t.testSelected(); err != nil {

@@ -452,3 +452,35 @@ func TestFiguresReadByMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestOnEpochBeforeTheRow: OnEpoch runs before its epoch's row is printed, so that a figure it creates at
+// the first epoch comes before the table in a notebook cell, and the table stays one block: at each call
+// the log holds the rows of the epochs before, and the header only from the second on.
+func TestOnEpochBeforeTheRow(t *testing.T) {
+	tr, err := New(testutil.Choice(t), testConfig(t.TempDir(), 3), linear, testData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	tr.Log, tr.Progress = &log, NoProgress{}
+	var seen []string
+	tr.OnEpoch = func(h *History) { seen = append(seen, log.String()) }
+	if _, err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 {
+		t.Fatalf("OnEpoch called %d times, want 3", len(seen))
+	}
+	if seen[0] != "" {
+		t.Errorf("at the first OnEpoch the log already holds %q: a figure made then would follow the table's start", seen[0])
+	}
+	rows := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(rows) != 4 || !strings.HasPrefix(strings.TrimSpace(rows[0]), "epoch") {
+		t.Fatalf("table:\n%s", log.String())
+	}
+	for i := 1; i < 3; i++ {
+		if want := strings.Join(rows[:i+1], "\n") + "\n"; seen[i] != want {
+			t.Errorf("OnEpoch %d saw the log %q, want the header and %d row(s) %q", i+1, seen[i], i, want)
+		}
+	}
+}
