@@ -712,13 +712,13 @@ func checkSplit(o Options, train, test *data.Set) error {
 	return nil
 }
 
-// configOptions maps the trainer.Config fields that Prepare sets from Options to those Options: the
+// configOptions maps the trainer.Config fields (a name before any it begins with: the first match wins) that Prepare sets from Options to those Options: the
 // trainer's errors name its Config, and a recipe's user set Options.
 var configOptions = strings.NewReplacer("Config.BatchSize", "Options.Batch", "Config.OutDir", "Options.Out",
 	"Config.Resume", "Options.Resume", "Config.Seed", "Options.Seed", "Config.Epochs", "Options.Epochs",
-	"Config.LR", "Options.LR", "Config.Momentum", "Options.Momentum", "Config.WeightDecay", "Options.WeightDecay",
+	"Config.LRScales", "Options.HeadLRScale", "Config.LR", "Options.LR", "Config.Momentum", "Options.Momentum", "Config.WeightDecay", "Options.WeightDecay",
 	"Config.Optimizer", "Options.Optimizer", "Config.Schedule", "Options.Schedule",
-	"Config.LabelSmoothing", "Options.LabelSmoothing", "Config.LRScales", "Options.HeadLRScale")
+	"Config.LabelSmoothing", "Options.LabelSmoothing")
 
 // InOptions rewrites the trainer.Config fields named in a message of the trainer (an error of Prepare's
 // Trainer.Run, a history's Changed lines) as the Options fields Prepare set them from.
