@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/gonbgpu/gonbgpu/internal/ipynb"
+	"github.com/gonbgpu/gonbgpu/internal/stdoutpipe"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
@@ -18,11 +19,14 @@ func Display(html, text string) {
 }
 
 // show sends one output (under display id, if not empty) and waits until GoNB has taken it: every
-// display function of this package and of kernel/plot ends here.
+// display function of this package and of kernel/plot ends here. It first waits (100 ms at most) until
+// GoNB has read what the program printed, which it forwards apart: else a display could land above
+// text printed before it.
 func show(data map[protocol.MIMEType]any, id string) {
 	if !gonbui.IsNotebook {
 		return
 	}
+	stdoutpipe.Stdout()
 	gonbui.SendData(&protocol.DisplayData{Data: data, DisplayID: id})
 	gonbui.Sync()
 }

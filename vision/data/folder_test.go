@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -415,4 +417,46 @@ func TestFolderChannelsFollowTheImages(t *testing.T) {
 			t.Errorf("Channels %d: C=%d, %d bytes", c, set.C, len(set.Pixels))
 		}
 	}
+}
+
+// A CMYK JPEG (as Photoshop saves for print) loads as the colour picture it is: Go's image library's
+// test picture in CMYK JPEG, beside its decoding saved as an RGB PNG (Go's own tests compare the two).
+func TestFolderCMYKJPEG(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"video-001.cmyk.jpeg", "video-001.cmyk.png"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "pictures", name), b)
+	}
+	if img, err := jpeg.Decode(bytes.NewReader(mustRead(t, filepath.Join(dir, "pictures", "video-001.cmyk.jpeg")))); err != nil {
+		t.Fatal(err)
+	} else if _, ok := img.(*image.CMYK); !ok {
+		t.Fatalf("the fixture decodes as %T, not *image.CMYK", img)
+	}
+	set, report, err := Folder(dir, FolderOptions{Size: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.C != 3 || report.Colour != 2 {
+		t.Fatalf("C=%d, %d colour images; want 3, 2", set.C, report.Colour)
+	}
+	cmyk, rgb := set.Image(0), set.Image(1)
+	var diff float64
+	for i := range cmyk {
+		diff += math.Abs(float64(cmyk[i]) - float64(rgb[i]))
+	}
+	if diff /= float64(len(cmyk)); diff > 8 {
+		t.Errorf("the CMYK JPEG differs from its decoding in RGB PNG by %.1f levels on average", diff)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gonbgpu/gonbgpu/internal/stdoutpipe"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 	"github.com/schollz/progressbar/v3"
@@ -185,6 +186,7 @@ func (p *cellProgress) update(done int) {
 	if !gonbui.IsNotebook {
 		return
 	}
+	stdoutpipe.Stdout() // the lines printed before the bar (a run's summary) stay above it
 	gonbui.SendData(&protocol.DisplayData{
 		Data:      map[protocol.MIMEType]any{protocol.MIMETextHTML: html, protocol.MIMETextPlain: text},
 		DisplayID: p.id,
