@@ -18,9 +18,11 @@ func TestOptionFlags(t *testing.T) {
 	for in, want := range map[string]string{
 		"Options.Batch 4096 is more than…":                                       "--batch 4096 is more than…",
 		"Options.PretrainedSize and Options.FromScratch need Options.Pretrained": "--pretrained-size and Options.FromScratch need --pretrained",
-		"Options.Devices 3":                      "--devices 3",
-		"Options.ImageSize must be positive":     "--size must be positive",
-		"Options.InitFrom x is also Options.Out": "--init-from x is also --out",
+		"Options.Devices 3":                                  "--devices 3",
+		"Options.ImageSize must be positive":                 "--size must be positive",
+		"Options.InitFrom x is also Options.Out":             "--init-from x is also --out",
+		"Options.Holdout 0.9 of the 10 training images":      "--holdout 0.9 of the 10 training images",
+		"Options.HeadLRScale 10 needs Options.Optimizer sgd": "--head-lr-scale 10 needs --optimizer sgd",
 	} {
 		if got := flags.Replace(in); got != want {
 			t.Errorf("%q shows as %q, want %q", in, got, want)
@@ -30,6 +32,10 @@ func TestOptionFlags(t *testing.T) {
 	err := withFlags(&trainer.DivergedError{Divergence: trainer.Divergence{Epoch: 2, Step: 3, LR: 0.1}, OutDir: "runs/x"}, flags)
 	if msg := err.Error(); !strings.Contains(msg, "(--lr, now 0.1") || strings.Contains(msg, "Config.") {
 		t.Errorf("a divergence shows as %q: want --lr and no Config field", msg)
+	}
+	// The trainer names the head's rate by its Config field: the CLI shows the flag that set it.
+	if got := withFlags(errors.New("Config.Resume: checkpoint x: Config.LRScales [] → [{/model/head/ 10}]"), flags).Error(); !strings.Contains(got, "--head-lr-scale") {
+		t.Errorf("Config.LRScales shows as %q, want --head-lr-scale", got)
 	}
 	var d *trainer.DivergedError
 	if !errors.As(err, &d) {

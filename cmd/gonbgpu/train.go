@@ -80,6 +80,7 @@ func trainFlags(o *recipe.Options) (fs *flag.FlagSet, requireGPU *bool) {
 	fs.StringVar(&o.Data, "data", "", "dataset `DIR` (default: the copy `gonbgpu data fetch` put in $GONBGPU_DATA, then Debian's; Fashion-MNIST is downloaded, verified, when found nowhere)")
 	fs.IntVar(&o.ImageSize, "size", d.ImageSize, "image side for --dataset folder")
 	fs.Float64Var(&o.ValFraction, "val-fraction", d.ValFraction, "fraction of a folder's images held out for testing")
+	fs.Float64Var(&o.Holdout, "holdout", d.Holdout, "fraction of the training images held out for validation: each epoch is evaluated on it, the best one's weights kept, and the test set evaluated once, with those (0: none; the test set after every epoch)")
 	fs.BoolVar(&o.SkipBad, "skip-bad", false, "skip unreadable images of a folder (and report them) instead of failing")
 	fs.IntVar(&o.LimitTrain, "limit-train", 0, "use only the first `N` training images")
 	fs.IntVar(&o.LimitTest, "limit-test", 0, "use only the first `N` test images")
@@ -105,6 +106,7 @@ func trainFlags(o *recipe.Options) (fs *flag.FlagSet, requireGPU *bool) {
 	fs.StringVar(&o.Pretrained, "pretrained", "", "fine-tune the torchvision ResNet-18/34/50 in `FILE.onnx` (new head for the dataset's classes)")
 	fs.StringVar(&o.InitFrom, "init-from", "", "start from the newest checkpoint of the run in `RUN_DIR` (its --out; same --model and --width), with a new head for the dataset's classes")
 	fs.BoolVar(&o.FreezeBackbone, "freeze-backbone", false, "with --pretrained or --init-from: train only the new head")
+	fs.Float64Var(&o.HeadLRScale, "head-lr-scale", d.HeadLRScale, "with --pretrained or --init-from: the new head's learning rate is this times --lr (sgd)")
 	fs.IntVar(&o.PretrainedSize, "pretrained-size", 0, "with --pretrained: resize images to `N`×N in the model (default: the file's input size, 224)")
 	requireGPU = fs.Bool("require-gpu", requireGPUDefault(os.LookupEnv),
 		"fail at once, with the reason, unless training runs on a GPU (default: on in SLURM jobs with GPUs, or "+gpu.RequireGPUEnv+"=1)")
@@ -185,8 +187,13 @@ func runTrain(args []string) error {
 	}
 	fmt.Printf("\ndone: %s on %s, %d epoch(s) in %s (training %.1f s, first step with compilation %.1f s)\n",
 		h.Model, h.Dataset, len(h.Epochs), time.Since(start).Round(time.Second), trainSecs, h.CompileSeconds)
-	fmt.Printf("test accuracy: %.4f (best %.4f), %.0f img/s in the last epoch, %d parameters\n",
-		last.TestAcc, best, last.ImagesPerSec, h.Parameters)
+	if s := h.Selected; s != nil {
+		fmt.Printf("test accuracy: %.4f, of epoch %d, selected on the validation split (val accuracy %.4f); %.0f img/s in the last epoch, %d parameters\n",
+			s.TestAcc, s.Epoch, s.ValAcc, last.ImagesPerSec, h.Parameters)
+	} else {
+		fmt.Printf("test accuracy: %.4f (best %.4f), %.0f img/s in the last epoch, %d parameters\n",
+			last.TestAcc, best, last.ImagesPerSec, h.Parameters)
+	}
 	fmt.Printf("history: %s, %s\n", filepath.Join(run.Options.Out, "history.json"), filepath.Join(run.Options.Out, "history.csv"))
 	return nil
 }

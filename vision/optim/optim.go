@@ -117,6 +117,26 @@ type Config struct {
 	Schedule    Schedule
 	TotalSteps  int
 	WarmupSteps int
+	// Scales multiply the learning rate of some variables (SGD only): the first whose Prefix begins a
+	// variable's path applies, e.g. {"/model/head/", 10} for a new classifier on pretrained weights.
+	Scales []Scale
+}
+
+// Scale multiplies the learning rate of the variables whose path (e.g. "/model/head/dense/weights")
+// starts with Prefix by Factor: a parameter group, as torch.optim's per-group "lr".
+type Scale struct {
+	Prefix string  `json:"prefix"`
+	Factor float64 `json:"factor"`
+}
+
+// factor returns the learning-rate multiplier of the variable at path.
+func (c *Config) factor(path string) float64 {
+	for _, s := range c.Scales {
+		if strings.HasPrefix(path, s.Prefix) {
+			return s.Factor
+		}
+	}
+	return 1
 }
 
 // Names lists the valid optimizer names.
@@ -132,6 +152,14 @@ func New(c Config) (optimizer.Interface, error) {
 	}
 	if c.WeightDecay < 0 {
 		return nil, fmt.Errorf("weight decay must be ≥ 0, got %v", c.WeightDecay)
+	}
+	for _, s := range c.Scales {
+		if s.Prefix == "" || !(s.Factor > 0) || math.IsInf(s.Factor, 0) {
+			return nil, fmt.Errorf("learning-rate scale %q ×%v: want a variable path prefix and a finite factor > 0", s.Prefix, s.Factor)
+		}
+	}
+	if len(c.Scales) > 0 && strings.ToLower(c.Name) != "sgd" {
+		return nil, fmt.Errorf("per-variable learning-rate scales (%q ×%v) need the sgd optimizer, got %q", c.Scales[0].Prefix, c.Scales[0].Factor, c.Name)
 	}
 	if c.Schedule == "" {
 		c.Schedule = Constant
@@ -226,6 +254,9 @@ func (o *sgd) UpdateGraph(scope *model.Scope, g *graph.Graph, loss *graph.Node) 
 			}
 		}
 		lrW := lr
+		if f := o.c.factor(v.Path()); f != 1 {
+			lrW = graph.MulScalar(lrW, f)
+		}
 		if lrW.DType() != w.DType() {
 			lrW = graph.ConvertDType(lr, w.DType())
 		}

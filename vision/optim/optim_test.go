@@ -140,3 +140,36 @@ func TestUpdateNeedsTrainingGraph(t *testing.T) {
 		t.Fatalf("want an error about the training graph, got %v", err)
 	}
 }
+
+// TestScalesPerVariable: a scale multiplies the step of the variables under its prefix only, as
+// torch.optim's parameter groups with their own "lr": plain SGD lr 0.1 on loss ½Σw² (gradient w) gives
+// w1 = 0.9·w0, and with the scale ×5 w1 = 0.5·w0.
+func TestScalesPerVariable(t *testing.T) {
+	opt, err := New(Config{Name: "sgd", LR: 0.1, Scales: []Scale{{Prefix: "/head/", Factor: 5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := model.NewStore()
+	head := store.RootScope().In("head").VariableWithValue("w", []float32{2})
+	body := store.RootScope().In("body").VariableWithValue("w", []float32{2})
+	exec := model.MustNewExec(testutil.Backend(t), store, func(scope *model.Scope, g *graph.Graph) *graph.Node {
+		scope.SetTraining(g, true)
+		loss := graph.MulScalar(graph.Add(graph.ReduceAllSum(graph.Square(head.NodeValue(g))), graph.ReduceAllSum(graph.Square(body.NodeValue(g)))), 0.5)
+		opt.UpdateGraph(scope, g, loss)
+		return loss
+	})
+	exec.MustCall()
+	h, b := head.MustValue().Value().([]float32)[0], body.MustValue().Value().([]float32)[0]
+	if !near(float64(h), 1) || !near(float64(b), 1.8) {
+		t.Fatalf("after one step: head w = %v (want 1: lr 0.1×5), body w = %v (want 1.8: lr 0.1)", h, b)
+	}
+	for _, c := range []Config{
+		{Name: "adam", LR: 0.1, Scales: []Scale{{"/head/", 10}}},
+		{Name: "sgd", LR: 0.1, Scales: []Scale{{"/head/", 0}}},
+		{Name: "sgd", LR: 0.1, Scales: []Scale{{"", 2}}},
+	} {
+		if _, err := New(c); err == nil || !strings.Contains(err.Error(), "scale") {
+			t.Errorf("New(%+v): error %v, want one naming the scale", c, err)
+		}
+	}
+}

@@ -23,6 +23,7 @@ func Defaults() Options {
 		Optimizer:   "sgd",
 		Schedule:    string(optim.OneCycle),
 		Seed:        1,
+		HeadLRScale: 1, // a new head on pretrained weights learns at Options.LR, as every other layer
 	}
 }
 

@@ -48,6 +48,11 @@ type Options struct {
 	ImageSize int
 	// ValFraction of a folder's images are held out for testing.
 	ValFraction float64
+	// Holdout, when positive, is the fraction of the training images (per class) held out as a validation
+	// split: each epoch is evaluated on it instead of the test set, the run keeps the weights of its best
+	// epoch there, and evaluates the test set once, with those (trainer.Data.Val, History.Selected).
+	// 0 (the default): no validation split; the test set is evaluated after every epoch.
+	Holdout float64
 	// SkipBad skips unreadable images of a folder, reporting them, instead of failing.
 	SkipBad bool
 	// LimitTrain and LimitTest, when positive, use only that many images (the first ones): CPU-sized
@@ -104,6 +109,10 @@ type Options struct {
 	InitFrom string
 	// FreezeBackbone trains only the new classifier of a pretrained model (Pretrained or InitFrom).
 	FreezeBackbone bool
+	// HeadLRScale multiplies Options.LR for the new classifier of a pretrained model (Pretrained or
+	// InitFrom), SGD only: the head starts from random weights and has everything to learn, while the
+	// backbone should only adapt (e.g. 10). 0: the default, 1 (one rate for every layer).
+	HeadLRScale float64
 	// PretrainedSize is the side images are resized to inside a pretrained model (0: the size the file
 	// was exported with, usually 224; smaller is faster on a CPU).
 	PretrainedSize int
@@ -114,9 +123,11 @@ type Options struct {
 
 // Run is a prepared training run.
 type Run struct {
-	Options  Options
-	Train    *data.Set
-	Test     *data.Set
+	Options Options
+	Train   *data.Set
+	Test    *data.Set
+	// Val is the validation split held out from the training images (Options.Holdout), nil without one.
+	Val      *data.Set
 	Parallel *parallel.Plan
 	Trainer  *trainer.Trainer
 	// Model builds the network being trained.
@@ -125,6 +136,8 @@ type Run struct {
 	Pretrained *pretrained.Model
 	// TrainLoader and TestLoader serve the (normalised) images, one device's batch at a time.
 	TrainLoader, TestLoader *data.Loader
+	// ValLoader serves Val (nil without a validation split).
+	ValLoader *data.Loader
 	// Platform is where the run computes, as Prepare was given it.
 	Platform *platform.Choice
 	// Lines describe what was prepared, for printing before training starts.
@@ -166,9 +179,24 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 	if err := checkSplit(o, trainSet, testSet); err != nil {
 		return nil, err
 	}
-	r.Train, r.Test = trainSet, testSet
-	r.Lines = append(r.Lines, fmt.Sprintf("data:     %s, %d training and %d test images of %d×%d×%d, %d classes (%s)",
-		o.Dataset, trainSet.N, testSet.N, trainSet.H, trainSet.W, trainSet.C, len(trainSet.Classes), how))
+	var valSet *data.Set
+	if o.Holdout > 0 {
+		all := trainSet
+		valSet, trainSet = data.Split(all, o.Holdout, o.Seed)
+		valSet.Name, trainSet.Name = all.Name+"-holdout", all.Name
+		if valSet.N == 0 || trainSet.N == 0 {
+			return nil, fmt.Errorf("Options.Holdout %v of the %d training images leaves %d for validation and %d for training "+
+				"(rounded per class): both need images", o.Holdout, all.N, valSet.N, trainSet.N)
+		}
+	}
+	r.Train, r.Test, r.Val = trainSet, testSet, valSet
+	if valSet != nil {
+		r.Lines = append(r.Lines, fmt.Sprintf("data:     %s, %d training, %d validation and %d test images of %d×%d×%d, %d classes (%s; validation: %.0f%% of the training images, held out)",
+			o.Dataset, trainSet.N, valSet.N, testSet.N, trainSet.H, trainSet.W, trainSet.C, len(trainSet.Classes), how, 100*o.Holdout))
+	} else {
+		r.Lines = append(r.Lines, fmt.Sprintf("data:     %s, %d training and %d test images of %d×%d×%d, %d classes (%s)",
+			o.Dataset, trainSet.N, testSet.N, trainSet.H, trainSet.W, trainSet.C, len(trainSet.Classes), how))
+	}
 
 	r.Parallel = p
 	r.Lines = append(r.Lines, fmt.Sprintf("devices:  %d × %s (%s), batch %d (%d per device): %s",
@@ -211,7 +239,14 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 			"dropped): lower Options.Batch", o.Batch, trainSet.N, p.PerDevice)
 	}
 	r.TrainLoader, r.TestLoader = trainLoader, testLoader
-	d, err := trainer.Distribute(b, trainer.Data{Train: trainLoader, Test: testLoader, Classes: trainSet.Classes}, p)
+	td := trainer.Data{Train: trainLoader, Test: testLoader, Classes: trainSet.Classes}
+	if valSet != nil {
+		if r.ValLoader, err = data.NewLoader(valSet, data.LoaderOptions{BatchSize: p.PerDevice, Mean: mean, Std: std, Name: valSet.Name}); err != nil {
+			return nil, err
+		}
+		td.Val = r.ValLoader
+	}
+	d, err := trainer.Distribute(b, td, p)
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +254,12 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 	if aug != nil {
 		augText = aug.String()
 	}
-	r.Lines = append(r.Lines, fmt.Sprintf("training: %s, %d epochs, %s lr %.3g (%s), augmentation: %s",
-		modelName(o), o.Epochs, o.Optimizer, o.LR, o.Schedule, augText))
+	headLR := ""
+	if o.HeadLRScale != 1 {
+		headLR = fmt.Sprintf(", new head lr %.3g (×%g)", o.LR*o.HeadLRScale, o.HeadLRScale)
+	}
+	r.Lines = append(r.Lines, fmt.Sprintf("training: %s, %d epochs, %s lr %.3g (%s)%s, augmentation: %s",
+		modelName(o), o.Epochs, o.Optimizer, o.LR, o.Schedule, headLR, augText))
 
 	mb := resnet.New(o.Model).Width(o.Width).Plain(o.Plain).NumClasses(len(trainSet.Classes))
 	if pm != nil {
@@ -253,6 +292,9 @@ func Prepare(c *platform.Choice, o Options) (*Run, error) {
 		Nesterov: o.Optimizer == "sgd" && o.Momentum > 0, Schedule: optim.Schedule(o.Schedule),
 		LabelSmoothing: o.LabelSmoothing, Seed: o.Seed, OutDir: o.Out, Resume: o.Resume, LogEvery: o.LogEvery,
 		DataOrder: dataOrder(o, trainSet)}
+	if o.HeadLRScale != 1 {
+		cfg.LRScales = []optim.Scale{{Prefix: headPrefix, Factor: o.HeadLRScale}}
+	}
 	t, err := trainer.New(c, cfg, mb.ModelFn(), d)
 	if err != nil {
 		return nil, &renamedError{InOptions(err.Error()), err}
@@ -348,6 +390,8 @@ func (o *Options) checkFloats() error {
 		{"Options.WeightDecay", o.WeightDecay, 0, 1, true, false, "0 for the optimizer's default"},
 		{"Options.LabelSmoothing", o.LabelSmoothing, 0, 1, true, false, "0 for none"},
 		{"Options.ValFraction", o.ValFraction, 0, 1, true, false, fmt.Sprintf("the fraction of a folder's images held out; 0 for the default %g", Defaults().ValFraction)},
+		{"Options.Holdout", o.Holdout, 0, 1, true, false, "the fraction of the training images held out for validation; 0 for none"},
+		{"Options.HeadLRScale", o.HeadLRScale, 0, maxLR, true, true, fmt.Sprintf("the new head's learning rate over Options.LR; 0 for the default %g", Defaults().HeadLRScale)},
 		{"Options.Width", o.Width, 0, math.Inf(1), true, false, fmt.Sprintf("the multiplier of every layer's channels; 0 for the default %g", Defaults().Width)},
 	} {
 		bad := math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < f.lo || f.v > f.hi || (!f.loIn && f.v == f.lo) || (!f.hiIn && f.v == f.hi)
@@ -454,6 +498,13 @@ func (o *Options) defaults(c *platform.Choice) error {
 		o.WeightDecay = 0
 	}
 	orDefault(&o.Schedule, d.Schedule)
+	orDefault(&o.HeadLRScale, d.HeadLRScale)
+	if o.HeadLRScale != 1 && o.Pretrained == "" && o.InitFrom == "" {
+		return fmt.Errorf("Options.HeadLRScale %g gives a new head on pretrained weights its own learning rate: it needs Options.Pretrained FILE.onnx or Options.InitFrom RUN_DIR", o.HeadLRScale)
+	}
+	if o.HeadLRScale != 1 && o.Optimizer != "sgd" {
+		return fmt.Errorf("Options.HeadLRScale %g needs Options.Optimizer sgd, got %s (Adam's steps do not scale with the gradient)", o.HeadLRScale, o.Optimizer)
+	}
 	if _, err := optim.ParseSchedule(o.Schedule); err != nil {
 		return err
 	}
@@ -629,6 +680,9 @@ func dataOrder(o Options, train *data.Set) []trainer.Setting {
 		{Name: "Options.LimitTest", Value: fmt.Sprint(o.LimitTest)},
 		{Name: "Options.NoAugment", Value: fmt.Sprint(o.NoAugment)},
 	}
+	if o.Holdout > 0 { // recorded only when set: runs from before Holdout existed resume as they were
+		s = append(s, trainer.Setting{Name: "Options.Holdout", Value: fmt.Sprint(o.Holdout)})
+	}
 	if o.Dataset == "folder" {
 		s = append(s, trainer.Setting{Name: "Options.ImageSize", Value: fmt.Sprint(o.ImageSize)},
 			trainer.Setting{Name: "Options.ValFraction", Value: fmt.Sprint(o.ValFraction)},
@@ -658,11 +712,11 @@ func checkSplit(o Options, train, test *data.Set) error {
 	return nil
 }
 
-// configOptions maps the trainer.Config fields that Prepare sets from Options to those Options: the
+// configOptions maps the trainer.Config fields (a name before any it begins with: the first match wins) that Prepare sets from Options to those Options: the
 // trainer's errors name its Config, and a recipe's user set Options.
 var configOptions = strings.NewReplacer("Config.BatchSize", "Options.Batch", "Config.OutDir", "Options.Out",
 	"Config.Resume", "Options.Resume", "Config.Seed", "Options.Seed", "Config.Epochs", "Options.Epochs",
-	"Config.LR", "Options.LR", "Config.Momentum", "Options.Momentum", "Config.WeightDecay", "Options.WeightDecay",
+	"Config.LRScales", "Options.HeadLRScale", "Config.LR", "Options.LR", "Config.Momentum", "Options.Momentum", "Config.WeightDecay", "Options.WeightDecay",
 	"Config.Optimizer", "Options.Optimizer", "Config.Schedule", "Options.Schedule",
 	"Config.LabelSmoothing", "Options.LabelSmoothing")
 

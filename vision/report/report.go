@@ -126,6 +126,9 @@ func row(r Run, target float64) Row {
 	h := r.History
 	w := Row{Name: r.Name, Model: h.Model, Devices: r.Devices(), Batch: h.Config.BatchSize, Epochs: len(h.Epochs),
 		FirstEpochSeconds: h.Epochs[0].Seconds, FinalAcc: h.Last().TestAcc, ToTarget: math.NaN()}
+	if h.Selected != nil { // a run with a validation split measured the test set once, for its chosen epoch
+		w.FinalAcc = h.Selected.TestAcc
+	}
 	steady := h.Epochs
 	if len(steady) > 1 {
 		steady = steady[1:]
@@ -136,6 +139,9 @@ func row(r Run, target float64) Row {
 	}
 	elapsed := ElapsedSeconds(h)
 	for i, e := range h.Epochs {
+		if math.IsNaN(e.TestAcc) { // not measured: the run evaluated a validation split instead
+			continue
+		}
 		w.BestAcc = max(w.BestAcc, e.TestAcc)
 		if target > 0 && e.TestAcc >= target && math.IsNaN(w.ToTarget) {
 			w.ToTarget = elapsed[i]
@@ -182,12 +188,19 @@ func (c *Comparison) Figures() []*plot.Figure {
 	byEpoch := plot.New("Test accuracy per epoch", "epoch", "test accuracy")
 	byTime := plot.New("Test accuracy against elapsed time", "seconds (training and evaluation)", "test accuracy")
 	for _, r := range c.Runs {
-		var ep, acc []float64
-		for _, e := range r.History.Epochs {
-			ep, acc = append(ep, float64(e.Epoch)), append(acc, e.TestAcc)
+		var ep, acc, at []float64
+		elapsed := ElapsedSeconds(r.History)
+		for i, e := range r.History.Epochs {
+			if math.IsNaN(e.TestAcc) { // a run with a validation split: the test set was measured once, after training
+				continue
+			}
+			ep, acc, at = append(ep, float64(e.Epoch)), append(acc, e.TestAcc), append(at, elapsed[i])
+		}
+		if len(ep) == 0 {
+			continue
 		}
 		byEpoch.Add(plot.Series{Name: r.Name, X: ep, Y: acc, Points: true})
-		byTime.Add(plot.Series{Name: r.Name, X: ElapsedSeconds(r.History), Y: acc, Points: true})
+		byTime.Add(plot.Series{Name: r.Name, X: at, Y: acc, Points: true})
 	}
 	figs := []*plot.Figure{byEpoch, byTime}
 	devices := map[int]bool{}

@@ -114,3 +114,32 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("no runs: want an error")
 	}
 }
+
+// TestCompareSelected: a run with a validation split measured the test set once, for the epoch it chose;
+// its per-epoch test figures are NaN (null in history.json). Its row reports the selected epoch's test
+// accuracy, and its figures skip the epochs that were not tested.
+func TestCompareSelected(t *testing.T) {
+	dir := t.TempDir()
+	nan := math.NaN()
+	out := saveRun(t, dir, "validated", 1, 128, []float64{30, 20, 20}, []float64{nan, nan, nan})
+	h, err := trainer.LoadHistory(filepath.Join(out, "history.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Selected = &trainer.Selection{Epoch: 2, ValAcc: 0.8, TestAcc: 0.75}
+	if err := h.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Compare(runs, 0.7)
+	if r := c.Rows[0]; r.FinalAcc != 0.75 || math.IsNaN(r.BestAcc) || !math.IsNaN(r.ToTarget) {
+		t.Errorf("row %+v: want the selected epoch's test accuracy 0.75, no NaN best, no time to target", r)
+	}
+	if !strings.Contains(c.Table(), "0.7500") {
+		t.Errorf("table:\n%s", c.Table())
+	}
+	_ = c.Figures()
+}

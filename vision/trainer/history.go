@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,9 +26,16 @@ type Epoch struct {
 	Steps        int     `json:"steps"`
 	TrainLoss    float64 `json:"train_loss"`
 	TrainAcc     float64 `json:"train_accuracy"`
-	TestLoss     float64 `json:"test_loss"`
-	TestAcc      float64 `json:"test_accuracy"`
-	LR           float64 `json:"lr"` // learning rate at the epoch's last step
+	// TestLoss and TestAcc are the test set's figures after this epoch; in a run with a validation
+	// split (Data.Val) the test set is not looked at during training, and they are NaN (null in JSON):
+	// see ValLoss, ValAcc and History.Selected.
+	TestLoss float64 `json:"test_loss"`
+	TestAcc  float64 `json:"test_accuracy"`
+	// ValLoss and ValAcc are the validation split's figures after this epoch (Data.Val), on which the
+	// run selects its epoch; 0 without a validation split.
+	ValLoss float64 `json:"val_loss,omitempty"`
+	ValAcc  float64 `json:"val_accuracy,omitempty"`
+	LR      float64 `json:"lr"` // learning rate at the epoch's last step
 	// Interrupted is true when the epoch was split across runs (stopped by a signal, then resumed).
 	Interrupted bool      `json:"interrupted,omitempty"`
 	FinishedAt  time.Time `json:"finished_at"`
@@ -73,9 +81,13 @@ type History struct {
 	Epochs         []Epoch `json:"epochs"`
 	// Steps holds the batch loss every Config.LogEvery steps (empty when it is 0).
 	Steps []StepRecord `json:"steps,omitempty"`
-	// Confusion is the test confusion matrix after the last epoch: Confusion[true][predicted].
+	// Confusion is the test confusion matrix after the last epoch (with a validation split: of the
+	// selected epoch's weights): Confusion[true][predicted].
 	Confusion [][]int64 `json:"confusion,omitempty"`
-	Started   time.Time `json:"started"`
+	// Selected is, in a run with a validation split, the epoch chosen on it and the test set's figures
+	// for that epoch's weights, evaluated once, after training; nil otherwise.
+	Selected *Selection `json:"selected,omitempty"`
+	Started  time.Time  `json:"started"`
 	// Divergences records every time this run stopped because the training loss stopped being a finite
 	// number (kept across resumptions).
 	Divergences []Divergence `json:"divergences,omitempty"`
@@ -96,6 +108,21 @@ type Divergence struct {
 	At         time.Time `json:"at"`
 }
 
+// Selection is the epoch a run with a validation split chose: the one of highest validation accuracy
+// (the earliest of equals), and the test set's figures for its weights, measured once.
+type Selection struct {
+	Epoch    int     `json:"epoch"` // 1-based
+	ValLoss  float64 `json:"val_loss"`
+	ValAcc   float64 `json:"val_accuracy"`
+	TestLoss float64 `json:"test_loss"`
+	TestAcc  float64 `json:"test_accuracy"`
+}
+
+// Validated reports whether the run evaluated a validation split every epoch (and the test set once).
+func (h *History) Validated() bool {
+	return h.Selected != nil || len(h.Epochs) > 0 && h.Epochs[0].ValAcc > 0 || len(h.Epochs) > 0 && math.IsNaN(h.Epochs[0].TestAcc)
+}
+
 // Last returns the last epoch, or nil before the first one ends.
 func (h *History) Last() *Epoch {
 	if len(h.Epochs) == 0 {
@@ -105,7 +132,7 @@ func (h *History) Last() *Epoch {
 }
 
 // CSV columns, in order.
-var csvHeader = []string{"epoch", "seconds", "images_per_sec", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "eval_seconds", "images", "steps"}
+var csvHeader = []string{"epoch", "seconds", "images_per_sec", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "eval_seconds", "images", "steps", "val_loss", "val_accuracy"}
 
 // WriteCSV writes the per-epoch rows as CSV.
 func (h *History) WriteCSV(w io.Writer) error {
@@ -116,7 +143,8 @@ func (h *History) WriteCSV(w io.Writer) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, e := range h.Epochs {
 		if err := cw.Write([]string{strconv.Itoa(e.Epoch), f(e.Seconds), f(e.ImagesPerSec), f(e.TrainLoss), f(e.TrainAcc),
-			f(e.TestLoss), f(e.TestAcc), f(e.LR), f(e.EvalSeconds), strconv.Itoa(e.Images), strconv.Itoa(e.Steps)}); err != nil {
+			f(e.TestLoss), f(e.TestAcc), f(e.LR), f(e.EvalSeconds), strconv.Itoa(e.Images), strconv.Itoa(e.Steps),
+			f(e.ValLoss), f(e.ValAcc)}); err != nil {
 			return err
 		}
 	}
@@ -161,17 +189,35 @@ func LoadHistory(path string) (*History, error) {
 // Table formats the epochs as an aligned text table (the per-epoch lines of `gonbgpu train`).
 func (h *History) Table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%5s %9s %9s %10s %9s %9s %9s %9s\n", "epoch", "seconds", "img/s", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
+	b.WriteString(TableHeader(h.Validated()) + "\n")
 	for _, e := range h.Epochs {
 		b.WriteString(e.Line() + "\n")
 	}
 	return b.String()
 }
 
-// Line formats one epoch as a row of Table.
+// TableHeader is the header of Table: with a validation split, its columns are the validation
+// split's figures (val_loss, val_acc), not the test set's.
+func TableHeader(validated bool) string {
+	if validated {
+		return fmt.Sprintf("%5s %9s %9s %10s %9s %9s %9s %9s", "epoch", "seconds", "img/s", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+	}
+	return fmt.Sprintf("%5s %9s %9s %10s %9s %9s %9s %9s", "epoch", "seconds", "img/s", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
+}
+
+// Line formats one epoch as a row of Table: the validation split's figures in a run that has one.
 func (e Epoch) Line() string {
+	loss, acc := e.TestLoss, e.TestAcc
+	if math.IsNaN(acc) {
+		loss, acc = e.ValLoss, e.ValAcc
+	}
 	return fmt.Sprintf("%5d %9.1f %9.0f %10.4f %9.4f %9.4f %9.4f %9.2g", e.Epoch, e.Seconds, e.ImagesPerSec,
-		e.TrainLoss, e.TrainAcc, e.TestLoss, e.TestAcc, e.LR)
+		e.TrainLoss, e.TrainAcc, loss, acc, e.LR)
+}
+
+// Line formats the selection: "selected epoch 7 of 10 on validation (val_acc 0.8400): test_acc 0.7867, test_loss 0.5775".
+func (s *Selection) Line(epochs int) string {
+	return fmt.Sprintf("selected epoch %d of %d on validation (val_acc %.4f): test_acc %.4f, test_loss %.4f", s.Epoch, epochs, s.ValAcc, s.TestAcc, s.TestLoss)
 }
 
 // WriteFileAtomic writes a file so that readers, and a run killed at any moment, see either the old

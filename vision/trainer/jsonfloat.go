@@ -95,3 +95,5 @@ func (s StepRecord) MarshalJSON() ([]byte, error)  { return marshalNullable(s) }
 func (s *StepRecord) UnmarshalJSON(b []byte) error { return unmarshalNullable(b, s) }
 func (d Divergence) MarshalJSON() ([]byte, error)  { return marshalNullable(d) }
 func (d *Divergence) UnmarshalJSON(b []byte) error { return unmarshalNullable(b, d) }
+func (s Selection) MarshalJSON() ([]byte, error)   { return marshalNullable(s) }
+func (s *Selection) UnmarshalJSON(b []byte) error  { return unmarshalNullable(b, s) }

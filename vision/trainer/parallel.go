@@ -43,6 +43,11 @@ func Distribute(b compute.Backend, d Data, p *parallel.Plan) (Data, error) {
 	if out.Test, err = wrap(&padGroups{src: d.Test, n: p.N(), perDevice: p.PerDevice}); err != nil {
 		return d, err
 	}
+	if d.Val != nil {
+		if out.Val, err = wrap(&padGroups{src: d.Val, n: p.N(), perDevice: p.PerDevice}); err != nil {
+			return d, err
+		}
+	}
 	return out, nil
 }
 
