@@ -21,69 +21,9 @@ import (
 // check asserts a notebook's key facts from its executed outputs.
 type check func(t *testing.T, nb *ipynb.Notebook, text string)
 
-// checks holds one entry per notebook: a notebook without one fails, so none goes unchecked.
-var checks = map[string]check{
-	"00-setup-check.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
-		mustContain(t, text, "built with "+pinnedVersions) // not the newer versions the module cache lists
-		mustContain(t, text,
-			"the gonbgpu kernel compiled and ran this cell",
-			"gonbgpu: backend go",
-			"setup check: x·xᵀ is correct",
-			"square(12) = 144",
-			`class="gonbgpu-tensor"`, "x·xᵀ: float32[2,2] on", // the tensor table rendered
-			`class="gonbgpu-devices"`, "Memory used / total", // the device table rendered
-			`class="gonbgpu-images"`, `<img src="data:image/png;base64,`, // the picture grid, inline PNGs
-			`class="gonbgpu-figure"`, "<svg", // the plot, SVG
-		)
-		// The backend line: once per kernel session, as the text says, not once per cell.
-		if n := strings.Count(text, "gonbgpu: backend "); n != 1 {
-			t.Errorf("the backend line appears %d times, want once per session", n)
-		}
-	},
-	"01-tensors-vs-numpy.ipynb": func(t *testing.T, nb *ipynb.Notebook, text string) {
-		// Every cell that checks against numpy ends with a summary line; all must be "N/N as expected".
-		re := regexp.MustCompile(`numpy agreement: (\d+)/(\d+) checks as expected \((\d+) equal, (\d+) deliberate`)
-		total, equal, differ := 0, 0, 0
-		for _, m := range re.FindAllStringSubmatch(text, -1) {
-			if m[1] != m[2] {
-				t.Errorf("a cell's numpy checks did not all come out as expected: %s", m[0])
-			}
-			total += atoi(m[2])
-			equal += atoi(m[3])
-			differ += atoi(m[4])
-		}
-		if total < 40 || equal < 30 || differ < 5 {
-			t.Errorf("too few numpy checks ran: %d (%d equal, %d differences)", total, equal, differ)
-		}
-		// float64's cost is the GPU's: about 2× on the data-centre GPUs students get (P100 to H100), 30–60×
-		// only on consumer ones. A chapter that says "30 to 60 times slower on a GPU" is wrong on Discovery.
-		var prose strings.Builder
-		for _, c := range nb.Cells {
-			if c.CellType == "markdown" {
-				prose.WriteString(string(c.Source) + " ")
-			}
-		}
-		if !regexp.MustCompile(`P100, V100, A100, H100\) have half as many float64 units`).MatchString(strings.Join(strings.Fields(prose.String()), " ")) {
-			t.Errorf("chapter 1 must say float64 is about 2× slower on data-centre GPUs (P100, V100, A100, H100), 30–60× only on consumer GPUs")
-		}
-		if strings.Contains(text, "✗") {
-			t.Errorf("a check came out wrong (✗ in the output)")
-		}
-		mustContain(t, text, "rank 0, shape []", "float32[2,2] on host + go:0", "GoMLX refuses: data types",
-			"GoMLX refuses to build the graph: Slice", "same seed, same numbers: true; another seed, other numbers: true",
-			"Value() of the matrix: [][]float32 [[2 4 6] [8 10 12]]")
-		// Reading values: the text must match what the placement line printed.
-		if m := mustMatch(t, text, `after reading its values, y is on: (\S+) \((reading made a host copy|no host copy)`); m != nil &&
-			strings.Contains(m[1], "host") != (m[2] == "reading made a host copy") {
-			t.Errorf("placement %q contradicts %q", m[1], m[2])
-		}
-		// Compiling: the first call of each shape measured against later calls.
-		if got := len(regexp.MustCompile(`first call \(compile \+ run\) [0-9.]+ ms, later calls [0-9.]+ ms each`).FindAllString(text, -1)); got != 2 {
-			t.Errorf("%d compile timings, want 2 (two shapes)", got)
-		}
-		mustPlot(t, text, 2)
-	},
-}
+// checks holds one entry per notebook, registered by each chapter's chNN_test.go: a notebook without one
+// fails, so none goes unchecked.
+var checks = map[string]check{}
 
 // backendOf returns the backend a notebook's cells announced ("go", "xla:cpu", …), "" if none.
 func backendOf(text string) string {

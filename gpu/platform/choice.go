@@ -80,6 +80,26 @@ func (c *Choice) DeviceDescription() string {
 	return c.Backend.DeviceDescription(0)
 }
 
+// Machine names, in one line, what a figure or a table was made on: the backend, its devices and the
+// processor behind them, e.g. "xla:cuda, 4 × NVIDIA H100 80GB HBM3", "go (pure Go), one device: 2 cores of
+// Intel(R) Xeon(R) Processor", "xla:cpu, 4 CPU devices sharing 2 cores, Intel(R) Xeon(R) Processor". A
+// chapter puts it under a figure's title, so that a figure read apart from its notebook still says where
+// its numbers come from.
+func (c *Choice) Machine() string {
+	name := c.Name
+	if name == "" {
+		name = c.Backend.String()
+	}
+	switch {
+	case c.PureGo():
+		return fmt.Sprintf("%s (pure Go), one device: %d cores of %s", name, HostCores(), Host().Name)
+	case IsCUDA(c.Backend):
+		return fmt.Sprintf("%s, %d × %s", name, c.Backend.NumDevices(), c.DeviceDescription())
+	default:
+		return fmt.Sprintf("%s, %d CPU devices sharing %d cores, %s", name, c.Backend.NumDevices(), HostCores(), Host().Name)
+	}
+}
+
 // ComputeDevices lists the devices this backend computes on, with their memory now: the backend's GPUs
 // for XLA on CUDA (all of them, device 0 first), the host CPU for the pure-Go backend and XLA on the CPU.
 // It is the one list of "where my tensors live" (torch.cuda's devices); the table of the whole machine is

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -177,5 +178,28 @@ func TestComputeDevicesAreLive(t *testing.T) {
 	free = 1 * gib
 	if d := c.ComputeDevice(); d.MemoryFree != 1*gib {
 		t.Fatalf("after a cell filled the GPU, the Choice still says %s free", FormatBytes(d.MemoryFree))
+	}
+}
+
+// TestMachineNamesBackendAndDevices: the line under a figure's title names the backend, how many devices
+// it computes on, and the processor behind them, for each kind of backend.
+func TestMachineNamesBackendAndDevices(t *testing.T) {
+	b, err := gobackend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	host := Host().Name
+	for _, tc := range []struct {
+		c    *Choice
+		want string
+	}{
+		{Of(b), fmt.Sprintf("go (pure Go), one device: %d cores of %s", HostCores(), host)},
+		{&Choice{Backend: fakeCUDA{n: 4}, Name: "xla:cuda"}, "xla:cuda, 4 × cuda:0"},
+		{&Choice{Backend: fakeXLACPU{}, Name: "xla:cpu"}, fmt.Sprintf("xla:cpu, 4 CPU devices sharing %d cores, %s", HostCores(), host)},
+	} {
+		if got := tc.c.Machine(); got != tc.want {
+			t.Errorf("Machine() = %q, want %q", got, tc.want)
+		}
 	}
 }
