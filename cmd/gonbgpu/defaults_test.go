@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ func TestTrainFlagsDefaultToTheRecipes(t *testing.T) {
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	if want := recipe.Defaults(); o != want {
+	if want := recipe.Defaults(); !reflect.DeepEqual(o, want) {
 		t.Fatalf("flags without values give\n%+v\nthe recipe's defaults are\n%+v", o, want)
 	}
 	for flag, help := range map[string]string{"lr": recipe.DefaultsHelp("lr"), "momentum": recipe.DefaultsHelp("momentum"),

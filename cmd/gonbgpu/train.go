@@ -15,6 +15,7 @@ import (
 	"github.com/gonbgpu/gonbgpu/gpu"
 	"github.com/gonbgpu/gonbgpu/gpu/platform"
 	"github.com/gonbgpu/gonbgpu/internal/slurm"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 	"github.com/gonbgpu/gonbgpu/vision/recipe"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 	"github.com/gonbgpu/gonbgpu/vision/trainer"
@@ -142,6 +143,9 @@ func runTrain(args []string) error {
 		}
 		o.Out = filepath.Join("runs", model+"-"+strings.ToLower(o.Dataset))
 	}
+	// Where Fashion-MNIST and CIFAR-10 are looked for and fetched to: $GONBGPU_DATA, read here, once.
+	o.Datasets = catalog.FromEnvironment()
+	o.Datasets.Progress = os.Stderr
 	flags := optionFlags(fs, &o)
 	every, err := progressEvery(os.LookupEnv)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -40,10 +39,11 @@ type Options struct {
 	// download; CIFAR-10 (its binary batches) and folders (one sub-folder per class) need it.
 	Data string
 	// Datasets says where the catalog's datasets folder is and where download progress goes, for
-	// Fashion-MNIST and CIFAR-10 without Data. nil: the running program's environment, as a notebook
-	// cell wants it (catalog.FromEnvironment: $GONBGPU_DATA, which the kernelspec records, else gonbgpu's
-	// cache), with progress on standard error.
-	Datasets *catalog.Options
+	// Fashion-MNIST and CIFAR-10 without Data. The zero value is the catalog's default (gonbgpu's
+	// datasets cache, downloads silent). The user's $GONBGPU_DATA is the caller's to read, once, at
+	// the edge: `gonbgpu train` passes catalog.FromEnvironment(); a cell passes Data from
+	// data.LocateFashionMNIST, the cells' helper that reads it.
+	Datasets catalog.Options
 	// ImageSize is the side images of a folder are resized to.
 	ImageSize int
 	// ValFraction of a folder's images are held out for testing.
@@ -529,13 +529,7 @@ func (o *Options) defaults(c *platform.Choice) error {
 func load(o Options) (train, test *data.Set, how string, err error) {
 	switch o.Dataset {
 	case "fashion-mnist", "cifar10":
-		where := o.Datasets
-		if where == nil {
-			env := catalog.FromEnvironment()
-			env.Progress = os.Stderr
-			where = &env
-		}
-		return data.Load(o.Dataset, o.Data, *where)
+		return data.Load(o.Dataset, o.Data, o.Datasets)
 	default: // folder
 		if o.Data == "" {
 			return nil, nil, "", fmt.Errorf("Options.Dataset \"folder\" needs Options.Data DIR: a folder with one sub-folder of images per class")

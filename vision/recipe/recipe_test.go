@@ -21,6 +21,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gonbgpu/gonbgpu/internal/onnxtest"
+	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 	"github.com/gonbgpu/gonbgpu/vision/pretrained"
 	"github.com/gonbgpu/gonbgpu/vision/resnet"
 )
@@ -92,7 +93,7 @@ func TestFolderDataset(t *testing.T) {
 }
 
 func TestOptionErrors(t *testing.T) {
-	t.Setenv("GONBGPU_DATA", t.TempDir()) // no fetched CIFAR-10
+	empty := catalog.Options{Dir: t.TempDir()} // no fetched CIFAR-10
 	cases := map[string]Options{
 		"unknown dataset":            {Dataset: "imagenet"},
 		"unknown model":              {Model: "vgg16"},
@@ -109,6 +110,7 @@ func TestOptionErrors(t *testing.T) {
 		delete(cases, "needs the XLA") // bf16 is refused on the pure-Go backend only
 	}
 	for want, o := range cases {
+		o.Datasets = empty
 		_, err := Prepare(testutil.Choice(t), o)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: want an error containing %q, got %v", o, want, err)
