@@ -68,5 +68,6 @@ func check01(t *testing.T, nb *ipynb.Notebook, text string) {
 		}
 	}
 	mustContain(t, prose, "## On a GPU", "## Exercises")
+	figuresLabelled(t, text)
 	mustPlot(t, text, 2)
 }
