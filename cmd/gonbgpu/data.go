@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -50,7 +49,7 @@ func runData(args []string) error {
 	if *dir != "" {
 		o.Dir, o.DirOrigin = *dir, "--dir"
 	}
-	o.Mirror, o.Progress = *mirror, os.Stderr
+	o.Mirror = *mirror
 	got, err := catalog.Fetch(ctx, name, o)
 	if err != nil {
 		return fmt.Errorf("gonbgpu data fetch %s: %w", name, err)

@@ -145,7 +145,6 @@ func runTrain(args []string) error {
 	}
 	// Where Fashion-MNIST and CIFAR-10 are looked for and fetched to: $GONBGPU_DATA, read here, once.
 	o.Datasets = catalog.FromEnvironment()
-	o.Datasets.Progress = os.Stderr
 	flags := optionFlags(fs, &o)
 	every, err := progressEvery(os.LookupEnv)
 	if err != nil {

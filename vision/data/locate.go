@@ -3,7 +3,6 @@ package data
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/gonbgpu/gonbgpu/vision/data/catalog"
 )
@@ -16,9 +15,7 @@ import (
 // download into the datasets folder, verified against the SHA-256 digests pinned in the catalog. Errors
 // name the folders and how to get the data. It is a cell's helper: libraries call [LocateWith].
 func Locate(name, dataDir string) (dir, how string, err error) {
-	o := catalog.FromEnvironment()
-	o.Progress = os.Stderr
-	return LocateWith(name, dataDir, o)
+	return LocateWith(name, dataDir, catalog.FromEnvironment())
 }
 
 // LocateWith is [Locate] with the catalog's options given (where the datasets folder is, where download

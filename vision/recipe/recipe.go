@@ -41,8 +41,7 @@ type Options struct {
 	// Datasets says where the catalog's datasets folder is and where download progress goes, for
 	// Fashion-MNIST and CIFAR-10 without Data. The zero value is the catalog's default (gonbgpu's
 	// datasets cache, downloads silent). The user's $GONBGPU_DATA is the caller's to read, once, at
-	// the edge: `gonbgpu train` passes catalog.FromEnvironment(); a cell passes Data from
-	// data.LocateFashionMNIST, the cells' helper that reads it.
+	// the edge: `gonbgpu train` and the chapters' cells pass catalog.FromEnvironment().
 	Datasets catalog.Options
 	// ImageSize is the side images of a folder are resized to.
 	ImageSize int

@@ -58,12 +58,14 @@ type Options struct {
 }
 
 // FromEnvironment is the Options of a program run by a user: the datasets folder is $GONBGPU_DATA when
-// it is set. Programs and cell helpers call it once; the rest of gonbgpu takes Options.
+// it is set, and download progress goes to standard error (a cell's output in a notebook). Programs and
+// cells call it once; the rest of gonbgpu takes Options.
 func FromEnvironment() Options {
+	o := Options{Progress: os.Stderr}
 	if d := os.Getenv(DirEnv); d != "" {
-		return Options{Dir: d, DirOrigin: "$" + DirEnv}
+		o.Dir, o.DirOrigin = d, "$"+DirEnv
 	}
-	return Options{}
+	return o
 }
 
 // withDefaults fills what o leaves empty.

@@ -450,7 +450,7 @@ func TestFindFetchesOnlyOnUse(t *testing.T) {
 func TestOptionsComeFromTheCaller(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(DirEnv, dir)
-	if o := FromEnvironment(); o.Dir != dir || o.DirOrigin != "$"+DirEnv {
+	if o := FromEnvironment(); o.Dir != dir || o.DirOrigin != "$"+DirEnv || o.Progress != os.Stderr {
 		t.Errorf("FromEnvironment with $%s=%s: %+v", DirEnv, dir, o)
 	}
 	if d := (Options{}).withDefaults().Dir; d == dir || d != DefaultDir() {
