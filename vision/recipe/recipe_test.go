@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"io"
 	"math"
@@ -118,8 +119,15 @@ func TestOptionErrors(t *testing.T) {
 	}
 }
 
-// twoClassFolder writes a folder dataset of n dark and n light 20×12 PNGs (one marked pixel each).
-func twoClassFolder(t *testing.T, n int) string {
+// twoClassFolder writes a folder dataset of n dark and n light 20×12 colour PNGs (one red pixel each).
+func twoClassFolder(t *testing.T, n int) string { return classFolder(t, n, false) }
+
+// greyTwoClassFolder writes the same folder with grey PNGs (one white pixel each).
+func greyTwoClassFolder(t *testing.T, n int) string { return classFolder(t, n, true) }
+
+// classFolder writes n dark and n light 20×12 PNGs in the folders "dark" and "light", grey or colour,
+// each with one marked pixel in row 3 (so that no two images of a class are the same).
+func classFolder(t *testing.T, n int, grey bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	for ci, class := range []string{"dark", "light"} {
@@ -127,19 +135,20 @@ func twoClassFolder(t *testing.T, n int) string {
 			t.Fatal(err)
 		}
 		for i := range n {
-			img := image.NewRGBA(image.Rect(0, 0, 20, 12))
-			for p := range img.Pix {
-				img.Pix[p] = uint8(40 + 170*ci)
+			var img draw.Image = image.NewRGBA(image.Rect(0, 0, 20, 12))
+			mark := color.Color(color.RGBA{255, 0, 0, 255})
+			if grey {
+				img, mark = image.NewGray(img.Bounds()), color.Gray{255}
 			}
-			img.Set(i%20, 3, color.RGBA{255, 0, 0, 255})
-			f, err := os.Create(filepath.Join(dir, class, fmt.Sprintf("%02d.png", i)))
-			if err != nil {
+			draw.Draw(img, img.Bounds(), image.NewUniform(color.Gray{uint8(40 + 170*ci)}), image.Point{}, draw.Src)
+			img.Set(i%20, 3, mark)
+			var buf bytes.Buffer
+			if err := png.Encode(&buf, img); err != nil {
 				t.Fatal(err)
 			}
-			if err := png.Encode(f, img); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, class, fmt.Sprintf("%02d.png", i)), buf.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			f.Close()
 		}
 	}
 	return dir
@@ -325,31 +334,6 @@ func TestPrepareFillsTheDefaults(t *testing.T) {
 	}
 }
 
-// greyTwoClassFolder is twoClassFolder in grayscale PNGs, as the chapters write Fashion-MNIST's images.
-func greyTwoClassFolder(t *testing.T, n int) string {
-	t.Helper()
-	dir := t.TempDir()
-	for ci, class := range []string{"dark", "light"} {
-		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i := range n {
-			img := image.NewGray(image.Rect(0, 0, 20, 12))
-			for p := range img.Pix {
-				img.Pix[p] = uint8(40 + 170*ci)
-			}
-			img.Pix[3*20+i%20] = 255
-			var buf bytes.Buffer
-			if err := png.Encode(&buf, img); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, class, fmt.Sprintf("%02d.png", i)), buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return dir
-}
 
 // TestGreyFolder: a folder of grey images is a 1-channel dataset (the data line says 16×16×1), and an
 // ImageNet network (3 input channels) still starts from its file's weights: the stem's kernel is the
