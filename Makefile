@@ -27,7 +27,7 @@ export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
 KERNEL_FLAGS ?=
 TEST_FLAGS ?= -timeout 80m
 
-.PHONY: all check-go build venv deps deps-test install-kernel uninstall-kernel run test test-xla race test-browser fuzz vet bench notebooks clean
+.PHONY: all check-go build venv deps deps-test install-kernel uninstall-kernel run test test-xla race test-browser fuzz vet bench bench-cells notebooks clean
 
 all: build
 
@@ -135,6 +135,11 @@ test-browser: deps-test
 
 bench: build
 	$(BIN) bench
+
+# What a new cell costs through the installed kernel: a plain Go cell, one that shows a tensor with package
+# kernel (target: within 3× the plain one), one that imports package gpu. About a minute.
+bench-cells: deps-test
+	$(GO) test -count=1 -run '^$$' -bench CellCost -benchtime 5x ./internal/kerneltest/
 
 # Re-execute the notebooks and write their outputs back, to commit fresh results.
 notebooks: deps install-kernel
