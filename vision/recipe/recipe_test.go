@@ -334,7 +334,6 @@ func TestPrepareFillsTheDefaults(t *testing.T) {
 	}
 }
 
-
 // TestGreyFolder: a folder of grey images is a 1-channel dataset (the data line says 16×16×1), and an
 // ImageNet network (3 input channels) still starts from its file's weights: the stem's kernel is the
 // file's summed over R, G and B, as if the grey image were given on all three.
